@@ -1,0 +1,138 @@
+//! RabbitMQ: the batch queue, the results exchange, publishing with confirms and listening
+//! for a run's result events.
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::Confirmation;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::mpsc;
+
+use dirsync_proto::{BatchMessage, BatchResultEvent, RunId, Topology};
+
+use crate::CoordinatorError;
+
+/// Persistent delivery mode: the message survives a broker restart.
+const PERSISTENT: u8 = 2;
+
+pub async fn connect(amqp_url: &str) -> Result<Connection, CoordinatorError> {
+    Ok(Connection::connect(amqp_url, ConnectionProperties::default()).await?)
+}
+
+/// Declares the batch queue (durable quorum queue) and the results exchange (durable topic).
+/// Workers declare the same, with the same arguments, so either side may start first.
+pub async fn declare_topology(channel: &Channel, topology: &Topology) -> Result<(), CoordinatorError> {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    channel
+        .queue_declare(
+            topology.batch_queue().into(),
+            QueueDeclareOptions { durable: true, ..Default::default() },
+            args,
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            topology.results_exchange().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Publishes batches to the batch queue and waits for the broker's confirm of each.
+#[derive(Debug)]
+pub struct BatchPublisher {
+    channel: Channel,
+    queue: String,
+}
+
+impl BatchPublisher {
+    pub async fn new(connection: &Connection, topology: &Topology) -> Result<Self, CoordinatorError> {
+        let channel = connection.create_channel().await?;
+        declare_topology(&channel, topology).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Self { channel, queue: topology.batch_queue() })
+    }
+
+    /// Returns once the broker has taken responsibility for the batch.
+    pub async fn publish(&self, batch: &BatchMessage) -> Result<(), CoordinatorError> {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                &batch.encode(),
+                BasicProperties::default()
+                    .with_delivery_mode(PERSISTENT)
+                    .with_content_type("application/json".into()),
+            )
+            .await?
+            .await?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            _ => Err(CoordinatorError::PublishNacked),
+        }
+    }
+}
+
+/// Result events of one run, from an exclusive queue bound to the run's routing key.
+/// Events are hints that something was recorded: PostgreSQL stays the source of truth.
+#[derive(Debug)]
+pub struct RunResults {
+    channel: Channel,
+    pub events: mpsc::Receiver<BatchResultEvent>,
+}
+
+impl RunResults {
+    pub async fn subscribe(connection: &Connection, topology: &Topology, run: RunId) -> Result<Self, CoordinatorError> {
+        let channel = connection.create_channel().await?;
+        declare_topology(&channel, topology).await?;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                topology.results_exchange().into(),
+                Topology::result_routing_key(run).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut consumer = channel
+            .basic_consume(queue.name().clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await?;
+        let (tx, events) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let event = BatchResultEvent::decode(&delivery.data);
+                // Nothing depends on this ack: the event is a wake-up call for the tracker.
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                match event {
+                    Ok(event) => {
+                        if tx.send(event).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "undecodable result event ignored"),
+                }
+            }
+        });
+        Ok(Self { channel, events })
+    }
+
+    pub async fn close(self) {
+        let _ = self.channel.close(200, "run finished".into()).await;
+    }
+}

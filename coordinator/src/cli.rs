@@ -1,0 +1,135 @@
+//! The `dirsync` command line: register tenants, run syncs, serve the scheduler.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use dirsync_proto::TenantId;
+
+use crate::scheduler::{self, Leases};
+use crate::{CoordinatorConfig, NewTenant, Runner, TenantStore, broker, db};
+
+#[derive(Debug, Parser)]
+#[command(name = "dirsync", version, about = "Keeps Webex in sync with Microsoft Entra ID")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: CoordinatorConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants (instances).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Run one sync of a tenant now and print its outcome as JSON.
+    Sync {
+        /// Tenant id, as printed by `tenant add`.
+        tenant: TenantId,
+    },
+    /// Run the scheduler: claim due tenants and sync them until interrupted.
+    Serve,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Register an Entra tenant and a Webex org; prints the new tenant id.
+    Add(AddTenant),
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddTenant {
+    /// Instance name.
+    #[arg(long)]
+    pub name: String,
+    /// Entra tenant id (GUID or domain).
+    #[arg(long)]
+    pub entra_tenant_id: String,
+    /// Entra login root.
+    #[arg(long, default_value = "https://login.microsoftonline.com")]
+    pub graph_login_url: String,
+    /// Microsoft Graph root.
+    #[arg(long, default_value = "https://graph.microsoft.com")]
+    pub graph_base_url: String,
+    /// Application (client) id.
+    #[arg(long)]
+    pub client_id: String,
+    /// Client secret (prefer the environment variable to keep it out of the process list).
+    #[arg(long, env = "DIRSYNC_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: String,
+    /// SCIM root up to /v2, e.g. https://webexapis.com/identity/scim/{orgId}/v2.
+    #[arg(long)]
+    pub scim_url: String,
+    /// SCIM bearer token (prefer the environment variable).
+    #[arg(long, env = "DIRSYNC_SCIM_TOKEN", hide_env_values = true)]
+    pub scim_token: String,
+    /// Deactivate instead of deleting Webex users when Entra hard-deletes them.
+    #[arg(long)]
+    pub no_hard_delete: bool,
+}
+
+impl From<AddTenant> for NewTenant {
+    fn from(a: AddTenant) -> Self {
+        NewTenant {
+            name: a.name,
+            graph_tenant_id: a.entra_tenant_id,
+            graph_login_url: a.graph_login_url,
+            graph_base_url: a.graph_base_url,
+            client_id: a.client_id,
+            client_secret: SecretString::from(a.client_secret),
+            scim_base_url: a.scim_url,
+            scim_token: SecretString::from(a.scim_token),
+            allow_hard_delete: !a.no_hard_delete,
+        }
+    }
+}
+
+/// Runs a parsed command line; `shutdown` is cancelled on SIGTERM or Ctrl-C by the caller.
+pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = db::connect(&cli.config.database_url).await.context("connecting to postgresql")?;
+    match cli.command {
+        Command::Migrate => println!("migrations applied"),
+        Command::Tenant(TenantCommand::Add(add)) => {
+            let id = TenantStore::new(pool).create(&add.into()).await.context("registering the tenant")?;
+            println!("{id}");
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let tenants = TenantStore::new(pool).list().await?;
+            println!("{:<36}  {:<10}  {:<6}  NAME", "ID", "STATUS", "SYNCED");
+            for (id, name, status, synced) in tenants {
+                println!("{id:<36}  {status:<10}  {:<6}  {name}", if synced { "yes" } else { "no" });
+            }
+        }
+        Command::Sync { tenant } => {
+            let runner = runner(&cli.config, pool.clone()).await?;
+            let leases = Leases::new(pool, owner_name());
+            anyhow::ensure!(leases.claim(tenant).await?, "tenant {tenant} is being synced by another coordinator");
+            let outcome = leases.hold(tenant, runner.sync_tenant(tenant, None, &shutdown)).await?;
+            println!("{}", serde_json::to_string(&outcome)?);
+        }
+        Command::Serve => {
+            let runner = runner(&cli.config, pool.clone()).await?;
+            scheduler::serve(runner, Leases::new(pool, owner_name()), shutdown).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Result<Runner> {
+    let amqp = broker::connect(&config.amqp_url).await.context("connecting to rabbitmq")?;
+    Ok(Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window))
+}
+
+/// A lease owner name that identifies this process in the `tenants` table.
+pub fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}

@@ -1,0 +1,29 @@
+//! Connection settings of a coordinator process, from flags or the environment.
+
+use dirsync_proto::Topology;
+
+/// Where the coordinator finds PostgreSQL, RabbitMQ and Redis, and its tuning knobs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CoordinatorConfig {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://root@127.0.0.1:5432/test")]
+    pub database_url: String,
+    /// RabbitMQ URL.
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of queue, exchange and Redis key names (tests use a unique one).
+    #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
+    pub prefix: String,
+    /// Most batches of one run published but not yet recorded.
+    #[arg(long, env = "DIRSYNC_RUN_WINDOW", default_value_t = 64)]
+    pub run_window: u32,
+}
+
+impl CoordinatorConfig {
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.prefix.clone())
+    }
+}

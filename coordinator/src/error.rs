@@ -1,0 +1,55 @@
+//! The coordinator's error type; retryability is part of it.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in the coordinator library.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker refused to confirm the batch (nack)")]
+    PublishNacked,
+    #[error("graph token request failed: {0}")]
+    GraphAuth(String),
+    #[error("graph http {status}: {code}: {message}")]
+    GraphStatus { status: u16, code: String, message: String, retry_after: Option<Duration> },
+    #[error("graph transport: {0}")]
+    GraphTransport(#[from] reqwest::Error),
+    #[error("graph page malformed: {0}")]
+    GraphPage(String),
+    #[error("graph delta state is gone ({0}); a full resync is required")]
+    ResyncRequired(String),
+    #[error("tenant {0} not found")]
+    TenantNotFound(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("run {0} failed: {1}")]
+    RunFailed(String, String),
+    #[error("shutting down")]
+    Cancelled,
+}
+
+impl CoordinatorError {
+    /// Whether trying the same operation again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::GraphStatus { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            Self::GraphTransport(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+            Self::Broker(_) | Self::PublishNacked => true,
+            Self::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// The server's requested wait before retrying, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::GraphStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Graph client: OAuth2 client-credentials tokens and delta pages, with retries.
+//!
+//! 429 and 5xx answers and transport errors are retried with exponential backoff and jitter
+//! (backon), waiting at least the server's `Retry-After` (decimal seconds allowed). A 401 is
+//! answered by fetching a fresh token once. Delta-state errors become
+//! [`CoordinatorError::ResyncRequired`].
+
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::wire::{DeltaPage, ErrorEnvelope, parse_page};
+use crate::{CoordinatorError, Tenant};
+
+/// The properties read from `users/delta`; only selected properties are change-tracked.
+pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,jobTitle,department,\
+employeeId,businessPhones,mobilePhone,faxNumber,streetAddress,city,state,postalCode,country,usageLocation,\
+accountEnabled,manager";
+
+/// Refresh a token this long before Graph says it expires.
+const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(120);
+
+/// A Graph client bound to one tenant's credentials.
+#[derive(Debug)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    login_url: String,
+    graph_base_url: String,
+    graph_tenant_id: String,
+    client_id: String,
+    client_secret: SecretString,
+    token: Mutex<Option<(SecretString, Instant)>>,
+    backoff: ExponentialBuilder,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl GraphClient {
+    pub fn new(http: reqwest::Client, tenant: &Tenant) -> Self {
+        Self {
+            http,
+            login_url: tenant.graph_login_url.trim_end_matches('/').to_string(),
+            graph_base_url: tenant.graph_base_url.trim_end_matches('/').to_string(),
+            graph_tenant_id: tenant.graph_tenant_id.clone(),
+            client_id: tenant.client_id.clone(),
+            client_secret: tenant.client_secret.clone(),
+            token: Mutex::new(None),
+            backoff: ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(30))
+                .with_max_times(8)
+                .with_jitter(),
+        }
+    }
+
+    /// The first request of a full enumeration.
+    pub fn initial_users_url(&self) -> String {
+        format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.graph_base_url)
+    }
+
+    /// Fetches one page (a nextLink, a deltaLink or the initial URL) with retries.
+    pub async fn users_page(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
+        let attempt = || async {
+            match self.get_once(url).await {
+                // The token may have been revoked or expired early: get a new one, once.
+                Err(CoordinatorError::GraphStatus { status: 401, .. }) => {
+                    *self.token.lock().await = None;
+                    self.get_once(url).await
+                }
+                other => other,
+            }
+        };
+        attempt
+            .retry(self.backoff)
+            .when(CoordinatorError::is_retryable)
+            .adjust(|e, backoff| match (e.retry_after(), backoff) {
+                (Some(server), Some(ours)) => Some(server.max(ours)),
+                (server, ours) => server.or(ours),
+            })
+            .notify(|e, wait| tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "graph request retried"))
+            .await
+    }
+
+    async fn get_once(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
+        let token = self.token().await?;
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+            .header("x-ms-throttle-priority", "low")
+            .send()
+            .await?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let body = response.bytes().await?;
+        if status.is_success() {
+            return parse_page(&body);
+        }
+        Err(classify_error(status, retry_after, &body))
+    }
+
+    async fn token(&self) -> Result<SecretString, CoordinatorError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let url = format!("{}/{}/oauth2/v2.0/token", self.login_url, self.graph_tenant_id);
+        let scope = format!("{}/.default", self.graph_base_url);
+        let response = self
+            .http
+            .post(&url)
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.expose_secret()),
+                ("scope", scope.as_str()),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let described = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error_description").and_then(|d| d.as_str()).map(str::to_string))
+                .unwrap_or(body);
+            return Err(CoordinatorError::GraphAuth(format!("http {status}: {described}")));
+        }
+        let parsed: TokenResponse = response.json().await?;
+        let lifetime = Duration::from_secs(parsed.expires_in).saturating_sub(TOKEN_EARLY_REFRESH);
+        let token = SecretString::from(parsed.access_token);
+        *cached = Some((token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+}
+
+/// `Retry-After` in seconds, integer or decimal.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Turns a non-success answer into an error, recognising every form of "delta state gone".
+pub fn classify_error(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> CoordinatorError {
+    let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
+    let codes = envelope.as_ref().map(ErrorEnvelope::codes).unwrap_or_default();
+    let has = |c: &str| codes.iter().any(|x| x.eq_ignore_ascii_case(c));
+    if status == StatusCode::GONE || has("resyncRequired") || (status == StatusCode::BAD_REQUEST && has("syncStateNotFound")) {
+        return CoordinatorError::ResyncRequired(codes.first().cloned().unwrap_or_else(|| status.to_string()));
+    }
+    let (code, message) = match envelope {
+        Some(e) => (e.error.code, e.error.message),
+        None => (String::new(), String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
+    };
+    CoordinatorError::GraphStatus { status: status.as_u16(), code, message, retry_after }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_integer_and_decimal() {
+        for (raw, expected) in [("7", Some(7000)), ("2.128", Some(2128)), ("0", Some(0)), ("soon", None), ("-1", None)] {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(raw).unwrap());
+            assert_eq!(parse_retry_after(&h).map(|d| d.as_millis() as u64), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn resync_signals_are_recognised() {
+        let cases: &[(u16, &str, bool)] = &[
+            (400, r#"{"error":{"code":"syncStateNotFound","message":"expired"}}"#, true),
+            (400, r#"{"error":{"code":"SyncStateNotFound","message":"expired"}}"#, true),
+            (410, r#"{"error":{"code":"SyncStateNotFound"}}"#, true),
+            (410, "", true),
+            (400, r#"{"error":{"code":"badRequest","innerError":{"code":"resyncRequired"}}}"#, true),
+            (400, r#"{"error":{"code":"badRequest","message":"bad select"}}"#, false),
+            (429, r#"{"error":{"code":"TooManyRequests"}}"#, false),
+        ];
+        for (status, body, resync) in cases {
+            let err = classify_error(StatusCode::from_u16(*status).unwrap(), None, body.as_bytes());
+            assert_eq!(matches!(err, CoordinatorError::ResyncRequired(_)), *resync, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn throttling_is_retryable_with_its_wait() {
+        let err = classify_error(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(7)), b"{}");
+        assert!(err.is_retryable());
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert!(!classify_error(StatusCode::FORBIDDEN, None, b"{}").is_retryable());
+    }
+}

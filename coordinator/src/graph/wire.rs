@@ -1,0 +1,176 @@
+//! Graph delta page wire format, parsed into neutral [`SourceUser`]s. Pure: no I/O.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use dirsync_proto::{RemovedReason, SourceUser};
+
+use crate::CoordinatorError;
+
+/// Where the walk goes after a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageLink {
+    /// More pages: follow this `@odata.nextLink` verbatim.
+    Next(String),
+    /// End of the round: persist this `@odata.deltaLink` for the next run.
+    Delta(String),
+}
+
+/// One parsed page of `users/delta`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaPage {
+    pub users: Vec<SourceUser>,
+    pub link: PageLink,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+    #[serde(default)]
+    value: Vec<Map<String, Value>>,
+}
+
+/// The Graph error envelope: `{"error":{"code":..,"message":..,"innerError":{..}}}`.
+#[derive(Debug, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(rename = "innerError", alias = "innererror", default)]
+    pub inner_error: Option<Box<Value>>,
+}
+
+impl ErrorEnvelope {
+    /// Every `code` in the error and its nested `innerError` chain.
+    pub fn codes(&self) -> Vec<String> {
+        let mut codes = vec![self.error.code.clone()];
+        let mut next = self.error.inner_error.as_deref();
+        while let Some(inner) = next {
+            if let Some(code) = inner.get("code").and_then(Value::as_str) {
+                codes.push(code.to_string());
+            }
+            next = inner.get("innerError").or_else(|| inner.get("innererror"));
+        }
+        codes
+    }
+}
+
+/// Parses one delta page body.
+pub fn parse_page(body: &[u8]) -> Result<DeltaPage, CoordinatorError> {
+    let raw: RawPage = serde_json::from_slice(body).map_err(|e| CoordinatorError::GraphPage(e.to_string()))?;
+    let link = match (raw.next_link, raw.delta_link) {
+        (Some(next), _) => PageLink::Next(next),
+        (None, Some(delta)) => PageLink::Delta(delta),
+        (None, None) => return Err(CoordinatorError::GraphPage("page has neither a nextLink nor a deltaLink".into())),
+    };
+    let users = raw.value.into_iter().map(parse_user).collect::<Result<_, _>>()?;
+    Ok(DeltaPage { users, link })
+}
+
+fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorError> {
+    let id = match obj.remove("id") {
+        Some(Value::String(id)) if !id.is_empty() => id,
+        other => return Err(CoordinatorError::GraphPage(format!("object without a string id: {other:?}"))),
+    };
+    let removed = match obj.remove("@removed") {
+        None => None,
+        Some(r) => match r.get("reason").and_then(Value::as_str) {
+            Some(reason) if reason.eq_ignore_ascii_case("changed") => Some(RemovedReason::Changed),
+            Some(reason) if reason.eq_ignore_ascii_case("deleted") => Some(RemovedReason::Deleted),
+            other => return Err(CoordinatorError::GraphPage(format!("object {id}: unknown @removed reason {other:?}"))),
+        },
+    };
+    let manager = obj.remove("manager@delta");
+    // Other annotations (`@odata.type`, `@odata.context`, ...) are not user properties.
+    obj.retain(|k, _| !k.starts_with('@') && !k.contains("@odata."));
+    if let Some(Value::Array(entries)) = manager {
+        // The last entry wins; a removed manager link clears the reference.
+        if let Some(last) = entries.last() {
+            let value = match (last.get("@removed"), last.get("id").and_then(Value::as_str)) {
+                (None, Some(mid)) => Value::String(mid.to_string()),
+                _ => Value::Null,
+            };
+            obj.insert("manager".into(), value);
+        }
+    }
+    Ok(SourceUser { id, removed, attributes: obj })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_documented_fixtures() {
+        // F1 and F3 of the Graph reference.
+        let f1 = json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(displayName,givenName,surname)",
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=FIXTURE-SKIP-0001",
+            "value": [
+                { "displayName": "Ada Lovelace", "givenName": "Ada", "surname": "Lovelace", "id": "u1" },
+                { "id": "u2", "@removed": { "reason": "deleted" } },
+                { "displayName": "Conf Room 7", "id": "u3" }
+            ]
+        });
+        let page = parse_page(f1.to_string().as_bytes()).unwrap();
+        assert_eq!(page.link, PageLink::Next("https://graph.microsoft.com/v1.0/users/delta?$skiptoken=FIXTURE-SKIP-0001".into()));
+        assert_eq!(page.users.len(), 3);
+        assert_eq!(page.users[0].str_attr("surname"), Some("Lovelace"));
+        assert_eq!(page.users[1].removed, Some(RemovedReason::Deleted));
+        assert!(page.users[1].attributes.is_empty());
+        assert!(!page.users[2].attributes.contains_key("givenName"), "never-set properties stay absent");
+
+        let f3 = json!({
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2",
+            "value": [
+                { "id": "u4", "@removed": { "reason": "changed" } },
+                { "id": "u5", "mobilePhone": null, "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": "m1"}] }
+            ]
+        });
+        let page = parse_page(f3.to_string().as_bytes()).unwrap();
+        assert_eq!(page.link, PageLink::Delta("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2".into()));
+        assert_eq!(page.users[0].removed, Some(RemovedReason::Changed));
+        assert_eq!(page.users[1].attributes.get("mobilePhone"), Some(&Value::Null), "explicit null is kept");
+        assert_eq!(page.users[1].str_attr("manager"), Some("m1"));
+    }
+
+    #[test]
+    fn empty_page_with_next_link_is_valid() {
+        let page = parse_page(br#"{"@odata.nextLink":"n","value":[]}"#).unwrap();
+        assert!(page.users.is_empty());
+        assert_eq!(page.link, PageLink::Next("n".into()));
+    }
+
+    #[test]
+    fn malformed_pages_are_errors_not_panics() {
+        for body in [
+            &br#"{"value":[]}"#[..],
+            br#"{"@odata.deltaLink":"d","value":[{"displayName":"no id"}]}"#,
+            br#"{"@odata.deltaLink":"d","value":[{"id":7}]}"#,
+            br#"{"@odata.deltaLink":"d","value":[{"id":"x","@removed":{"reason":"vanished"}}]}"#,
+            br#"{"@odata.deltaLink":"d","value":"#,
+            b"<html>oops</html>",
+        ] {
+            assert!(matches!(parse_page(body), Err(CoordinatorError::GraphPage(_))), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn nested_inner_error_codes_are_collected() {
+        let env: ErrorEnvelope = serde_json::from_value(json!({
+            "error": {"code": "badRequest", "message": "m", "innerError": {"code": "x", "innerError": {"code": "resyncRequired"}}}
+        }))
+        .unwrap();
+        assert_eq!(env.codes(), vec!["badRequest", "x", "resyncRequired"]);
+    }
+}

@@ -1,0 +1,27 @@
+//! The dirsync coordinator: tenants, sync runs, Graph enumeration and run tracking.
+//!
+//! A run of one tenant walks Graph `users/delta` from the tenant's stored deltaLink (or from
+//! scratch), publishes each page as one [`dirsync_proto::BatchMessage`] with publisher
+//! confirms, waits until every batch's result is recorded in PostgreSQL by the workers, and
+//! only then commits the new deltaLink and the run's summary.
+//!
+//! Layering: [`graph`] talks to Microsoft Graph and owns its wire types; [`broker`] owns the
+//! RabbitMQ topology; [`tenants`] and [`runs`] own their tables; [`run`] composes them into
+//! one sync run; [`scheduler`] decides which tenant runs when; [`cli`] is the `dirsync`
+//! command line.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graph;
+pub mod run;
+pub mod runs;
+pub mod scheduler;
+pub mod tenants;
+
+pub use config::CoordinatorConfig;
+pub use error::CoordinatorError;
+pub use run::{RunOutcome, RunProgress, Runner};
+pub use tenants::{NewTenant, Tenant, TenantStore};

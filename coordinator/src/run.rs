@@ -1,0 +1,213 @@
+//! One sync run of one tenant: enumerate, publish, wait for every batch, commit.
+//!
+//! The deltaLink advances only in [`RunStore::complete`], after every published batch has a
+//! row in `batch_results`; a crash anywhere before that leaves the run open, and the next
+//! attempt resumes it from its checkpointed cursor (batches are idempotent by run and seq).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::Connection;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology, WIRE_VERSION};
+
+use crate::broker::{BatchPublisher, RunResults};
+use crate::graph::{GraphClient, PageLink};
+use crate::runs::{RunKind, RunStore};
+use crate::{CoordinatorError, TenantStore};
+
+/// How often the tracker re-reads PostgreSQL when no result event arrives.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Live progress of a run, for progress displays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub run_id: Option<RunId>,
+    pub pages: u32,
+    pub batches_published: u32,
+    pub batches_recorded: u32,
+    pub users_published: u64,
+    pub enumeration_done: bool,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunOutcome {
+    pub run_id: RunId,
+    pub kind: RunKind,
+    pub batches: u32,
+    pub counts: Counts,
+    pub wall: Duration,
+}
+
+/// Runs syncs; shared by the scheduler, the command line and the demo.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pool: PgPool,
+    amqp: Arc<Connection>,
+    topology: Topology,
+    http: reqwest::Client,
+    window: u32,
+}
+
+struct Tracker {
+    runs: RunStore,
+    run: RunId,
+    results: RunResults,
+    seen: HashSet<u32>,
+    recorded: u32,
+    counts: Counts,
+}
+
+impl Tracker {
+    /// Waits for at least one more result (event or poll), then refreshes the count.
+    async fn wait(&mut self, cancel: &CancellationToken) -> Result<(), CoordinatorError> {
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
+            event = self.results.events.recv() => {
+                if let Some(e) = event { self.seen.insert(e.seq); }
+                // Drain what else is queued so one poll covers a burst of events.
+                while let Ok(e) = self.results.events.try_recv() { self.seen.insert(e.seq); }
+                if (self.seen.len() as u32) <= self.recorded { return Ok(()); }
+            }
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        let (n, counts) = self.runs.recorded(self.run).await?;
+        self.recorded = n;
+        self.counts = counts;
+        Ok(())
+    }
+}
+
+impl Runner {
+    pub fn new(pool: PgPool, amqp: Arc<Connection>, topology: Topology, window: u32) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("the http client's configuration is static");
+        Self { pool, amqp, topology, http, window: window.max(1) }
+    }
+
+    /// Runs (or resumes) one sync of `tenant` to completion.
+    #[tracing::instrument(name = "run", skip_all, fields(tenant_id = %tenant_id, run_id = tracing::field::Empty))]
+    pub async fn sync_tenant(
+        &self,
+        tenant_id: TenantId,
+        progress: Option<&watch::Sender<RunProgress>>,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, CoordinatorError> {
+        let started = Instant::now();
+        let tenant = TenantStore::new(self.pool.clone()).get(tenant_id).await?;
+        let runs = RunStore::new(self.pool.clone());
+        let graph = GraphClient::new(self.http.clone(), &tenant);
+
+        let open = match runs.open_run(tenant_id).await? {
+            Some(open) => open,
+            None => {
+                let (kind, link) = match &tenant.delta_link {
+                    Some(delta) => (RunKind::Incremental, delta.clone()),
+                    None => (RunKind::Initial, graph.initial_users_url()),
+                };
+                let id = runs.create(tenant_id, kind, &link).await?;
+                runs.open_run(tenant_id).await?.filter(|o| o.id == id).ok_or_else(|| {
+                    CoordinatorError::RunFailed(id.to_string(), "another run of this tenant started at the same time".into())
+                })?
+            }
+        };
+        let run = open.id;
+        tracing::Span::current().record("run_id", tracing::field::display(run));
+        tracing::info!(kind = open.kind.as_str(), resumed = open.batches_published > 0, "run started");
+
+        let results = RunResults::subscribe(&self.amqp, &self.topology, run).await?;
+        let mut tracker = Tracker { runs: runs.clone(), run, results, seen: HashSet::new(), recorded: 0, counts: Counts::default() };
+        (tracker.recorded, tracker.counts) = runs.recorded(run).await?;
+        let mut state = RunProgress { run_id: Some(run), batches_published: open.batches_published, ..Default::default() };
+        let report = |s: &RunProgress| {
+            if let Some(p) = progress {
+                p.send_replace(s.clone());
+            }
+        };
+
+        let mut kind = open.kind;
+        let (total, delta_link) = if open.enumerating {
+            let publisher = BatchPublisher::new(&self.amqp, &self.topology).await?;
+            let mut url = open.cursor_link.clone().unwrap_or_else(|| graph.initial_users_url());
+            let mut seq = open.batches_published;
+            loop {
+                let page = match graph.users_page(&url).await {
+                    Ok(page) => page,
+                    Err(CoordinatorError::ResyncRequired(why)) => {
+                        // Batches already published stay valid; the walk restarts from scratch.
+                        tracing::warn!(reason = %why, "delta state gone, full resync");
+                        runs.discard_delta_link(tenant_id).await?;
+                        kind = RunKind::Initial;
+                        url = graph.initial_users_url();
+                        continue;
+                    }
+                    Err(e) => {
+                        runs.fail(run, &e.to_string()).await?;
+                        tracker.results.close().await;
+                        return Err(e);
+                    }
+                };
+                state.pages += 1;
+                if !page.users.is_empty() {
+                    while seq.saturating_sub(tracker.recorded) >= self.window {
+                        tracker.wait(cancel).await?;
+                    }
+                    state.users_published += page.users.len() as u64;
+                    let batch = BatchMessage { version: WIRE_VERSION, tenant_id, run_id: run, seq, users: page.users };
+                    publisher.publish(&batch).await?;
+                    seq += 1;
+                }
+                state.batches_published = seq;
+                state.batches_recorded = tracker.recorded;
+                report(&state);
+                match page.link {
+                    PageLink::Next(next) => {
+                        runs.checkpoint(run, kind, &next, seq).await?;
+                        url = next;
+                    }
+                    PageLink::Delta(delta) => {
+                        runs.finish_enumeration(run, seq, &delta).await?;
+                        break (seq, delta);
+                    }
+                }
+                if cancel.is_cancelled() {
+                    return Err(CoordinatorError::Cancelled);
+                }
+            }
+        } else {
+            let total = open.total_batches.unwrap_or(open.batches_published);
+            let delta = open.new_delta_link.clone().ok_or_else(|| {
+                CoordinatorError::RunFailed(run.to_string(), "draining run without a deltaLink".into())
+            })?;
+            (total, delta)
+        };
+        state.enumeration_done = true;
+        tracing::info!(batches = total, "enumeration done, waiting for workers");
+
+        while tracker.recorded < total {
+            state.batches_recorded = tracker.recorded;
+            report(&state);
+            tracker.wait(cancel).await?;
+        }
+        state.batches_recorded = tracker.recorded;
+        report(&state);
+        runs.complete(run, tenant_id, &delta_link, tracker.counts).await?;
+        tracker.results.close().await;
+        let outcome = RunOutcome { run_id: run, kind, batches: total, counts: tracker.counts, wall: started.elapsed() };
+        tracing::info!(
+            synced = outcome.counts.synced,
+            skipped = outcome.counts.skipped,
+            failed = outcome.counts.failed,
+            wall_ms = outcome.wall.as_millis() as u64,
+            "run completed"
+        );
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,173 @@
+//! The `runs` table and the run-level reads of `batch_results`.
+
+use sqlx::{PgPool, Row};
+
+use dirsync_proto::{Counts, RunId, TenantId};
+
+use crate::CoordinatorError;
+
+/// Initial (full enumeration) or incremental (from a deltaLink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Initial,
+    Incremental,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Initial => "initial",
+            RunKind::Incremental => "incremental",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "incremental" { RunKind::Incremental } else { RunKind::Initial }
+    }
+}
+
+/// A run that has not finished, as stored: what a (re)started coordinator resumes from.
+#[derive(Debug, Clone)]
+pub struct OpenRun {
+    pub id: RunId,
+    pub kind: RunKind,
+    pub enumerating: bool,
+    pub cursor_link: Option<String>,
+    pub batches_published: u32,
+    pub total_batches: Option<u32>,
+    pub new_delta_link: Option<String>,
+}
+
+/// Access to `runs` and `batch_results`.
+#[derive(Debug, Clone)]
+pub struct RunStore {
+    pool: PgPool,
+}
+
+impl RunStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub async fn open_run(&self, tenant: TenantId) -> Result<Option<OpenRun>, CoordinatorError> {
+        let row = sqlx::query(
+            "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link \
+             FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining')",
+        )
+        .bind(tenant.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(OpenRun {
+                id: RunId(r.try_get("id")?),
+                kind: RunKind::parse(r.try_get("kind")?),
+                enumerating: r.try_get::<&str, _>("state")? == "enumerating",
+                cursor_link: r.try_get("cursor_link")?,
+                batches_published: r.try_get::<i32, _>("batches_published")? as u32,
+                total_batches: r.try_get::<Option<i32>, _>("total_batches")?.map(|n| n as u32),
+                new_delta_link: r.try_get("new_delta_link")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn create(&self, tenant: TenantId, kind: RunKind, start_link: &str) -> Result<RunId, CoordinatorError> {
+        let id = RunId::new();
+        sqlx::query("INSERT INTO runs (id, tenant_id, kind, cursor_link) VALUES ($1, $2, $3, $4)")
+            .bind(id.0)
+            .bind(tenant.0)
+            .bind(kind.as_str())
+            .bind(start_link)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Records where the walk continues and how many batches are out, after each page.
+    pub async fn checkpoint(&self, run: RunId, kind: RunKind, cursor: &str, published: u32) -> Result<(), CoordinatorError> {
+        sqlx::query("UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4 WHERE id = $1")
+            .bind(run.0)
+            .bind(cursor)
+            .bind(published as i32)
+            .bind(kind.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Enumeration is over: from now on the run only waits for its batches.
+    pub async fn finish_enumeration(&self, run: RunId, total: u32, delta_link: &str) -> Result<(), CoordinatorError> {
+        sqlx::query(
+            "UPDATE runs SET state = 'draining', cursor_link = NULL, batches_published = $2, total_batches = $2, \
+             new_delta_link = $3 WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(total as i32)
+        .bind(delta_link)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many batches of the run are recorded, and their summed counts.
+    pub async fn recorded(&self, run: RunId) -> Result<(u32, Counts), CoordinatorError> {
+        let r = sqlx::query(
+            "SELECT count(*) AS n, coalesce(sum(synced), 0)::bigint AS synced, coalesce(sum(skipped), 0)::bigint AS skipped, \
+             coalesce(sum(failed), 0)::bigint AS failed FROM batch_results WHERE run_id = $1",
+        )
+        .bind(run.0)
+        .fetch_one(&self.pool)
+        .await?;
+        let counts = Counts {
+            synced: r.try_get::<i64, _>("synced")? as u64,
+            skipped: r.try_get::<i64, _>("skipped")? as u64,
+            failed: r.try_get::<i64, _>("failed")? as u64,
+        };
+        Ok((r.try_get::<i64, _>("n")? as u32, counts))
+    }
+
+    /// Every batch is recorded: commit the deltaLink and the summary together, so a crash
+    /// leaves either the old deltaLink (the run is redone, idempotently) or the new one.
+    pub async fn complete(&self, run: RunId, tenant: TenantId, delta_link: &str, counts: Counts) -> Result<(), CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE runs SET state = 'completed', synced = $2, skipped = $3, failed = $4, finished_at = now() WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(counts.synced as i64)
+        .bind(counts.skipped as i64)
+        .bind(counts.failed as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE tenants SET delta_link = $2, status = 'Active', updated_at = now(), \
+             next_run_at = now() + make_interval(secs => sync_interval_s) WHERE id = $1",
+        )
+        .bind(tenant.0)
+        .bind(delta_link)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The run cannot go on; its recorded batches stay, the tenant's deltaLink does not move.
+    pub async fn fail(&self, run: RunId, error: &str) -> Result<(), CoordinatorError> {
+        sqlx::query("UPDATE runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1")
+            .bind(run.0)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the tenant's deltaLink so the next run enumerates everything.
+    pub async fn discard_delta_link(&self, tenant: TenantId) -> Result<(), CoordinatorError> {
+        sqlx::query("UPDATE tenants SET delta_link = NULL, updated_at = now() WHERE id = $1")
+            .bind(tenant.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The `tenants` table: registration of an instance and its connection settings.
+//!
+//! Secrets (the Graph client secret and the SCIM bearer token) are held as
+//! [`SecretString`] in memory so they never reach logs or debug output.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{PgPool, Row};
+use url::Url;
+use uuid::Uuid;
+
+use dirsync_proto::TenantId;
+
+use crate::CoordinatorError;
+
+/// Settings given when registering a tenant.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub name: String,
+    /// Entra tenant id (GUID or domain).
+    pub graph_tenant_id: String,
+    /// Login host root, e.g. `https://login.microsoftonline.com`.
+    pub graph_login_url: String,
+    /// Graph root, e.g. `https://graph.microsoft.com`.
+    pub graph_base_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// SCIM root up to and including `/v2`, e.g. `https://webexapis.com/identity/scim/{orgId}/v2`.
+    pub scim_base_url: String,
+    pub scim_token: SecretString,
+    /// Whether a Graph hard delete deletes the Webex user (otherwise it is deactivated).
+    pub allow_hard_delete: bool,
+}
+
+impl NewTenant {
+    /// Checks what can be checked before anything is stored.
+    pub fn validate(&self) -> Result<(), CoordinatorError> {
+        let invalid = |m: String| Err(CoordinatorError::Invalid(m));
+        if self.name.trim().is_empty() {
+            return invalid("tenant name must not be empty".into());
+        }
+        if self.graph_tenant_id.trim().is_empty() || self.client_id.trim().is_empty() {
+            return invalid("entra tenant id and client id must not be empty".into());
+        }
+        if self.client_secret.expose_secret().is_empty() || self.scim_token.expose_secret().is_empty() {
+            return invalid("client secret and scim token must not be empty".into());
+        }
+        for (what, value) in [
+            ("graph login url", &self.graph_login_url),
+            ("graph base url", &self.graph_base_url),
+            ("scim base url", &self.scim_base_url),
+        ] {
+            match Url::parse(value) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
+                Ok(u) => return invalid(format!("{what} must be http(s), got scheme {:?}", u.scheme())),
+                Err(e) => return invalid(format!("{what} {value:?} is not a url: {e}")),
+            }
+        }
+        if !self.scim_base_url.trim_end_matches('/').ends_with("/v2") {
+            return invalid(format!("scim base url must end with /v2 (the SCIM root), got {:?}", self.scim_base_url));
+        }
+        Ok(())
+    }
+}
+
+/// A registered tenant as the coordinator uses it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub graph_tenant_id: String,
+    pub graph_login_url: String,
+    pub graph_base_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scim_base_url: String,
+    pub status: String,
+    pub delta_link: Option<String>,
+}
+
+/// Access to the `tenants` table.
+#[derive(Debug, Clone)]
+pub struct TenantStore {
+    pool: PgPool,
+}
+
+impl TenantStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Validates and stores a new tenant; returns its id.
+    pub async fn create(&self, t: &NewTenant) -> Result<TenantId, CoordinatorError> {
+        t.validate()?;
+        let id = TenantId::new();
+        sqlx::query(
+            "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
+             client_secret, scim_base_url, scim_token, allow_hard_delete) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id.0)
+        .bind(t.name.trim())
+        .bind(t.graph_tenant_id.trim())
+        .bind(t.graph_login_url.trim_end_matches('/'))
+        .bind(t.graph_base_url.trim_end_matches('/'))
+        .bind(t.client_id.trim())
+        .bind(t.client_secret.expose_secret())
+        .bind(t.scim_base_url.trim_end_matches('/'))
+        .bind(t.scim_token.expose_secret())
+        .bind(t.allow_hard_delete)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn get(&self, id: TenantId) -> Result<Tenant, CoordinatorError> {
+        let row = sqlx::query(
+            "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
+             scim_base_url, status, delta_link FROM tenants WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CoordinatorError::TenantNotFound(id.to_string()))?;
+        Ok(Tenant {
+            id: TenantId(row.try_get::<Uuid, _>("id")?),
+            name: row.try_get("name")?,
+            graph_tenant_id: row.try_get("graph_tenant_id")?,
+            graph_login_url: row.try_get("graph_login_url")?,
+            graph_base_url: row.try_get("graph_base_url")?,
+            client_id: row.try_get("client_id")?,
+            client_secret: SecretString::from(row.try_get::<String, _>("client_secret")?),
+            scim_base_url: row.try_get("scim_base_url")?,
+            status: row.try_get("status")?,
+            delta_link: row.try_get("delta_link")?,
+        })
+    }
+
+    /// Every tenant as (id, name, status, has a deltaLink), by name.
+    pub async fn list(&self) -> Result<Vec<(TenantId, String, String, bool)>, CoordinatorError> {
+        let rows = sqlx::query("SELECT id, name, status, delta_link IS NOT NULL AS synced FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId(r.try_get("id")?), r.try_get("name")?, r.try_get("status")?, r.try_get("synced")?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> NewTenant {
+        NewTenant {
+            name: "Contoso".into(),
+            graph_tenant_id: "contoso.onmicrosoft.com".into(),
+            graph_login_url: "https://login.microsoftonline.com".into(),
+            graph_base_url: "https://graph.microsoft.com".into(),
+            client_id: "app".into(),
+            client_secret: SecretString::from("s3cret"),
+            scim_base_url: "https://webexapis.com/identity/scim/0ae87ade-8c8a-4952-af08-318798958d0c/v2".into(),
+            scim_token: SecretString::from("tok"),
+            allow_hard_delete: true,
+        }
+    }
+
+    #[test]
+    fn validation_cases() {
+        assert!(valid().validate().is_ok());
+        let cases: Vec<(&str, Box<dyn Fn(&mut NewTenant)>)> = vec![
+            ("empty name", Box::new(|t| t.name = " ".into())),
+            ("empty secret", Box::new(|t| t.client_secret = SecretString::from(""))),
+            ("bad url", Box::new(|t| t.graph_base_url = "not a url".into())),
+            ("ftp scheme", Box::new(|t| t.graph_login_url = "ftp://x".into())),
+            ("scim root without /v2", Box::new(|t| t.scim_base_url = "https://webexapis.com/identity/scim/x".into())),
+        ];
+        for (name, mutate) in cases {
+            let mut t = valid();
+            mutate(&mut t);
+            assert!(matches!(t.validate(), Err(CoordinatorError::Invalid(_))), "{name} should be rejected");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let shown = format!("{:?}", valid());
+        assert!(!shown.contains("s3cret") && !shown.contains("\"tok\""), "{shown}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Pure data shared by the dirsync coordinator and workers.
+//!
+//! Nothing in this crate does I/O: it holds the versioned wire messages that travel over
+//! RabbitMQ, the neutral representation of a directory object read from Graph, the outcome
+//! counters, and the names of the broker and Redis resources, so that the coordinator and
+//! the worker agree on them without depending on each other.
+
+pub mod counts;
+pub mod error;
+pub mod ids;
+pub mod message;
+pub mod source;
+pub mod topology;
+
+pub use counts::Counts;
+pub use error::ProtoError;
+pub use ids::{RunId, TenantId};
+pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
+pub use source::{RemovedReason, SourceUser};
+pub use topology::Topology;

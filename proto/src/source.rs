@@ -1,0 +1,46 @@
+//! The neutral form of a user read from Microsoft Graph, as it travels in a batch.
+//!
+//! The coordinator's Graph client turns wire JSON into this; the worker maps it to SCIM.
+//! Properties keep their Graph names (`userPrincipalName`, `givenName`, ...). A property
+//! absent from `attributes` was not returned by Graph (never set, or not selected); a
+//! property present with `null` was explicitly cleared. The manager relationship
+//! (`manager@delta` on the wire) is carried as `attributes["manager"]` holding the
+//! manager's Entra object id, or `null` when it was removed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Why Graph marked an object `@removed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemovedReason {
+    /// Soft delete: the object is in deleted items and can be restored.
+    Changed,
+    /// Hard delete: the object is gone for good.
+    Deleted,
+}
+
+/// One user entry of a Graph delta page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceUser {
+    /// Entra object id.
+    pub id: String,
+    /// Set when the entry is an `@removed` tombstone; `attributes` is then usually empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<RemovedReason>,
+    /// Graph properties by their Graph names.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
+}
+
+impl SourceUser {
+    /// A string property, if present and a string.
+    pub fn str_attr(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(Value::as_str)
+    }
+
+    /// A boolean property, if present and a boolean.
+    pub fn bool_attr(&self, name: &str) -> Option<bool> {
+        self.attributes.get(name).and_then(Value::as_bool)
+    }
+}
