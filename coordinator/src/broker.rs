@@ -2,11 +2,11 @@
 //! for a run's result events.
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
-};
 use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
@@ -24,13 +24,22 @@ pub async fn connect(amqp_url: &str) -> Result<Connection, CoordinatorError> {
 
 /// Declares the batch queue (durable quorum queue) and the results exchange (durable topic).
 /// Workers declare the same, with the same arguments, so either side may start first.
-pub async fn declare_topology(channel: &Channel, topology: &Topology) -> Result<(), CoordinatorError> {
+pub async fn declare_topology(
+    channel: &Channel,
+    topology: &Topology,
+) -> Result<(), CoordinatorError> {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     channel
         .queue_declare(
             topology.batch_queue().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             args,
         )
         .await?;
@@ -38,7 +47,10 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> Result<
         .exchange_declare(
             topology.results_exchange().into(),
             ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             FieldTable::default(),
         )
         .await?;
@@ -53,11 +65,19 @@ pub struct BatchPublisher {
 }
 
 impl BatchPublisher {
-    pub async fn new(connection: &Connection, topology: &Topology) -> Result<Self, CoordinatorError> {
+    pub async fn new(
+        connection: &Connection,
+        topology: &Topology,
+    ) -> Result<Self, CoordinatorError> {
         let channel = connection.create_channel().await?;
         declare_topology(&channel, topology).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Self { channel, queue: topology.batch_queue() })
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Self {
+            channel,
+            queue: topology.batch_queue(),
+        })
     }
 
     /// Returns once the broker has taken responsibility for the batch.
@@ -67,7 +87,10 @@ impl BatchPublisher {
             .basic_publish(
                 "".into(),
                 self.queue.as_str().into(),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
                 &batch.encode(),
                 BasicProperties::default()
                     .with_delivery_mode(PERSISTENT)
@@ -91,13 +114,21 @@ pub struct RunResults {
 }
 
 impl RunResults {
-    pub async fn subscribe(connection: &Connection, topology: &Topology, run: RunId) -> Result<Self, CoordinatorError> {
+    pub async fn subscribe(
+        connection: &Connection,
+        topology: &Topology,
+        run: RunId,
+    ) -> Result<Self, CoordinatorError> {
         let channel = connection.create_channel().await?;
         declare_topology(&channel, topology).await?;
         let queue = channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await?;
@@ -111,7 +142,12 @@ impl RunResults {
             )
             .await?;
         let mut consumer = channel
-            .basic_consume(queue.name().clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         let (tx, events) = mpsc::channel(1024);
         tokio::spawn(async move {

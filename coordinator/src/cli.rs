@@ -13,7 +13,11 @@ use crate::scheduler::{self, Leases};
 use crate::{CoordinatorConfig, NewTenant, Runner, TenantStore, broker, db};
 
 #[derive(Debug, Parser)]
-#[command(name = "dirsync", version, about = "Keeps Webex in sync with Microsoft Entra ID")]
+#[command(
+    name = "dirsync",
+    version,
+    about = "Keeps Webex in sync with Microsoft Entra ID"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: CoordinatorConfig,
@@ -94,25 +98,38 @@ impl From<AddTenant> for NewTenant {
 
 /// Runs a parsed command line; `shutdown` is cancelled on SIGTERM or Ctrl-C by the caller.
 pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let pool = db::connect(&cli.config.database_url).await.context("connecting to postgresql")?;
+    let pool = db::connect(&cli.config.database_url)
+        .await
+        .context("connecting to postgresql")?;
     match cli.command {
         Command::Migrate => println!("migrations applied"),
         Command::Tenant(TenantCommand::Add(add)) => {
-            let id = TenantStore::new(pool).create(&add.into()).await.context("registering the tenant")?;
+            let id = TenantStore::new(pool)
+                .create(&add.into())
+                .await
+                .context("registering the tenant")?;
             println!("{id}");
         }
         Command::Tenant(TenantCommand::List) => {
             let tenants = TenantStore::new(pool).list().await?;
             println!("{:<36}  {:<10}  {:<6}  NAME", "ID", "STATUS", "SYNCED");
             for (id, name, status, synced) in tenants {
-                println!("{id:<36}  {status:<10}  {:<6}  {name}", if synced { "yes" } else { "no" });
+                println!(
+                    "{id:<36}  {status:<10}  {:<6}  {name}",
+                    if synced { "yes" } else { "no" }
+                );
             }
         }
         Command::Sync { tenant } => {
             let runner = runner(&cli.config, pool.clone()).await?;
             let leases = Leases::new(pool, owner_name());
-            anyhow::ensure!(leases.claim(tenant).await?, "tenant {tenant} is being synced by another coordinator");
-            let outcome = leases.hold(tenant, runner.sync_tenant(tenant, None, &shutdown)).await?;
+            anyhow::ensure!(
+                leases.claim(tenant).await?,
+                "tenant {tenant} is being synced by another coordinator"
+            );
+            let outcome = leases
+                .hold(tenant, runner.sync_tenant(tenant, None, &shutdown))
+                .await?;
             println!("{}", serde_json::to_string(&outcome)?);
         }
         Command::Serve => {
@@ -124,8 +141,15 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
 }
 
 async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Result<Runner> {
-    let amqp = broker::connect(&config.amqp_url).await.context("connecting to rabbitmq")?;
-    Ok(Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window))
+    let amqp = broker::connect(&config.amqp_url)
+        .await
+        .context("connecting to rabbitmq")?;
+    Ok(Runner::new(
+        pool,
+        Arc::new(amqp),
+        config.topology(),
+        config.run_window,
+    ))
 }
 
 /// A lease owner name that identifies this process in the `tenants` table.

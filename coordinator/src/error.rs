@@ -16,7 +16,12 @@ pub enum CoordinatorError {
     #[error("graph token request failed: {0}")]
     GraphAuth(String),
     #[error("graph http {status}: {code}: {message}")]
-    GraphStatus { status: u16, code: String, message: String, retry_after: Option<Duration> },
+    GraphStatus {
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("graph transport: {0}")]
     GraphTransport(#[from] reqwest::Error),
     #[error("graph page malformed: {0}")]
@@ -38,7 +43,9 @@ impl CoordinatorError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::GraphStatus { status, .. } => *status == 429 || *status == 408 || *status >= 500,
-            Self::GraphTransport(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+            Self::GraphTransport(e) => {
+                e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()
+            }
             Self::Broker(_) | Self::PublishNacked => true,
             Self::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             _ => false,

@@ -89,7 +89,13 @@ impl Runner {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("the http client's configuration is static");
-        Self { pool, amqp, topology, http, window: window.max(1) }
+        Self {
+            pool,
+            amqp,
+            topology,
+            http,
+            window: window.max(1),
+        }
     }
 
     /// Runs (or resumes) one sync of `tenant` to completion.
@@ -113,19 +119,40 @@ impl Runner {
                     None => (RunKind::Initial, graph.initial_users_url()),
                 };
                 let id = runs.create(tenant_id, kind, &link).await?;
-                runs.open_run(tenant_id).await?.filter(|o| o.id == id).ok_or_else(|| {
-                    CoordinatorError::RunFailed(id.to_string(), "another run of this tenant started at the same time".into())
-                })?
+                runs.open_run(tenant_id)
+                    .await?
+                    .filter(|o| o.id == id)
+                    .ok_or_else(|| {
+                        CoordinatorError::RunFailed(
+                            id.to_string(),
+                            "another run of this tenant started at the same time".into(),
+                        )
+                    })?
             }
         };
         let run = open.id;
         tracing::Span::current().record("run_id", tracing::field::display(run));
-        tracing::info!(kind = open.kind.as_str(), resumed = open.batches_published > 0, "run started");
+        tracing::info!(
+            kind = open.kind.as_str(),
+            resumed = open.batches_published > 0,
+            "run started"
+        );
 
         let results = RunResults::subscribe(&self.amqp, &self.topology, run).await?;
-        let mut tracker = Tracker { runs: runs.clone(), run, results, seen: HashSet::new(), recorded: 0, counts: Counts::default() };
+        let mut tracker = Tracker {
+            runs: runs.clone(),
+            run,
+            results,
+            seen: HashSet::new(),
+            recorded: 0,
+            counts: Counts::default(),
+        };
         (tracker.recorded, tracker.counts) = runs.recorded(run).await?;
-        let mut state = RunProgress { run_id: Some(run), batches_published: open.batches_published, ..Default::default() };
+        let mut state = RunProgress {
+            run_id: Some(run),
+            batches_published: open.batches_published,
+            ..Default::default()
+        };
         let report = |s: &RunProgress| {
             if let Some(p) = progress {
                 p.send_replace(s.clone());
@@ -135,7 +162,10 @@ impl Runner {
         let mut kind = open.kind;
         let (total, delta_link) = if open.enumerating {
             let publisher = BatchPublisher::new(&self.amqp, &self.topology).await?;
-            let mut url = open.cursor_link.clone().unwrap_or_else(|| graph.initial_users_url());
+            let mut url = open
+                .cursor_link
+                .clone()
+                .unwrap_or_else(|| graph.initial_users_url());
             let mut seq = open.batches_published;
             loop {
                 let page = match graph.users_page(&url).await {
@@ -160,7 +190,13 @@ impl Runner {
                         tracker.wait(cancel).await?;
                     }
                     state.users_published += page.users.len() as u64;
-                    let batch = BatchMessage { version: WIRE_VERSION, tenant_id, run_id: run, seq, users: page.users };
+                    let batch = BatchMessage {
+                        version: WIRE_VERSION,
+                        tenant_id,
+                        run_id: run,
+                        seq,
+                        users: page.users,
+                    };
                     publisher.publish(&batch).await?;
                     seq += 1;
                 }
@@ -184,7 +220,10 @@ impl Runner {
         } else {
             let total = open.total_batches.unwrap_or(open.batches_published);
             let delta = open.new_delta_link.clone().ok_or_else(|| {
-                CoordinatorError::RunFailed(run.to_string(), "draining run without a deltaLink".into())
+                CoordinatorError::RunFailed(
+                    run.to_string(),
+                    "draining run without a deltaLink".into(),
+                )
             })?;
             (total, delta)
         };
@@ -198,9 +237,16 @@ impl Runner {
         }
         state.batches_recorded = tracker.recorded;
         report(&state);
-        runs.complete(run, tenant_id, &delta_link, tracker.counts).await?;
+        runs.complete(run, tenant_id, &delta_link, tracker.counts)
+            .await?;
         tracker.results.close().await;
-        let outcome = RunOutcome { run_id: run, kind, batches: total, counts: tracker.counts, wall: started.elapsed() };
+        let outcome = RunOutcome {
+            run_id: run,
+            kind,
+            batches: total,
+            counts: tracker.counts,
+            wall: started.elapsed(),
+        };
         tracing::info!(
             synced = outcome.counts.synced,
             skipped = outcome.counts.skipped,

@@ -23,7 +23,11 @@ impl RunKind {
     }
 
     fn parse(s: &str) -> Self {
-        if s == "incremental" { RunKind::Incremental } else { RunKind::Initial }
+        if s == "incremental" {
+            RunKind::Incremental
+        } else {
+            RunKind::Initial
+        }
     }
 }
 
@@ -65,14 +69,21 @@ impl RunStore {
                 enumerating: r.try_get::<&str, _>("state")? == "enumerating",
                 cursor_link: r.try_get("cursor_link")?,
                 batches_published: r.try_get::<i32, _>("batches_published")? as u32,
-                total_batches: r.try_get::<Option<i32>, _>("total_batches")?.map(|n| n as u32),
+                total_batches: r
+                    .try_get::<Option<i32>, _>("total_batches")?
+                    .map(|n| n as u32),
                 new_delta_link: r.try_get("new_delta_link")?,
             })
         })
         .transpose()
     }
 
-    pub async fn create(&self, tenant: TenantId, kind: RunKind, start_link: &str) -> Result<RunId, CoordinatorError> {
+    pub async fn create(
+        &self,
+        tenant: TenantId,
+        kind: RunKind,
+        start_link: &str,
+    ) -> Result<RunId, CoordinatorError> {
         let id = RunId::new();
         sqlx::query("INSERT INTO runs (id, tenant_id, kind, cursor_link) VALUES ($1, $2, $3, $4)")
             .bind(id.0)
@@ -85,19 +96,32 @@ impl RunStore {
     }
 
     /// Records where the walk continues and how many batches are out, after each page.
-    pub async fn checkpoint(&self, run: RunId, kind: RunKind, cursor: &str, published: u32) -> Result<(), CoordinatorError> {
-        sqlx::query("UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4 WHERE id = $1")
-            .bind(run.0)
-            .bind(cursor)
-            .bind(published as i32)
-            .bind(kind.as_str())
-            .execute(&self.pool)
-            .await?;
+    pub async fn checkpoint(
+        &self,
+        run: RunId,
+        kind: RunKind,
+        cursor: &str,
+        published: u32,
+    ) -> Result<(), CoordinatorError> {
+        sqlx::query(
+            "UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4 WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(cursor)
+        .bind(published as i32)
+        .bind(kind.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Enumeration is over: from now on the run only waits for its batches.
-    pub async fn finish_enumeration(&self, run: RunId, total: u32, delta_link: &str) -> Result<(), CoordinatorError> {
+    pub async fn finish_enumeration(
+        &self,
+        run: RunId,
+        total: u32,
+        delta_link: &str,
+    ) -> Result<(), CoordinatorError> {
         sqlx::query(
             "UPDATE runs SET state = 'draining', cursor_link = NULL, batches_published = $2, total_batches = $2, \
              new_delta_link = $3 WHERE id = $1",
@@ -129,7 +153,13 @@ impl RunStore {
 
     /// Every batch is recorded: commit the deltaLink and the summary together, so a crash
     /// leaves either the old deltaLink (the run is redone, idempotently) or the new one.
-    pub async fn complete(&self, run: RunId, tenant: TenantId, delta_link: &str, counts: Counts) -> Result<(), CoordinatorError> {
+    pub async fn complete(
+        &self,
+        run: RunId,
+        tenant: TenantId,
+        delta_link: &str,
+        counts: Counts,
+    ) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE runs SET state = 'completed', synced = $2, skipped = $3, failed = $4, finished_at = now() WHERE id = $1",
@@ -154,11 +184,13 @@ impl RunStore {
 
     /// The run cannot go on; its recorded batches stay, the tenant's deltaLink does not move.
     pub async fn fail(&self, run: RunId, error: &str) -> Result<(), CoordinatorError> {
-        sqlx::query("UPDATE runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1")
-            .bind(run.0)
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

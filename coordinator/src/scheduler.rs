@@ -31,7 +31,10 @@ pub struct Leases {
 
 impl Leases {
     pub fn new(pool: PgPool, owner: impl Into<String>) -> Self {
-        Self { pool, owner: owner.into() }
+        Self {
+            pool,
+            owner: owner.into(),
+        }
     }
 
     /// Claims the most overdue tenant with auto-sync on, if any.
@@ -66,11 +69,13 @@ impl Leases {
 
     /// Pushes a tenant's next run out, so a failing tenant does not spin.
     pub async fn postpone(&self, tenant: TenantId, by: Duration) -> Result<(), CoordinatorError> {
-        sqlx::query("UPDATE tenants SET next_run_at = now() + make_interval(secs => $2) WHERE id = $1")
-            .bind(tenant.0)
-            .bind(by.as_secs_f64())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE tenants SET next_run_at = now() + make_interval(secs => $2) WHERE id = $1",
+        )
+        .bind(tenant.0)
+        .bind(by.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -106,13 +111,21 @@ impl Leases {
 }
 
 /// Claims due tenants and runs them, one at a time, until cancelled.
-pub async fn serve(runner: Runner, leases: Leases, cancel: CancellationToken) -> Result<(), CoordinatorError> {
+pub async fn serve(
+    runner: Runner,
+    leases: Leases,
+    cancel: CancellationToken,
+) -> Result<(), CoordinatorError> {
     while !cancel.is_cancelled() {
         match leases.claim_due().await? {
             Some(tenant) => {
-                let result = leases.hold(tenant, runner.sync_tenant(tenant, None, &cancel)).await;
+                let result = leases
+                    .hold(tenant, runner.sync_tenant(tenant, None, &cancel))
+                    .await;
                 match result {
-                    Ok(outcome) => tracing::info!(tenant_id = %tenant, run_id = %outcome.run_id, "scheduled run done"),
+                    Ok(outcome) => {
+                        tracing::info!(tenant_id = %tenant, run_id = %outcome.run_id, "scheduled run done")
+                    }
                     Err(CoordinatorError::Cancelled) => break,
                     Err(e) => {
                         tracing::error!(tenant_id = %tenant, error = %e, "scheduled run failed");

@@ -41,7 +41,9 @@ impl NewTenant {
         if self.graph_tenant_id.trim().is_empty() || self.client_id.trim().is_empty() {
             return invalid("entra tenant id and client id must not be empty".into());
         }
-        if self.client_secret.expose_secret().is_empty() || self.scim_token.expose_secret().is_empty() {
+        if self.client_secret.expose_secret().is_empty()
+            || self.scim_token.expose_secret().is_empty()
+        {
             return invalid("client secret and scim token must not be empty".into());
         }
         for (what, value) in [
@@ -51,12 +53,20 @@ impl NewTenant {
         ] {
             match Url::parse(value) {
                 Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                Ok(u) => return invalid(format!("{what} must be http(s), got scheme {:?}", u.scheme())),
+                Ok(u) => {
+                    return invalid(format!(
+                        "{what} must be http(s), got scheme {:?}",
+                        u.scheme()
+                    ));
+                }
                 Err(e) => return invalid(format!("{what} {value:?} is not a url: {e}")),
             }
         }
         if !self.scim_base_url.trim_end_matches('/').ends_with("/v2") {
-            return invalid(format!("scim base url must end with /v2 (the SCIM root), got {:?}", self.scim_base_url));
+            return invalid(format!(
+                "scim base url must end with /v2 (the SCIM root), got {:?}",
+                self.scim_base_url
+            ));
         }
         Ok(())
     }
@@ -137,11 +147,20 @@ impl TenantStore {
 
     /// Every tenant as (id, name, status, has a deltaLink), by name.
     pub async fn list(&self) -> Result<Vec<(TenantId, String, String, bool)>, CoordinatorError> {
-        let rows = sqlx::query("SELECT id, name, status, delta_link IS NOT NULL AS synced FROM tenants ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, status, delta_link IS NOT NULL AS synced FROM tenants ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((TenantId(r.try_get("id")?), r.try_get("name")?, r.try_get("status")?, r.try_get("synced")?)))
+            .map(|r| {
+                Ok((
+                    TenantId(r.try_get("id")?),
+                    r.try_get("name")?,
+                    r.try_get("status")?,
+                    r.try_get("synced")?,
+                ))
+            })
             .collect()
     }
 }
@@ -158,7 +177,8 @@ mod tests {
             graph_base_url: "https://graph.microsoft.com".into(),
             client_id: "app".into(),
             client_secret: SecretString::from("s3cret"),
-            scim_base_url: "https://webexapis.com/identity/scim/0ae87ade-8c8a-4952-af08-318798958d0c/v2".into(),
+            scim_base_url:
+                "https://webexapis.com/identity/scim/0ae87ade-8c8a-4952-af08-318798958d0c/v2".into(),
             scim_token: SecretString::from("tok"),
             allow_hard_delete: true,
         }
@@ -167,23 +187,42 @@ mod tests {
     #[test]
     fn validation_cases() {
         assert!(valid().validate().is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut NewTenant)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut NewTenant)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("empty name", Box::new(|t| t.name = " ".into())),
-            ("empty secret", Box::new(|t| t.client_secret = SecretString::from(""))),
-            ("bad url", Box::new(|t| t.graph_base_url = "not a url".into())),
-            ("ftp scheme", Box::new(|t| t.graph_login_url = "ftp://x".into())),
-            ("scim root without /v2", Box::new(|t| t.scim_base_url = "https://webexapis.com/identity/scim/x".into())),
+            (
+                "empty secret",
+                Box::new(|t| t.client_secret = SecretString::from("")),
+            ),
+            (
+                "bad url",
+                Box::new(|t| t.graph_base_url = "not a url".into()),
+            ),
+            (
+                "ftp scheme",
+                Box::new(|t| t.graph_login_url = "ftp://x".into()),
+            ),
+            (
+                "scim root without /v2",
+                Box::new(|t| t.scim_base_url = "https://webexapis.com/identity/scim/x".into()),
+            ),
         ];
         for (name, mutate) in cases {
             let mut t = valid();
             mutate(&mut t);
-            assert!(matches!(t.validate(), Err(CoordinatorError::Invalid(_))), "{name} should be rejected");
+            assert!(
+                matches!(t.validate(), Err(CoordinatorError::Invalid(_))),
+                "{name} should be rejected"
+            );
         }
     }
 
     #[test]
     fn debug_output_hides_secrets() {
         let shown = format!("{:?}", valid());
-        assert!(!shown.contains("s3cret") && !shown.contains("\"tok\""), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("\"tok\""),
+            "{shown}"
+        );
     }
 }

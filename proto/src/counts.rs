@@ -28,9 +28,24 @@ mod tests {
 
     #[test]
     fn add_and_total() {
-        let mut a = Counts { synced: 1, skipped: 2, failed: 3 };
-        a.add(Counts { synced: 10, skipped: 0, failed: 1 });
-        assert_eq!(a, Counts { synced: 11, skipped: 2, failed: 4 });
+        let mut a = Counts {
+            synced: 1,
+            skipped: 2,
+            failed: 3,
+        };
+        a.add(Counts {
+            synced: 10,
+            skipped: 0,
+            failed: 1,
+        });
+        assert_eq!(
+            a,
+            Counts {
+                synced: 11,
+                skipped: 2,
+                failed: 4
+            }
+        );
         assert_eq!(a.total(), 17);
     }
 }

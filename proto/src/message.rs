@@ -42,7 +42,10 @@ macro_rules! wire_codec {
             pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
                 let msg: Self = serde_json::from_slice(bytes)?;
                 if msg.version != WIRE_VERSION {
-                    return Err(ProtoError::Version { found: msg.version, supported: WIRE_VERSION });
+                    return Err(ProtoError::Version {
+                        found: msg.version,
+                        supported: WIRE_VERSION,
+                    });
                 }
                 Ok(msg)
             }
@@ -60,9 +63,15 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> BatchMessage {
-        let mut user = SourceUser { id: "u1".into(), removed: None, attributes: Default::default() };
-        user.attributes.insert("displayName".into(), json!("Zoë Ólafsdóttir"));
-        user.attributes.insert("mobilePhone".into(), serde_json::Value::Null);
+        let mut user = SourceUser {
+            id: "u1".into(),
+            removed: None,
+            attributes: Default::default(),
+        };
+        user.attributes
+            .insert("displayName".into(), json!("Zoë Ólafsdóttir"));
+        user.attributes
+            .insert("mobilePhone".into(), serde_json::Value::Null);
         BatchMessage {
             version: WIRE_VERSION,
             tenant_id: TenantId::new(),
@@ -70,7 +79,11 @@ mod tests {
             seq: 7,
             users: vec![
                 user,
-                SourceUser { id: "u2".into(), removed: Some(RemovedReason::Deleted), attributes: Default::default() },
+                SourceUser {
+                    id: "u2".into(),
+                    removed: Some(RemovedReason::Deleted),
+                    attributes: Default::default(),
+                },
             ],
         }
     }
@@ -85,7 +98,13 @@ mod tests {
     fn rejects_other_versions_and_garbage() {
         let mut msg = sample();
         msg.version = 99;
-        assert!(matches!(BatchMessage::decode(&msg.encode()), Err(ProtoError::Version { found: 99, .. })));
-        assert!(matches!(BatchMessage::decode(b"{\"version\":1"), Err(ProtoError::Decode(_))));
+        assert!(matches!(
+            BatchMessage::decode(&msg.encode()),
+            Err(ProtoError::Version { found: 99, .. })
+        ));
+        assert!(matches!(
+            BatchMessage::decode(b"{\"version\":1"),
+            Err(ProtoError::Decode(_))
+        ));
     }
 }

@@ -13,7 +13,9 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {

@@ -64,7 +64,10 @@ impl GraphClient {
 
     /// The first request of a full enumeration.
     pub fn initial_users_url(&self) -> String {
-        format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.graph_base_url)
+        format!(
+            "{}/v1.0/users/delta?$select={USER_SELECT}",
+            self.graph_base_url
+        )
     }
 
     /// Fetches one page (a nextLink, a deltaLink or the initial URL) with retries.
@@ -115,7 +118,10 @@ impl GraphClient {
         {
             return Ok(token.clone());
         }
-        let url = format!("{}/{}/oauth2/v2.0/token", self.login_url, self.graph_tenant_id);
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.login_url, self.graph_tenant_id
+        );
         let scope = format!("{}/.default", self.graph_base_url);
         let response = self
             .http
@@ -133,9 +139,15 @@ impl GraphClient {
             let body = response.text().await.unwrap_or_default();
             let described = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| v.get("error_description").and_then(|d| d.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.get("error_description")
+                        .and_then(|d| d.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or(body);
-            return Err(CoordinatorError::GraphAuth(format!("http {status}: {described}")));
+            return Err(CoordinatorError::GraphAuth(format!(
+                "http {status}: {described}"
+            )));
         }
         let parsed: TokenResponse = response.json().await?;
         let lifetime = Duration::from_secs(parsed.expires_in).saturating_sub(TOKEN_EARLY_REFRESH);
@@ -147,23 +159,49 @@ impl GraphClient {
 
 /// `Retry-After` in seconds, integer or decimal.
 pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
 /// Turns a non-success answer into an error, recognising every form of "delta state gone".
-pub fn classify_error(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> CoordinatorError {
+pub fn classify_error(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> CoordinatorError {
     let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
-    let codes = envelope.as_ref().map(ErrorEnvelope::codes).unwrap_or_default();
+    let codes = envelope
+        .as_ref()
+        .map(ErrorEnvelope::codes)
+        .unwrap_or_default();
     let has = |c: &str| codes.iter().any(|x| x.eq_ignore_ascii_case(c));
-    if status == StatusCode::GONE || has("resyncRequired") || (status == StatusCode::BAD_REQUEST && has("syncStateNotFound")) {
-        return CoordinatorError::ResyncRequired(codes.first().cloned().unwrap_or_else(|| status.to_string()));
+    if status == StatusCode::GONE
+        || has("resyncRequired")
+        || (status == StatusCode::BAD_REQUEST && has("syncStateNotFound"))
+    {
+        return CoordinatorError::ResyncRequired(
+            codes.first().cloned().unwrap_or_else(|| status.to_string()),
+        );
     }
     let (code, message) = match envelope {
         Some(e) => (e.error.code, e.error.message),
-        None => (String::new(), String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
+        None => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
     };
-    CoordinatorError::GraphStatus { status: status.as_u16(), code, message, retry_after }
+    CoordinatorError::GraphStatus {
+        status: status.as_u16(),
+        code,
+        message,
+        retry_after,
+    }
 }
 
 #[cfg(test)]
@@ -173,33 +211,71 @@ mod tests {
 
     #[test]
     fn retry_after_integer_and_decimal() {
-        for (raw, expected) in [("7", Some(7000)), ("2.128", Some(2128)), ("0", Some(0)), ("soon", None), ("-1", None)] {
+        for (raw, expected) in [
+            ("7", Some(7000)),
+            ("2.128", Some(2128)),
+            ("0", Some(0)),
+            ("soon", None),
+            ("-1", None),
+        ] {
             let mut h = HeaderMap::new();
             h.insert(RETRY_AFTER, HeaderValue::from_str(raw).unwrap());
-            assert_eq!(parse_retry_after(&h).map(|d| d.as_millis() as u64), expected, "{raw}");
+            assert_eq!(
+                parse_retry_after(&h).map(|d| d.as_millis() as u64),
+                expected,
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn resync_signals_are_recognised() {
         let cases: &[(u16, &str, bool)] = &[
-            (400, r#"{"error":{"code":"syncStateNotFound","message":"expired"}}"#, true),
-            (400, r#"{"error":{"code":"SyncStateNotFound","message":"expired"}}"#, true),
+            (
+                400,
+                r#"{"error":{"code":"syncStateNotFound","message":"expired"}}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"SyncStateNotFound","message":"expired"}}"#,
+                true,
+            ),
             (410, r#"{"error":{"code":"SyncStateNotFound"}}"#, true),
             (410, "", true),
-            (400, r#"{"error":{"code":"badRequest","innerError":{"code":"resyncRequired"}}}"#, true),
-            (400, r#"{"error":{"code":"badRequest","message":"bad select"}}"#, false),
+            (
+                400,
+                r#"{"error":{"code":"badRequest","innerError":{"code":"resyncRequired"}}}"#,
+                true,
+            ),
+            (
+                400,
+                r#"{"error":{"code":"badRequest","message":"bad select"}}"#,
+                false,
+            ),
             (429, r#"{"error":{"code":"TooManyRequests"}}"#, false),
         ];
         for (status, body, resync) in cases {
-            let err = classify_error(StatusCode::from_u16(*status).unwrap(), None, body.as_bytes());
-            assert_eq!(matches!(err, CoordinatorError::ResyncRequired(_)), *resync, "{status} {body}");
+            let err = classify_error(
+                StatusCode::from_u16(*status).unwrap(),
+                None,
+                body.as_bytes(),
+            );
+            assert_eq!(
+                matches!(err, CoordinatorError::ResyncRequired(_)),
+                *resync,
+                "{status} {body}"
+            );
         }
     }
 
     #[test]
     fn throttling_is_retryable_with_its_wait() {
-        let err = classify_error(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(7)), b"{}");
+        let err = classify_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(7)),
+            b"{}",
+        );
         assert!(err.is_retryable());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
         assert!(!classify_error(StatusCode::FORBIDDEN, None, b"{}").is_retryable());

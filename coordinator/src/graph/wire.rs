@@ -66,27 +66,44 @@ impl ErrorEnvelope {
 
 /// Parses one delta page body.
 pub fn parse_page(body: &[u8]) -> Result<DeltaPage, CoordinatorError> {
-    let raw: RawPage = serde_json::from_slice(body).map_err(|e| CoordinatorError::GraphPage(e.to_string()))?;
+    let raw: RawPage =
+        serde_json::from_slice(body).map_err(|e| CoordinatorError::GraphPage(e.to_string()))?;
     let link = match (raw.next_link, raw.delta_link) {
         (Some(next), _) => PageLink::Next(next),
         (None, Some(delta)) => PageLink::Delta(delta),
-        (None, None) => return Err(CoordinatorError::GraphPage("page has neither a nextLink nor a deltaLink".into())),
+        (None, None) => {
+            return Err(CoordinatorError::GraphPage(
+                "page has neither a nextLink nor a deltaLink".into(),
+            ));
+        }
     };
-    let users = raw.value.into_iter().map(parse_user).collect::<Result<_, _>>()?;
+    let users = raw
+        .value
+        .into_iter()
+        .map(parse_user)
+        .collect::<Result<_, _>>()?;
     Ok(DeltaPage { users, link })
 }
 
 fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorError> {
     let id = match obj.remove("id") {
         Some(Value::String(id)) if !id.is_empty() => id,
-        other => return Err(CoordinatorError::GraphPage(format!("object without a string id: {other:?}"))),
+        other => {
+            return Err(CoordinatorError::GraphPage(format!(
+                "object without a string id: {other:?}"
+            )));
+        }
     };
     let removed = match obj.remove("@removed") {
         None => None,
         Some(r) => match r.get("reason").and_then(Value::as_str) {
             Some(reason) if reason.eq_ignore_ascii_case("changed") => Some(RemovedReason::Changed),
             Some(reason) if reason.eq_ignore_ascii_case("deleted") => Some(RemovedReason::Deleted),
-            other => return Err(CoordinatorError::GraphPage(format!("object {id}: unknown @removed reason {other:?}"))),
+            other => {
+                return Err(CoordinatorError::GraphPage(format!(
+                    "object {id}: unknown @removed reason {other:?}"
+                )));
+            }
         },
     };
     let manager = obj.remove("manager@delta");
@@ -102,7 +119,11 @@ fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorErro
             obj.insert("manager".into(), value);
         }
     }
-    Ok(SourceUser { id, removed, attributes: obj })
+    Ok(SourceUser {
+        id,
+        removed,
+        attributes: obj,
+    })
 }
 
 #[cfg(test)]
@@ -123,12 +144,20 @@ mod tests {
             ]
         });
         let page = parse_page(f1.to_string().as_bytes()).unwrap();
-        assert_eq!(page.link, PageLink::Next("https://graph.microsoft.com/v1.0/users/delta?$skiptoken=FIXTURE-SKIP-0001".into()));
+        assert_eq!(
+            page.link,
+            PageLink::Next(
+                "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=FIXTURE-SKIP-0001".into()
+            )
+        );
         assert_eq!(page.users.len(), 3);
         assert_eq!(page.users[0].str_attr("surname"), Some("Lovelace"));
         assert_eq!(page.users[1].removed, Some(RemovedReason::Deleted));
         assert!(page.users[1].attributes.is_empty());
-        assert!(!page.users[2].attributes.contains_key("givenName"), "never-set properties stay absent");
+        assert!(
+            !page.users[2].attributes.contains_key("givenName"),
+            "never-set properties stay absent"
+        );
 
         let f3 = json!({
             "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2",
@@ -138,9 +167,16 @@ mod tests {
             ]
         });
         let page = parse_page(f3.to_string().as_bytes()).unwrap();
-        assert_eq!(page.link, PageLink::Delta("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2".into()));
+        assert_eq!(
+            page.link,
+            PageLink::Delta("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2".into())
+        );
         assert_eq!(page.users[0].removed, Some(RemovedReason::Changed));
-        assert_eq!(page.users[1].attributes.get("mobilePhone"), Some(&Value::Null), "explicit null is kept");
+        assert_eq!(
+            page.users[1].attributes.get("mobilePhone"),
+            Some(&Value::Null),
+            "explicit null is kept"
+        );
         assert_eq!(page.users[1].str_attr("manager"), Some("m1"));
     }
 
@@ -161,7 +197,11 @@ mod tests {
             br#"{"@odata.deltaLink":"d","value":"#,
             b"<html>oops</html>",
         ] {
-            assert!(matches!(parse_page(body), Err(CoordinatorError::GraphPage(_))), "{}", String::from_utf8_lossy(body));
+            assert!(
+                matches!(parse_page(body), Err(CoordinatorError::GraphPage(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

@@ -1,0 +1,166 @@
+//! `graph-sim`: runs the Microsoft Graph simulator standalone, or applies a change step to a
+//! running one through its admin endpoint.
+//!
+//! ```text
+//! graph-sim serve --port 8081 [--tenant-id T --domain contoso.example --client-id C \
+//!     --client-secret S --seed 1 --users 1000] [--page-size 200] [--token-lifetime-secs 3599]
+//! graph-sim change --url http://127.0.0.1:8081 --tenant T --updates 500 --soft-deletes 100
+//! ```
+//! More tenants can be added at run time with `POST /_sim/tenants` (a `TenantSpec` as JSON).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use dirsync_load_tests::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
+use dirsync_load_tests::serve;
+use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "graph-sim", about = "Microsoft Graph (users/delta) simulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the simulator until Ctrl-C.
+    Serve(ServeArgs),
+    /// Apply a change step to a tenant of a running simulator and print the report.
+    Change(ChangeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, default_value_t = 8081)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Tenant to create at start (more via `POST /_sim/tenants`).
+    #[arg(long)]
+    tenant_id: Option<String>,
+    #[arg(long, default_value = "contoso.example")]
+    domain: String,
+    #[arg(long, default_value = "graph-sim-client")]
+    client_id: String,
+    #[arg(
+        long,
+        env = "GRAPH_SIM_CLIENT_SECRET",
+        default_value = "graph-sim-secret",
+        hide_env_values = true
+    )]
+    client_secret: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    #[arg(long, default_value_t = 200)]
+    page_size: usize,
+    #[arg(long, default_value_t = 3599)]
+    token_lifetime_secs: u64,
+    /// Lifetime of deltaLinks before they answer `syncStateNotFound`.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    delta_token_lifetime_secs: u64,
+    /// List deleted users as `@removed` in initial rounds too.
+    #[arg(long)]
+    initial_round_tombstones: bool,
+}
+
+#[derive(clap::Args)]
+struct ChangeArgs {
+    /// Base URL of the running simulator.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    url: String,
+    #[arg(long)]
+    tenant: String,
+    #[command(flatten)]
+    step: ChangeStep,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve_sim(args).await,
+        Command::Change(args) => change(args).await,
+    }
+}
+
+async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
+    let sim = GraphSim::new(GraphSimConfig {
+        page_size: args.page_size,
+        token_lifetime: Duration::from_secs(args.token_lifetime_secs),
+        delta_token_lifetime: Duration::from_secs(args.delta_token_lifetime_secs),
+        initial_round_tombstones: args.initial_round_tombstones,
+    });
+    if let Some(tenant_id) = args.tenant_id {
+        let spec = TenantSpec {
+            tenant_id: tenant_id.clone(),
+            domain: args.domain.clone(),
+            client_id: args.client_id.clone(),
+            client_secret: args.client_secret,
+            seed: args.seed,
+            users: args.users,
+        };
+        let adder = sim.clone();
+        tokio::task::spawn_blocking(move || adder.add_tenant(spec))
+            .await
+            .context("generating the tenant")??;
+        println!(
+            "tenant {tenant_id} ({}, {} users, seed {}), client id {}",
+            args.domain, args.users, args.seed, args.client_id
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let served = serve::spawn(
+        sim.router(),
+        SocketAddr::new(args.bind, args.port),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+    let base = served.base_url();
+    println!("graph-sim listening on {base}");
+    println!("  token:  POST {base}/{{tenant}}/oauth2/v2.0/token");
+    println!("  graph:  GET  {base}/v1.0/users/delta");
+    println!("  admin:  POST {base}/_sim/tenants | POST {base}/_sim/tenants/{{tenant}}/changes");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    shutdown.cancel();
+    served
+        .task
+        .await
+        .context("server task")?
+        .context("serving")?;
+    Ok(())
+}
+
+async fn change(args: ChangeArgs) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/_sim/tenants/{}/changes",
+        args.url.trim_end_matches('/'),
+        args.tenant
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&args.step)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!("POST {url}: {status}: {body}");
+    }
+    let report: ChangeReport = response.json().await.context("reading the change report")?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

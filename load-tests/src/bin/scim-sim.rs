@@ -1,0 +1,97 @@
+//! `scim-sim`: runs the Webex SCIM simulator standalone until Ctrl-C.
+//!
+//! ```text
+//! scim-sim serve --port 8082 --org <orgId> --token <token> [--org <orgId2> --token <token2>]
+//! ```
+//! The n-th `--token` belongs to the n-th `--org`. More orgs can be added at run time with
+//! `POST /_sim/orgs {"org_id": "…", "token": "…"}`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use dirsync_load_tests::scim_sim::{ScimSim, ScimSimConfig};
+use dirsync_load_tests::serve;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "scim-sim", about = "Webex Identity SCIM 2.0 simulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the simulator until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    #[arg(long, default_value_t = 8082)]
+    port: u16,
+    /// An org id (UUID); repeat for several orgs, each followed by its --token.
+    #[arg(long = "org")]
+    orgs: Vec<String>,
+    /// The bearer token of the org given at the same position.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Cap on `count` in list requests.
+    #[arg(long, default_value_t = ScimSimConfig::default().max_count)]
+    max_count: usize,
+    /// `count` when a list request gives none.
+    #[arg(long, default_value_t = ScimSimConfig::default().default_count)]
+    default_count: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    if args.orgs.len() != args.tokens.len() {
+        bail!(
+            "give one --token per --org ({} orgs, {} tokens)",
+            args.orgs.len(),
+            args.tokens.len()
+        );
+    }
+    let sim = ScimSim::new(ScimSimConfig {
+        max_count: args.max_count,
+        default_count: args.default_count,
+    });
+    for (org, token) in args.orgs.iter().zip(&args.tokens) {
+        sim.add_org(org, token);
+    }
+    let shutdown = CancellationToken::new();
+    let served = serve::spawn(
+        sim.router(),
+        SocketAddr::new(args.bind, args.port),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+    let base = served.base_url();
+    tracing::info!(%base, orgs = ?args.orgs, "scim-sim listening");
+    for org in &args.orgs {
+        tracing::info!("SCIM base URL: {base}/identity/scim/{org}/v2");
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    served
+        .task
+        .await
+        .context("server task")?
+        .context("server")?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! A whole dirsync on one machine: both simulators, a coordinator in-process, workers as
+//! separate processes, all on isolated resources. Used by the demo and the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use secrecy::SecretString;
+use serde::Serialize;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
+use dirsync_proto::{Counts, RunId, TenantId};
+
+use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
+use crate::oracle::{self, Verdict};
+use crate::scim_sim::{ScimSim, ScimSimConfig};
+use crate::serve::{self, Served, any_loopback_port};
+use crate::synthetic::{ChangeReport, ChangeStep};
+use crate::testkit::TestEnv;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Names the isolated resources.
+    pub label: String,
+    pub users: usize,
+    pub seed: u64,
+    pub page_size: usize,
+}
+
+/// One cycle's measurements and verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    pub cycle: String,
+    pub run_id: RunId,
+    pub users: Counts,
+    pub scim_requests: u64,
+    pub scim_writes: u64,
+    pub wall_ms: u64,
+    pub converged: bool,
+    pub verdict: Verdict,
+    /// The live counters a progress display reads, for checking against the summary.
+    pub redis_counts: Counts,
+}
+
+/// The one-line JSON summary of a cycle that the demo prints.
+#[derive(Debug, Serialize)]
+pub struct CycleLine<'a> {
+    pub cycle: &'a str,
+    pub users: Counts,
+    pub scim_requests: u64,
+    pub wall_ms: u64,
+    pub converged: bool,
+}
+
+impl CycleReport {
+    pub fn line(&self) -> String {
+        let line = CycleLine {
+            cycle: &self.cycle,
+            users: self.users,
+            scim_requests: self.scim_requests,
+            wall_ms: self.wall_ms,
+            converged: self.converged,
+        };
+        serde_json::to_string(&line).expect("a cycle line always serializes")
+    }
+}
+
+/// The running system.
+pub struct Stack {
+    pub env: TestEnv,
+    pub graph: GraphSim,
+    pub scim: ScimSim,
+    pub tenant_id: TenantId,
+    pub entra_tenant: String,
+    pub org_id: String,
+    pub runner: Runner,
+    redis: redis::aio::ConnectionManager,
+    shutdown: CancellationToken,
+    servers: Vec<Served>,
+    workers: std::sync::Mutex<Vec<Child>>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("tenant_id", &self.tenant_id)
+            .field("org_id", &self.org_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Starts the simulators, registers a synthetic tenant and its org, and readies a runner.
+    pub async fn start(opts: &StackOptions) -> anyhow::Result<Self> {
+        let env = TestEnv::new(&opts.label).await?;
+        let shutdown = CancellationToken::new();
+        let graph = GraphSim::new(GraphSimConfig {
+            page_size: opts.page_size,
+            ..Default::default()
+        });
+        let entra_tenant = uuid::Uuid::new_v4().to_string();
+        let domain = "contoso.example".to_string();
+        let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+        graph.add_tenant(TenantSpec {
+            tenant_id: entra_tenant.clone(),
+            domain,
+            client_id: "dirsync-app".into(),
+            client_secret: client_secret.clone(),
+            seed: opts.seed,
+            users: opts.users,
+        })?;
+        let scim = ScimSim::new(ScimSimConfig::default());
+        let org_id = uuid::Uuid::new_v4().to_string();
+        let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
+        scim.add_org(&org_id, &scim_token);
+        let graph_served =
+            serve::spawn(graph.router(), any_loopback_port(), shutdown.clone()).await?;
+        let scim_served =
+            serve::spawn(scim.router(), any_loopback_port(), shutdown.clone()).await?;
+
+        let tenant_id = TenantStore::new(env.pool.clone())
+            .create(&NewTenant {
+                name: format!("{} demo tenant", opts.label),
+                graph_tenant_id: entra_tenant.clone(),
+                graph_login_url: graph_served.base_url(),
+                graph_base_url: graph_served.base_url(),
+                client_id: "dirsync-app".into(),
+                client_secret: SecretString::from(client_secret),
+                scim_base_url: format!("{}/identity/scim/{org_id}/v2", scim_served.base_url()),
+                scim_token: SecretString::from(scim_token),
+                allow_hard_delete: true,
+            })
+            .await?;
+        let amqp = broker::connect(&env.amqp_url).await?;
+        let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64);
+        let redis =
+            redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
+                .await?;
+        Ok(Self {
+            env,
+            graph,
+            scim,
+            tenant_id,
+            entra_tenant,
+            org_id,
+            runner,
+            redis,
+            shutdown,
+            servers: vec![graph_served, scim_served],
+            workers: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts a worker process: `exe worker`, pointed at this stack's resources.
+    pub fn spawn_worker(&self, exe: &Path) -> anyhow::Result<u32> {
+        let child = Command::new(exe)
+            .arg("worker")
+            .envs(self.env.process_env())
+            .env(
+                "RUST_LOG",
+                std::env::var("DIRSYNC_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting worker {}", exe.display()))?;
+        let pid = child.id().context("worker exited at once")?;
+        self.workers.lock().expect("worker list lock").push(child);
+        Ok(pid)
+    }
+
+    /// Kills worker `index` with SIGKILL, as a crash would.
+    pub async fn kill_worker(&self, index: usize) -> anyhow::Result<()> {
+        let mut child = self.workers.lock().expect("worker list lock").remove(index);
+        child.start_kill()?;
+        child.wait().await?;
+        Ok(())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.workers.lock().expect("worker list lock").len()
+    }
+
+    /// Applies a change step to the tenant in the Graph simulator.
+    pub fn change(&self, step: &ChangeStep) -> anyhow::Result<ChangeReport> {
+        Ok(self.graph.apply_changes(&self.entra_tenant, step)?)
+    }
+
+    /// The live counters of a run in Redis.
+    pub async fn redis_counts(&self, run: RunId) -> anyhow::Result<Counts> {
+        let mut conn = self.redis.clone();
+        let (synced, skipped, failed): (Option<u64>, Option<u64>, Option<u64>) =
+            redis::cmd("HMGET")
+                .arg(self.env.topology().run_counts_key(run))
+                .arg(&["synced", "skipped", "failed"])
+                .query_async(&mut conn)
+                .await?;
+        Ok(Counts {
+            synced: synced.unwrap_or(0),
+            skipped: skipped.unwrap_or(0),
+            failed: failed.unwrap_or(0),
+        })
+    }
+
+    /// The oracle's verdict on the current state of both simulators.
+    pub fn verdict(&self) -> anyhow::Result<Verdict> {
+        let tenant = self.graph.snapshot(&self.entra_tenant)?;
+        Ok(oracle::check(&tenant, &self.scim.users(&self.org_id), true))
+    }
+
+    /// Runs one sync of the tenant and measures it.
+    pub async fn cycle(
+        &self,
+        name: &str,
+        progress: Option<&watch::Sender<RunProgress>>,
+    ) -> anyhow::Result<CycleReport> {
+        let before = self.scim.counters(&self.org_id);
+        let started = Instant::now();
+        let outcome = self
+            .runner
+            .sync_tenant(self.tenant_id, progress, &self.shutdown)
+            .await?;
+        let wall_ms = started.elapsed().as_millis() as u64;
+        let after = self.scim.counters(&self.org_id);
+        let verdict = self.verdict()?;
+        Ok(CycleReport {
+            cycle: name.to_string(),
+            run_id: outcome.run_id,
+            users: outcome.counts,
+            scim_requests: after.total() - before.total(),
+            scim_writes: after.writes() - before.writes(),
+            wall_ms,
+            converged: verdict.converged,
+            verdict,
+            redis_counts: self.redis_counts(outcome.run_id).await?,
+        })
+    }
+
+    /// Stops workers (SIGTERM, then SIGKILL after a grace period) and servers, and removes
+    /// every isolated resource.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let workers = std::mem::take(&mut *self.workers.lock().expect("worker list lock"));
+        for child in &workers {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
+            }
+        }
+        for mut child in workers {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+        self.shutdown.cancel();
+        for served in self.servers.drain(..) {
+            let _ = served.task.await;
+        }
+        self.env.cleanup().await
+    }
+}
+
+/// The binary that runs `worker` processes: the demo binary next to the current executable
+/// (or the current executable itself when it is the demo).
+pub fn demo_exe() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    if me.file_stem().is_some_and(|s| s == "demo") {
+        return Ok(me);
+    }
+    // Test executables live in target/<profile>/deps; the demo binary one level up.
+    let dir = me.parent().context("executable without a directory")?;
+    for candidate in [dir.join("demo"), dir.join("..").join("demo")] {
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!("demo binary not found next to {}", me.display())
+}

@@ -1,0 +1,343 @@
+//! Microsoft Graph simulator: the OAuth2 client-credentials token endpoint and `users/delta`
+//! over deterministic [`synthetic`](crate::synthetic) tenants, plus `/_sim/` admin endpoints
+//! that add tenants, apply change steps and show the ground truth.
+//!
+//! Faithful to `shared/reference/graph.md`: pages of `page_size` users with absolute
+//! `@odata.nextLink`/`@odata.deltaLink` URLs, `$select` tracking (a change to an unselected
+//! property does not surface a user), `@removed` with reason `changed` (soft delete) or `deleted`
+//! (hard delete), restores without annotation, omitted never-set properties versus explicit
+//! `null`, `Prefer: return=minimal`, `$deltatoken=latest`, `400 syncStateNotFound` for unknown,
+//! foreign or expired state tokens, and bearer tokens that expire.
+//!
+//! Change tracking: each tenant has a version, bumped once per change step; each user remembers
+//! the versions at which it changed and which properties changed. An initial round enumerates
+//! users by id with a key cursor; a delta round enumerates an index of `(version, user)` between
+//! the token's base version and the version at which the round started, so paging stays cheap
+//! and stable while changes keep arriving. Hard-deleted users are kept as tombstones (see
+//! [`SimUser`]).
+
+mod auth;
+mod delta;
+mod envelope;
+mod http;
+mod render;
+mod store;
+mod token;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::synthetic::UserState;
+use crate::synthetic::{ChangeReport, ChangeStep, EntraUser, SyntheticTenant};
+
+use auth::IssuedTokens;
+use store::TenantStore;
+
+/// Simulator settings shared by all tenants.
+#[derive(Debug, Clone)]
+pub struct GraphSimConfig {
+    /// Users per delta page (Graph: 200).
+    pub page_size: usize,
+    /// Lifetime of issued access tokens (`expires_in`).
+    pub token_lifetime: Duration,
+    /// How long a deltaLink stays usable (Graph: 7 days); older ones get `syncStateNotFound`.
+    pub delta_token_lifetime: Duration,
+    /// Also list soft- and hard-deleted users as `@removed` in initial rounds, as Graph may.
+    pub initial_round_tombstones: bool,
+}
+
+impl Default for GraphSimConfig {
+    fn default() -> Self {
+        GraphSimConfig {
+            page_size: 200,
+            token_lifetime: Duration::from_secs(3599),
+            delta_token_lifetime: Duration::from_secs(7 * 24 * 3600),
+            initial_round_tombstones: false,
+        }
+    }
+}
+
+/// A tenant to simulate: its identity, the app registration that may read it, and its users.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSpec {
+    pub tenant_id: String,
+    pub domain: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub seed: u64,
+    /// Users generated at start; about 0.5% of them start soft-deleted.
+    pub users: usize,
+}
+
+impl fmt::Debug for TenantSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantSpec")
+            .field("tenant_id", &self.tenant_id)
+            .field("domain", &self.domain)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("seed", &self.seed)
+            .field("users", &self.users)
+            .finish()
+    }
+}
+
+/// A user as the simulator holds it. Snapshots include hard-deleted users as tombstones
+/// (state [`UserState::HardDeleted`], last known attributes) so an oracle can tell "deleted"
+/// from "never existed".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimUser {
+    pub user: EntraUser,
+    pub state: UserState,
+}
+
+/// Requests a tenant has received, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub tokens_issued: u64,
+    pub tokens_rejected: u64,
+    /// Rounds started: initial requests, deltaLink requests and `$deltatoken=latest`.
+    pub delta_rounds: u64,
+    /// Successful delta pages (every `200 OK`).
+    pub delta_pages: u64,
+    /// Entries returned in `value` arrays.
+    pub objects_returned: u64,
+    /// Graph calls refused with 401 for an expired token of this tenant.
+    pub unauthorized: u64,
+    pub sync_state_not_found: u64,
+    /// Other 4xx answers to delta requests.
+    pub bad_requests: u64,
+}
+
+/// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
+#[derive(Debug, thiserror::Error)]
+pub enum GraphSimError {
+    #[error("unknown tenant {0}")]
+    UnknownTenant(String),
+    #[error("tenant {0} already exists")]
+    DuplicateTenant(String),
+    #[error("invalid tenant spec: {0}")]
+    InvalidSpec(String),
+}
+
+/// The simulator; cheap to clone, all clones share state.
+#[derive(Clone)]
+pub struct GraphSim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: GraphSimConfig,
+    tenants: RwLock<HashMap<String, Arc<Tenant>>>,
+    tokens: Mutex<IssuedTokens>,
+    /// 401s for tokens that name no tenant (missing, malformed or unknown).
+    unattributed_unauthorized: AtomicU64,
+}
+
+pub(crate) struct Tenant {
+    spec: TenantSpec,
+    /// Random per tenant instance: state tokens from another instance (e.g. before a
+    /// simulator restart) are rejected instead of silently misread.
+    epoch: u64,
+    store: RwLock<TenantStore>,
+    counters: Counters,
+}
+
+impl Tenant {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, TenantStore> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, TenantStore> {
+        self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub tokens_issued: AtomicU64,
+    pub tokens_rejected: AtomicU64,
+    pub delta_rounds: AtomicU64,
+    pub delta_pages: AtomicU64,
+    pub objects_returned: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub sync_state_not_found: AtomicU64,
+    pub bad_requests: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RequestCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RequestCounts {
+            tokens_issued: get(&self.tokens_issued),
+            tokens_rejected: get(&self.tokens_rejected),
+            delta_rounds: get(&self.delta_rounds),
+            delta_pages: get(&self.delta_pages),
+            objects_returned: get(&self.objects_returned),
+            unauthorized: get(&self.unauthorized),
+            sync_state_not_found: get(&self.sync_state_not_found),
+            bad_requests: get(&self.bad_requests),
+        }
+    }
+}
+
+impl GraphSim {
+    /// A simulator without tenants; a `page_size` of 0 is taken as 1.
+    pub fn new(mut config: GraphSimConfig) -> GraphSim {
+        config.page_size = config.page_size.max(1);
+        GraphSim {
+            inner: Arc::new(Inner {
+                config,
+                tenants: RwLock::new(HashMap::new()),
+                tokens: Mutex::new(IssuedTokens::default()),
+                unattributed_unauthorized: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &GraphSimConfig {
+        &self.inner.config
+    }
+
+    /// Generates the tenant's users and starts serving it. CPU-bound for large tenants (about
+    /// a second per few hundred thousand users): call from a blocking context.
+    pub fn add_tenant(&self, spec: TenantSpec) -> Result<(), GraphSimError> {
+        validate(&spec)?;
+        if self.tenant(&spec.tenant_id).is_ok() {
+            return Err(GraphSimError::DuplicateTenant(spec.tenant_id));
+        }
+        let store = TenantStore::new(SyntheticTenant::new(spec.seed, spec.users, &spec.domain));
+        let tenant = Tenant {
+            epoch: fastrand::u64(..),
+            store: RwLock::new(store),
+            counters: Counters::default(),
+            spec: spec.clone(),
+        };
+        let mut tenants = self
+            .inner
+            .tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if tenants.contains_key(&spec.tenant_id) {
+            return Err(GraphSimError::DuplicateTenant(spec.tenant_id));
+        }
+        tenants.insert(spec.tenant_id, Arc::new(tenant));
+        Ok(())
+    }
+
+    /// Applies the tenant's next change step; delta rounds from now on see its changes.
+    pub fn apply_changes(
+        &self,
+        tenant_id: &str,
+        step: &ChangeStep,
+    ) -> Result<ChangeReport, GraphSimError> {
+        let tenant = self.tenant(tenant_id)?;
+        let report = tenant.write().apply(step);
+        Ok(report)
+    }
+
+    /// Every user of the tenant, hard-deleted tombstones included, in generation order.
+    pub fn snapshot(&self, tenant_id: &str) -> Result<Vec<SimUser>, GraphSimError> {
+        Ok(self.tenant(tenant_id)?.read().snapshot())
+    }
+
+    /// The tenant's change version: 0 at creation, +1 per change step.
+    pub fn version(&self, tenant_id: &str) -> Result<u64, GraphSimError> {
+        Ok(self.tenant(tenant_id)?.read().version())
+    }
+
+    /// Requests the tenant has received so far.
+    pub fn requests(&self, tenant_id: &str) -> Result<RequestCounts, GraphSimError> {
+        Ok(self.tenant(tenant_id)?.counters.snapshot())
+    }
+
+    /// 401s for bearer tokens that were missing, malformed or never issued.
+    pub fn unattributed_unauthorized(&self) -> u64 {
+        self.inner.unattributed_unauthorized.load(Ordering::Relaxed)
+    }
+
+    /// Ids of all tenants, sorted.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The HTTP face of the simulator: token endpoint, Graph and `/_sim/` admin routes.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    fn tenant(&self, tenant_id: &str) -> Result<Arc<Tenant>, GraphSimError> {
+        let tenants = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        tenants
+            .get(tenant_id)
+            .cloned()
+            .ok_or_else(|| GraphSimError::UnknownTenant(tenant_id.to_owned()))
+    }
+
+    /// A tenant by id or by domain name (case-insensitive), as the token endpoint accepts both.
+    fn tenant_by_id_or_domain(&self, key: &str) -> Option<Arc<Tenant>> {
+        let tenants = self
+            .inner
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        tenants.get(key).cloned().or_else(|| {
+            tenants
+                .values()
+                .find(|t| {
+                    t.spec.tenant_id.eq_ignore_ascii_case(key)
+                        || t.spec.domain.eq_ignore_ascii_case(key)
+                })
+                .cloned()
+        })
+    }
+}
+
+fn validate(spec: &TenantSpec) -> Result<(), GraphSimError> {
+    let fields = [
+        ("tenant_id", &spec.tenant_id),
+        ("domain", &spec.domain),
+        ("client_id", &spec.client_id),
+        ("client_secret", &spec.client_secret),
+    ];
+    for (name, value) in fields {
+        if value.trim().is_empty() {
+            return Err(GraphSimError::InvalidSpec(format!("{name} is empty")));
+        }
+    }
+    let path_safe = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    if !path_safe(&spec.tenant_id) || !path_safe(&spec.domain) {
+        return Err(GraphSimError::InvalidSpec(
+            "tenant_id and domain may only hold letters, digits, '-', '_', '.'".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

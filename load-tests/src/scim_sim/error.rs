@@ -1,0 +1,104 @@
+//! SCIM errors of the simulator and their RFC 7644 §3.12 wire form (`status` as a string).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::schema::ERROR_SCHEMA;
+
+/// `scimType` values of RFC 7644 §3.12 that the simulator emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimType {
+    InvalidFilter,
+    InvalidSyntax,
+    InvalidPath,
+    InvalidValue,
+    NoTarget,
+    Mutability,
+    Uniqueness,
+}
+
+impl ScimType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::InvalidValue => "invalidValue",
+            ScimType::NoTarget => "noTarget",
+            ScimType::Mutability => "mutability",
+            ScimType::Uniqueness => "uniqueness",
+        }
+    }
+}
+
+/// A request the simulator refuses; becomes a SCIM error response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScimError {
+    #[error("bad request ({}): {detail}", scim_type.as_str())]
+    BadRequest { scim_type: ScimType, detail: String },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Uniqueness(String),
+}
+
+impl ScimError {
+    pub fn bad(scim_type: ScimType, detail: impl Into<String>) -> Self {
+        ScimError::BadRequest {
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ScimError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ScimError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ScimError::NotFound(_) => StatusCode::NOT_FOUND,
+            ScimError::Uniqueness(_) => StatusCode::CONFLICT,
+        }
+    }
+
+    pub fn scim_type(&self) -> Option<ScimType> {
+        match self {
+            ScimError::BadRequest { scim_type, .. } => Some(*scim_type),
+            ScimError::Uniqueness(_) => Some(ScimType::Uniqueness),
+            ScimError::Unauthorized(_) | ScimError::NotFound(_) => None,
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            ScimError::BadRequest { detail, .. } => detail,
+            ScimError::Unauthorized(d) | ScimError::NotFound(d) | ScimError::Uniqueness(d) => d,
+        }
+    }
+
+    /// The RFC 7644 error body, e.g. `{"schemas":[…Error],"status":"409","scimType":"uniqueness","detail":…}`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": self.status().as_u16().to_string(),
+            "detail": self.detail(),
+        });
+        if let Some(t) = self.scim_type() {
+            body["scimType"] = json!(t.as_str());
+        }
+        body
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if matches!(self, ScimError::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

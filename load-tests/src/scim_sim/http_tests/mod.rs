@@ -1,0 +1,150 @@
+//! End-to-end tests of the SCIM simulator over HTTP: the router served on a loopback port,
+//! driven with reqwest as a SCIM client would. This file holds the shared fixture.
+
+mod access;
+mod read;
+mod write;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::schema::{CORE_USER, ENTERPRISE_USER};
+use super::{RequestCounters, ScimSim, ScimSimConfig};
+use crate::serve;
+
+const ORG: &str = "5e000000-0000-4000-8000-000000000001";
+const TOKEN: &str = "token-org-1";
+const ORG2: &str = "5e000000-0000-4000-8000-000000000002";
+const TOKEN2: &str = "token-org-2";
+
+struct Fixture {
+    sim: ScimSim,
+    base: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn start_with(config: ScimSimConfig) -> Fixture {
+    let sim = ScimSim::new(config);
+    sim.add_org(ORG, TOKEN);
+    sim.add_org(ORG2, TOKEN2);
+    let shutdown = CancellationToken::new();
+    let served = serve::spawn(sim.router(), serve::any_loopback_port(), shutdown.clone())
+        .await
+        .unwrap();
+    Fixture {
+        sim,
+        base: served.base_url(),
+        client: reqwest::Client::new(),
+        shutdown,
+    }
+}
+
+async fn start() -> Fixture {
+    start_with(ScimSimConfig::default()).await
+}
+
+fn user(user_name: &str) -> Value {
+    json!({"schemas": [CORE_USER], "userName": user_name, "userType": "user", "displayName": "Test User"})
+}
+
+fn patch_body(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+impl Fixture {
+    fn users_url(&self, org: &str) -> String {
+        format!("{}/identity/scim/{org}/v2/Users", self.base)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn org1(&self, method: Method, suffix: &str, body: Option<&Value>) -> Reply {
+        self.call(
+            method,
+            &format!("{}{suffix}", self.users_url(ORG)),
+            Some(TOKEN),
+            body,
+        )
+        .await
+    }
+
+    async fn create(&self, user_name: &str) -> Value {
+        let r = self.org1(Method::POST, "", Some(&user(user_name))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+
+    async fn list(&self, query: &str) -> Reply {
+        self.org1(Method::GET, &format!("?{query}"), None).await
+    }
+
+    async fn patch(&self, id: &str, ops: Value) -> Reply {
+        self.org1(Method::PATCH, &format!("/{id}"), Some(&patch_body(ops)))
+            .await
+    }
+}
+
+fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(r.body["status"], json!(status.to_string()));
+    assert_eq!(
+        r.body.get("scimType").and_then(Value::as_str),
+        scim_type,
+        "{}",
+        r.body
+    );
+}
+
+fn filter_query(filter: &str) -> String {
+    format!(
+        "filter={}",
+        url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    )
+}

@@ -1,0 +1,121 @@
+//! A Webex Identity SCIM 2.0 simulator for Users, faithful to `shared/reference/webex-scim.md`,
+//! embeddable in tests (`ScimSim::router` + `serve::spawn`) and standalone (`scim-sim serve`).
+//!
+//! Routes: `POST|GET /identity/scim/{orgId}/v2/Users`, `GET|PUT|PATCH|DELETE …/Users/{id}`, and
+//! the verification endpoints under `/_sim` (see `admin.rs`).
+//!
+//! Behaviour worth knowing (details in the module of each concern):
+//! - Auth: `Authorization: Bearer <org token>`, else 401 with a SCIM error. An unknown org is
+//!   404 (not counted in any org's counters).
+//! - `userName` is unique, case-insensitively, across all orgs of one simulator → 409
+//!   `uniqueness`. It must equal the primary work email; POST/PUT generate that email when no
+//!   work email is given, and a PATCH that renames the user moves it along.
+//! - Filters: `eq`, `sw`, `ew`, `pr`, `and`, `or`, parentheses, `attr[filter]`; other operators
+//!   → 400 `invalidFilter`. String comparisons ignore case. `userName eq` and `id eq` use
+//!   indexes; other filters scan the org.
+//! - Lists are in creation order unless `sortBy` is given; `count` defaults to
+//!   [`ScimSimConfig::default_count`] and is capped at [`ScimSimConfig::max_count`]; `count=0`
+//!   returns `totalResults` with an empty `Resources`.
+//! - Read-only inputs (`id`, `meta`, `groups`) and `password` are ignored on POST/PUT; unknown
+//!   attributes are stored as given; known ones are renamed to their canonical case.
+//! - PATCH choices (noTarget, add through a filter): see `patch.rs`.
+//! - Counters count every request that reached a known org by kind, whatever its outcome, and
+//!   separately those answered 4xx / 5xx.
+//! - Not simulated yet: Groups, `/Bulk`, rate limits (429), injected faults and latency,
+//!   `attributes`/`excludedAttributes` projection.
+
+mod admin;
+mod counters;
+mod error;
+mod eval;
+mod filter;
+mod json;
+mod list;
+mod patch;
+mod resource;
+mod routes;
+mod schema;
+mod store;
+
+#[cfg(test)]
+mod http_tests;
+
+use std::sync::Arc;
+
+pub use counters::RequestCounters;
+pub use error::{ScimError, ScimType};
+pub use filter::{AttrPath, CompareOp, Filter, Literal, SyntaxError, parse_filter, parse_path};
+
+use store::Store;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimSimConfig {
+    /// Cap on a list's `count`.
+    pub max_count: usize,
+    /// `count` when the request gives none (Webex: 100).
+    pub default_count: usize,
+}
+
+impl Default for ScimSimConfig {
+    fn default() -> Self {
+        ScimSimConfig {
+            max_count: 1000,
+            default_count: 100,
+        }
+    }
+}
+
+/// The simulator. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct ScimSim {
+    inner: Arc<Store>,
+}
+
+impl std::fmt::Debug for ScimSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print tokens.
+        f.debug_struct("ScimSim")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScimSim {
+    pub fn new(config: ScimSimConfig) -> Self {
+        ScimSim {
+            inner: Arc::new(Store::new(config)),
+        }
+    }
+
+    /// Adds an org reachable with `token`; for an existing org, changes its token only.
+    pub fn add_org(&self, org_id: &str, token: &str) {
+        self.inner.add_org(org_id, token);
+    }
+
+    /// The SCIM and `/_sim` routes, ready for [`crate::serve::spawn`].
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// The org's users in creation order (empty for an unknown org).
+    pub fn users(&self, org_id: &str) -> Vec<serde_json::Value> {
+        self.inner
+            .org(org_id)
+            .map(|org| self.inner.users(&org))
+            .unwrap_or_default()
+    }
+
+    /// The org's request counters (zero for an unknown org).
+    pub fn counters(&self, org_id: &str) -> RequestCounters {
+        self.inner
+            .org(org_id)
+            .map(|org| org.counters.snapshot())
+            .unwrap_or_default()
+    }
+
+    pub fn reset_counters(&self, org_id: &str) {
+        if let Some(org) = self.inner.org(org_id) {
+            org.counters.reset();
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The simulator's state: orgs (token, users, counters) and the Webex-wide `userName` index.
+//!
+//! Concurrency: each org has its own `Mutex`, held only for synchronous work (never across an
+//! await). `userName` uniqueness spans all orgs (webex-scim.md §6), so a sharded global index
+//! backs it; locks are always taken org first, then one shard, so they cannot deadlock.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use serde_json::{Map, Value};
+
+use super::ScimSimConfig;
+use super::counters::Counters;
+use super::error::ScimError;
+use super::eval::matches_object;
+use super::filter::{CompareOp, Filter, Literal};
+use super::list::{ListQuery, list_response, page_range, sort_key};
+use super::patch;
+use super::resource::{self, Stamp};
+
+const NAME_SHARDS: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge the simulator; the data stays usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) struct Org {
+    pub id: Arc<str>,
+    token: RwLock<String>,
+    state: Mutex<OrgState>,
+    pub counters: Counters,
+}
+
+impl Org {
+    pub fn token_matches(&self, token: &str) -> bool {
+        let expected = self.token.read().unwrap_or_else(PoisonError::into_inner);
+        // Constant-time comparison: the token is a secret.
+        expected.len() == token.len()
+            && expected
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+#[derive(Default)]
+struct OrgState {
+    users: HashMap<String, StoredUser>,
+    /// Creation order, the stable order of unsorted lists.
+    order: BTreeMap<u64, String>,
+    /// Lower-cased userName → id.
+    by_name: HashMap<String, String>,
+    next_seq: u64,
+}
+
+struct StoredUser {
+    seq: u64,
+    resource: Map<String, Value>,
+}
+
+/// Lower-cased userName → (org, user id).
+type NameShard = HashMap<String, (Arc<str>, String)>;
+
+/// Which user holds each userName, across every org of the simulator.
+struct NameIndex {
+    shards: Vec<Mutex<NameShard>>,
+    hasher: RandomState,
+}
+
+impl NameIndex {
+    fn new() -> Self {
+        NameIndex {
+            shards: (0..NAME_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, NameShard> {
+        let i = (self.hasher.hash_one(key) % NAME_SHARDS as u64) as usize;
+        lock(&self.shards[i])
+    }
+
+    /// Takes `key` for the user, unless another user holds it.
+    fn claim(&self, key: &str, org: &Arc<str>, id: &str) -> Result<(), ScimError> {
+        let mut shard = self.shard(key);
+        match shard.get(key) {
+            Some((o, i)) if !(o == org && i == id) => Err(ScimError::Uniqueness(format!(
+                "userName {key:?} already exists"
+            ))),
+            _ => {
+                shard.insert(key.to_owned(), (org.clone(), id.to_owned()));
+                Ok(())
+            }
+        }
+    }
+
+    fn release(&self, key: &str, org: &Arc<str>, id: &str) {
+        let mut shard = self.shard(key);
+        if shard.get(key).is_some_and(|(o, i)| o == org && i == id) {
+            shard.remove(key);
+        }
+    }
+}
+
+pub(crate) struct Store {
+    pub config: ScimSimConfig,
+    orgs: RwLock<HashMap<String, Arc<Org>>>,
+    names: NameIndex,
+    version: AtomicU64,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::NotFound(format!("user {id} not found"))
+}
+
+fn user_name_key(r: &Map<String, Value>) -> String {
+    r.get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+fn meta_str(r: &Map<String, Value>, key: &str) -> String {
+    r.get("meta")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Store {
+    pub fn new(config: ScimSimConfig) -> Self {
+        Store {
+            config,
+            orgs: RwLock::new(HashMap::new()),
+            names: NameIndex::new(),
+            version: AtomicU64::new(76_678_575_420),
+        }
+    }
+
+    fn next_version(&self) -> u64 {
+        self.version.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds an org, or changes the token of an existing one (its users stay).
+    pub fn add_org(&self, org_id: &str, token: &str) {
+        let mut orgs = self.orgs.write().unwrap_or_else(PoisonError::into_inner);
+        match orgs.get(org_id) {
+            Some(org) => {
+                *org.token.write().unwrap_or_else(PoisonError::into_inner) = token.to_owned()
+            }
+            None => {
+                let org = Org {
+                    id: Arc::from(org_id),
+                    token: RwLock::new(token.to_owned()),
+                    state: Mutex::new(OrgState::default()),
+                    counters: Counters::default(),
+                };
+                orgs.insert(org_id.to_owned(), Arc::new(org));
+            }
+        }
+    }
+
+    pub fn org(&self, org_id: &str) -> Option<Arc<Org>> {
+        self.orgs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(org_id)
+            .cloned()
+    }
+
+    /// Every user of the org, in creation order.
+    pub fn users(&self, org: &Org) -> Vec<Value> {
+        let st = lock(&org.state);
+        st.order
+            .values()
+            .filter_map(|id| st.users.get(id))
+            .map(|u| Value::Object(u.resource.clone()))
+            .collect()
+    }
+
+    pub fn create(&self, org: &Org, base_url: &str, body: Value) -> Result<Value, ScimError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now();
+        let location = format!("{base_url}/identity/scim/{}/v2/Users/{id}", org.id);
+        let stamp = Stamp {
+            org_id: &org.id,
+            id: &id,
+            location: &location,
+            created: &now,
+            now: &now,
+            version: self.next_version(),
+        };
+        let resource = resource::from_body(body, &stamp)?;
+        let key = user_name_key(&resource);
+        let mut st = lock(&org.state);
+        self.names.claim(&key, &org.id, &id)?;
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.order.insert(seq, id.clone());
+        st.by_name.insert(key, id.clone());
+        let out = Value::Object(resource.clone());
+        st.users.insert(id, StoredUser { seq, resource });
+        Ok(out)
+    }
+
+    pub fn get(&self, org: &Org, id: &str) -> Result<Value, ScimError> {
+        let st = lock(&org.state);
+        st.users
+            .get(id)
+            .map(|u| Value::Object(u.resource.clone()))
+            .ok_or_else(|| not_found(id))
+    }
+
+    pub fn list(&self, org: &Org, q: &ListQuery) -> Value {
+        let st = lock(&org.state);
+        let mut hits: Vec<&StoredUser> = match &q.filter {
+            None => st
+                .order
+                .values()
+                .filter_map(|id| st.users.get(id))
+                .collect(),
+            Some(f) => match indexed(f, &st) {
+                Some(ids) => {
+                    let mut hits: Vec<&StoredUser> = ids
+                        .iter()
+                        .collect::<HashSet<_>>()
+                        .into_iter()
+                        .filter_map(|id| st.users.get(id))
+                        .filter(|u| matches_object(f, &u.resource))
+                        .collect();
+                    hits.sort_by_key(|u| u.seq);
+                    hits
+                }
+                None => st
+                    .order
+                    .values()
+                    .filter_map(|id| st.users.get(id))
+                    .filter(|u| matches_object(f, &u.resource))
+                    .collect(),
+            },
+        };
+        if let Some(sort_by) = q.sort_by {
+            let mut keyed: Vec<(String, &StoredUser)> = hits
+                .into_iter()
+                .map(|u| (sort_key(&u.resource, sort_by), u))
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            if q.descending {
+                keyed.reverse();
+            }
+            hits = keyed.into_iter().map(|(_, u)| u).collect();
+        }
+        let (from, to) = page_range(hits.len(), q);
+        let page = hits[from..to]
+            .iter()
+            .map(|u| Value::Object(u.resource.clone()))
+            .collect();
+        list_response(hits.len(), q.start_index, page)
+    }
+
+    pub fn patch(&self, org: &Org, id: &str, body: &Value) -> Result<Value, ScimError> {
+        let ops = patch::parse_request(body)?;
+        let mut st = lock(&org.state);
+        let old = &st.users.get(id).ok_or_else(|| not_found(id))?.resource;
+        let mut r = old.clone();
+        let old_name = old
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (created, location) = (meta_str(old, "created"), meta_str(old, "location"));
+        patch::apply(&mut r, &ops)?;
+        let now = now();
+        let stamp = Stamp {
+            org_id: &org.id,
+            id,
+            location: &location,
+            created: &created,
+            now: &now,
+            version: self.next_version(),
+        };
+        resource::after_patch(&mut r, &old_name, &stamp)?;
+        self.commit(org, &mut st, id, &old_name.to_lowercase(), r)
+    }
+
+    pub fn put(&self, org: &Org, id: &str, body: Value) -> Result<Value, ScimError> {
+        let mut st = lock(&org.state);
+        let old = &st.users.get(id).ok_or_else(|| not_found(id))?.resource;
+        let old_key = user_name_key(old);
+        let (created, location) = (meta_str(old, "created"), meta_str(old, "location"));
+        let now = now();
+        let stamp = Stamp {
+            org_id: &org.id,
+            id,
+            location: &location,
+            created: &created,
+            now: &now,
+            version: self.next_version(),
+        };
+        let r = resource::from_body(body, &stamp)?;
+        self.commit(org, &mut st, id, &old_key, r)
+    }
+
+    /// Stores the new state of user `id`, moving its userName claim if it changed.
+    fn commit(
+        &self,
+        org: &Org,
+        st: &mut OrgState,
+        id: &str,
+        old_key: &str,
+        r: Map<String, Value>,
+    ) -> Result<Value, ScimError> {
+        let new_key = user_name_key(&r);
+        if new_key != old_key {
+            self.names.claim(&new_key, &org.id, id)?;
+            self.names.release(old_key, &org.id, id);
+            st.by_name.remove(old_key);
+            st.by_name.insert(new_key, id.to_owned());
+        }
+        let out = Value::Object(r.clone());
+        if let Some(u) = st.users.get_mut(id) {
+            u.resource = r;
+        }
+        Ok(out)
+    }
+
+    pub fn delete(&self, org: &Org, id: &str) -> Result<(), ScimError> {
+        let mut st = lock(&org.state);
+        let user = st.users.remove(id).ok_or_else(|| not_found(id))?;
+        st.order.remove(&user.seq);
+        let key = user_name_key(&user.resource);
+        st.by_name.remove(&key);
+        self.names.release(&key, &org.id, id);
+        Ok(())
+    }
+}
+
+/// User ids that can satisfy `f`, from the indexes, when `f` allows it (`userName eq`, `id eq`,
+/// their `or`, or an `and` with one of them); `None` means a scan is needed.
+fn indexed(f: &Filter, st: &OrgState) -> Option<Vec<String>> {
+    match f {
+        Filter::Compare(p, CompareOp::Eq, Literal::String(s)) if p.is_attr("userName") => Some(
+            st.by_name
+                .get(&s.to_lowercase())
+                .cloned()
+                .into_iter()
+                .collect(),
+        ),
+        Filter::Compare(p, CompareOp::Eq, Literal::String(s)) if p.is_attr("id") => {
+            let id = s.to_lowercase();
+            Some(if st.users.contains_key(&id) {
+                vec![id]
+            } else {
+                Vec::new()
+            })
+        }
+        Filter::Or(a, b) => {
+            let mut ids = indexed(a, st)?;
+            ids.extend(indexed(b, st)?);
+            Some(ids)
+        }
+        Filter::And(a, b) => indexed(a, st).or_else(|| indexed(b, st)),
+        _ => None,
+    }
+}

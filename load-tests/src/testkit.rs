@@ -1,0 +1,129 @@
+//! Isolated resources on the real PostgreSQL, RabbitMQ and Redis, for tests and the demo.
+//!
+//! Each [`TestEnv`] gets its own database (migrated), its own queue/exchange/key prefix, and
+//! removes all of them in [`TestEnv::cleanup`], so runs can go side by side and leave
+//! nothing behind.
+
+use anyhow::Context;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use url::Url;
+
+use dirsync_proto::Topology;
+
+/// Default service URLs of the development machine; overridden by the usual variables.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://root@127.0.0.1:5432/test";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// One isolated set of resources.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub database_url: String,
+    pub amqp_url: String,
+    pub redis_url: String,
+    pub prefix: String,
+    pub pool: PgPool,
+    admin_url: String,
+    db_name: String,
+}
+
+impl TestEnv {
+    /// Creates a fresh database and prefix named after `label` and a random suffix.
+    pub async fn new(label: &str) -> anyhow::Result<Self> {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let clean: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let db_name = format!("dirsync_{clean}_{suffix}");
+        let admin_url = env_or("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to postgresql")?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{db_name}\""
+        )))
+        .execute(&mut admin)
+        .await
+        .context("creating the test database")?;
+        admin.close().await?;
+        let mut url = Url::parse(&admin_url)?;
+        url.set_path(&db_name);
+        let database_url = url.to_string();
+        let pool = dirsync_coordinator::db::connect(&database_url).await?;
+        Ok(Self {
+            database_url,
+            amqp_url: env_or("AMQP_URL", DEFAULT_AMQP_URL),
+            redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
+            prefix: format!("t-{clean}-{suffix}"),
+            pool,
+            admin_url,
+            db_name,
+        })
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.prefix.clone())
+    }
+
+    /// Environment variables that point a coordinator or worker process at these resources.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", self.database_url.clone()),
+            ("AMQP_URL", self.amqp_url.clone()),
+            ("REDIS_URL", self.redis_url.clone()),
+            ("DIRSYNC_PREFIX", self.prefix.clone()),
+        ]
+    }
+
+    /// Drops the database, the queue and exchange, and the Redis keys.
+    pub async fn cleanup(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.db_name
+        )))
+        .execute(&mut admin)
+        .await?;
+        let topology = self.topology();
+        let amqp =
+            lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
+                .await?;
+        let channel = amqp.create_channel().await?;
+        channel
+            .queue_delete(topology.batch_queue().into(), QueueDeleteOptions::default())
+            .await?;
+        channel
+            .exchange_delete(
+                topology.results_exchange().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await?;
+        amqp.close(200, "cleanup".into()).await?;
+        let client = redis::Client::open(self.redis_url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! End-to-end: the whole fleet (simulators, coordinator, worker processes, RabbitMQ,
+//! PostgreSQL, Redis) syncing a synthetic tenant, checked by the oracle.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dirsync_load_tests::fleet::{Stack, StackOptions};
+use dirsync_load_tests::graph_sim::UserState;
+use dirsync_load_tests::synthetic::ChangeStep;
+use dirsync_proto::Counts;
+
+fn worker_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
+}
+
+async fn stack(label: &str, users: usize, workers: usize) -> Stack {
+    let stack = Stack::start(&StackOptions {
+        label: label.into(),
+        users,
+        seed: 7,
+        page_size: 200,
+    })
+    .await
+    .unwrap();
+    for _ in 0..workers {
+        stack.spawn_worker(&worker_exe()).unwrap();
+    }
+    stack
+}
+
+/// Live users in the tenant, and how many of them are enabled.
+fn live_and_enabled(stack: &Stack) -> (u64, u64) {
+    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
+    let live: Vec<_> = snapshot
+        .iter()
+        .filter(|u| u.state == UserState::Live)
+        .collect();
+    (
+        live.len() as u64,
+        live.iter().filter(|u| u.user.account_enabled).count() as u64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_change_and_unchanged_cycles_converge_with_exact_counts() {
+    let stack = stack("e2e_cycles", 2_000, 2).await;
+
+    let (live, enabled) = live_and_enabled(&stack);
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert!(
+        initial.converged,
+        "initial cycle did not converge: {:?}",
+        initial.verdict
+    );
+    // Every live user is seen once: enabled ones are created, disabled ones never are.
+    assert_eq!(
+        initial.users,
+        Counts {
+            synced: enabled,
+            skipped: live - enabled,
+            failed: 0
+        }
+    );
+    assert_eq!(
+        initial.scim_writes, enabled,
+        "one POST per created user, nothing else"
+    );
+    assert_eq!(
+        initial.redis_counts, initial.users,
+        "live counters agree with the recorded results"
+    );
+
+    let change = stack
+        .change(&ChangeStep {
+            updates: 60,
+            soft_deletes: 15,
+            hard_deletes: 8,
+            new_users: 25,
+            restores: 5,
+            disables: 6,
+        })
+        .unwrap();
+    let incremental = stack.cycle("incremental", None).await.unwrap();
+    assert!(
+        incremental.converged,
+        "incremental cycle did not converge: {:?}",
+        incremental.verdict
+    );
+    assert_eq!(incremental.users.failed, 0);
+    assert!(incremental.users.synced > 0);
+    let changed: HashSet<&String> = [
+        &change.updated_ids,
+        &change.soft_deleted_ids,
+        &change.hard_deleted_ids,
+        &change.new_ids,
+        &change.restored_ids,
+        &change.disabled_ids,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(
+        incremental.users.total(),
+        changed.len() as u64,
+        "each changed user is seen once"
+    );
+    assert_eq!(
+        incremental.scim_writes, incremental.users.synced,
+        "one write per synced user"
+    );
+    assert_eq!(incremental.redis_counts, incremental.users);
+
+    let unchanged = stack.cycle("unchanged", None).await.unwrap();
+    assert!(unchanged.converged);
+    assert_eq!(unchanged.users, Counts::default());
+    assert_eq!(
+        unchanged.scim_writes, 0,
+        "an unchanged cycle writes nothing to webex"
+    );
+
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_mid_run_loses_and_duplicates_nothing() {
+    let stack = stack("e2e_kill", 4_000, 2).await;
+    let (live, enabled) = live_and_enabled(&stack);
+
+    let (report, ()) = tokio::join!(stack.cycle("initial", None), async {
+        // Wait until the run is well under way, then crash one worker and start another.
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let started = stack.scim.counters(&stack.org_id).writes();
+            if started >= 600 {
+                break;
+            }
+        }
+        stack.kill_worker(0).await.unwrap();
+        stack.spawn_worker(&worker_exe()).unwrap();
+    });
+    let report = report.unwrap();
+    assert!(
+        report.converged,
+        "did not converge after a worker crash: {:?}",
+        report.verdict
+    );
+    assert_eq!(
+        report.users,
+        Counts {
+            synced: enabled,
+            skipped: live - enabled,
+            failed: 0
+        },
+        "exact counts"
+    );
+    assert_eq!(report.redis_counts, report.users);
+    assert_eq!(
+        stack.scim.users(&stack.org_id).len() as u64,
+        enabled,
+        "no duplicate webex users"
+    );
+
+    stack.shutdown().await.unwrap();
+}

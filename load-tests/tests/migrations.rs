@@ -1,0 +1,33 @@
+//! Migrations run at start-up and must be safe when several processes start at once.
+
+use dirsync_load_tests::testkit::TestEnv;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_start_ups_migrate_once() {
+    // A fresh, migrated database; then four more "processes" start against it at once, and
+    // four against a second, empty schema version history (dropped table) to race for real.
+    let env = TestEnv::new("migrations").await.unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE failed_objects, batch_results, mirror_users, runs, tenants, _sqlx_migrations",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let starts = (0..4).map(|_| dirsync_coordinator::db::connect(&env.database_url));
+    for result in futures_util::future::join_all(starts).await {
+        result.expect("a concurrent start-up failed to migrate");
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN \
+         ('tenants', 'runs', 'mirror_users', 'batch_results', 'failed_objects')",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!((applied, tables), (1, 5));
+    env.cleanup().await.unwrap();
+}
