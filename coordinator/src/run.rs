@@ -41,7 +41,7 @@ pub struct RunOutcome {
     pub kind: RunKind,
     pub batches: u32,
     pub counts: Counts,
-    pub wall: Duration,
+    pub wall_ms: u64,
 }
 
 /// Runs syncs; shared by the scheduler, the command line and the demo.
@@ -167,12 +167,15 @@ impl Runner {
                 .clone()
                 .unwrap_or_else(|| graph.initial_users_url());
             let mut seq = open.batches_published;
+            // A fresh enumeration that is itself told to resync would loop forever.
+            let mut resynced = false;
             loop {
                 let page = match graph.users_page(&url).await {
                     Ok(page) => page,
-                    Err(CoordinatorError::ResyncRequired(why)) => {
+                    Err(CoordinatorError::ResyncRequired(why)) if !resynced => {
                         // Batches already published stay valid; the walk restarts from scratch.
                         tracing::warn!(reason = %why, "delta state gone, full resync");
+                        resynced = true;
                         runs.discard_delta_link(tenant_id).await?;
                         kind = RunKind::Initial;
                         url = graph.initial_users_url();
@@ -245,13 +248,13 @@ impl Runner {
             kind,
             batches: total,
             counts: tracker.counts,
-            wall: started.elapsed(),
+            wall_ms: started.elapsed().as_millis() as u64,
         };
         tracing::info!(
             synced = outcome.counts.synced,
             skipped = outcome.counts.skipped,
             failed = outcome.counts.failed,
-            wall_ms = outcome.wall.as_millis() as u64,
+            wall_ms = outcome.wall_ms,
             "run completed"
         );
         Ok(outcome)

@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
 use dirsync_proto::{Counts, RunId, TenantId};
 
@@ -37,6 +38,7 @@ pub struct StackOptions {
 pub struct CycleReport {
     pub cycle: String,
     pub run_id: RunId,
+    pub kind: RunKind,
     pub users: Counts,
     pub scim_requests: u64,
     pub scim_writes: u64,
@@ -156,6 +158,11 @@ impl Stack {
         })
     }
 
+    /// Root URL of the Graph simulator (login and Graph endpoints share it).
+    pub fn graph_base_url(&self) -> String {
+        self.servers[0].base_url()
+    }
+
     /// Starts a worker process: `exe worker`, pointed at this stack's resources.
     pub fn spawn_worker(&self, exe: &Path) -> anyhow::Result<u32> {
         let child = Command::new(exe)
@@ -232,6 +239,7 @@ impl Stack {
         Ok(CycleReport {
             cycle: name.to_string(),
             run_id: outcome.run_id,
+            kind: outcome.kind,
             users: outcome.counts,
             scim_requests: after.total() - before.total(),
             scim_writes: after.writes() - before.writes(),

@@ -163,3 +163,44 @@ async fn killing_a_worker_mid_run_loses_and_duplicates_nothing() {
 
     stack.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_delta_link_resyncs_in_full_without_spurious_writes() {
+    let stack = stack("e2e_resync", 600, 1).await;
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert!(initial.converged);
+    // Graph answers an unknown or expired token with 400 syncStateNotFound.
+    let stale = format!(
+        "{}/v1.0/users/delta?$deltatoken=expired-long-ago",
+        stack.graph_base_url()
+    );
+    sqlx::query("UPDATE tenants SET delta_link = $1 WHERE id = $2")
+        .bind(&stale)
+        .bind(stack.tenant_id.0)
+        .execute(&stack.env.pool)
+        .await
+        .unwrap();
+    let resync = stack.cycle("resync", None).await.unwrap();
+    assert_eq!(
+        resync.kind,
+        dirsync_coordinator::runs::RunKind::Initial,
+        "the run fell back to a full enumeration"
+    );
+    assert!(resync.converged);
+    assert_eq!(
+        resync.users.total(),
+        initial.users.total(),
+        "every live user was enumerated again"
+    );
+    assert_eq!(
+        resync.scim_writes, 0,
+        "nothing changed, so nothing is written and nobody is deactivated"
+    );
+    let next = stack.cycle("after resync", None).await.unwrap();
+    assert_eq!(
+        next.kind,
+        dirsync_coordinator::runs::RunKind::Incremental,
+        "a fresh deltaLink was stored"
+    );
+    stack.shutdown().await.unwrap();
+}
