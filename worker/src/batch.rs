@@ -1,0 +1,157 @@
+//! Processing of one decoded batch, from the idempotency check to the result event.
+//!
+//! Order matters for the guarantees: the PostgreSQL commit comes before the Redis counts,
+//! which come before the result event, which comes before the ack (done by the caller).
+//! A crash anywhere redelivers the batch; the stored `batch_results` row then
+//! short-circuits the SCIM work and the later steps are repeated, each idempotent.
+
+use std::collections::HashSet;
+
+use dirsync_proto::{BatchMessage, BatchResultEvent, Counts, WIRE_VERSION};
+use futures_util::StreamExt;
+use futures_util::stream;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use tracing::{debug, warn};
+
+use crate::broker::ResultPublisher;
+use crate::config::WorkerSettings;
+use crate::counters::RunCounters;
+use crate::error::WorkerError;
+use crate::mirror::load_mirror;
+use crate::outcome::UserResult;
+use crate::pipeline::{Planned, plan_batch};
+use crate::push::push;
+use crate::record::{BatchKey, record_batch, stored_counts};
+use crate::scim::ScimClient;
+use crate::tenant::TenantCache;
+
+/// Reason recorded for every user of a batch whose tenant does not exist.
+pub const UNKNOWN_TENANT: &str = "unknown tenant";
+
+/// Everything needed to process batches; shared by the concurrent batch tasks.
+#[derive(Debug)]
+pub struct BatchProcessor {
+    pool: PgPool,
+    redis: ConnectionManager,
+    http: reqwest::Client,
+    tenants: TenantCache,
+    counters: RunCounters,
+    publisher: ResultPublisher,
+    settings: WorkerSettings,
+}
+
+impl BatchProcessor {
+    pub fn new(
+        pool: PgPool,
+        redis: ConnectionManager,
+        http: reqwest::Client,
+        counters: RunCounters,
+        publisher: ResultPublisher,
+        settings: WorkerSettings,
+    ) -> Self {
+        let tenants = TenantCache::new(settings.tenant_cache_ttl);
+        BatchProcessor {
+            pool,
+            redis,
+            http,
+            tenants,
+            counters,
+            publisher,
+            settings,
+        }
+    }
+
+    pub fn publisher(&self) -> &ResultPublisher {
+        &self.publisher
+    }
+
+    /// Runs steps 2 to 8 for one batch and returns the counts it is recorded with.
+    pub async fn process(&self, batch: &BatchMessage) -> Result<Counts, WorkerError> {
+        let key = BatchKey {
+            tenant: batch.tenant_id,
+            run: batch.run_id,
+            seq: batch.seq,
+        };
+        let counts = match stored_counts(&self.pool, key.run, key.seq).await? {
+            Some(counts) => {
+                debug!("batch already recorded, finishing its later steps");
+                counts
+            }
+            None => {
+                let results = self.sync_users(batch).await?;
+                let recorded = record_batch(&self.pool, key, &results).await?;
+                if !recorded.newly_recorded {
+                    debug!("another delivery recorded this batch first");
+                }
+                recorded.counts
+            }
+        };
+        let mut redis = self.redis.clone();
+        self.counters
+            .add_once(&mut redis, key.run, key.seq, counts)
+            .await?;
+        let event = BatchResultEvent {
+            version: WIRE_VERSION,
+            tenant_id: key.tenant,
+            run_id: key.run,
+            seq: key.seq,
+            counts,
+        };
+        self.publisher.publish(&event).await?;
+        Ok(counts)
+    }
+
+    /// Maps, diffs and pushes every user of the batch. Errors are only those that make the
+    /// whole batch worth retrying later (e.g. the database is unreachable); SCIM failures
+    /// become failed users.
+    pub async fn sync_users(&self, batch: &BatchMessage) -> Result<Vec<UserResult>, WorkerError> {
+        let fail_all = |reason: &str| {
+            batch
+                .users
+                .iter()
+                .map(|u| UserResult::failed(u.id.clone(), reason))
+                .collect()
+        };
+        let Some(tenant) = self.tenants.get(&self.pool, batch.tenant_id).await? else {
+            warn!("batch for an unknown tenant");
+            return Ok(fail_all(UNKNOWN_TENANT));
+        };
+        let client = match ScimClient::new(
+            self.http.clone(),
+            &tenant.scim_base_url,
+            tenant.scim_token.clone(),
+            self.settings.retry.clone(),
+        ) {
+            Ok(client) => client,
+            Err(e) => {
+                warn!(error = %e, "tenant has an unusable scim base url");
+                return Ok(fail_all(&e.reason()));
+            }
+        };
+
+        let ids: Vec<String> = batch
+            .users
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mirror = load_mirror(&self.pool, tenant.id, &ids).await?;
+        let planned = plan_batch(&batch.users, &mirror, tenant.allow_hard_delete);
+
+        let client = &client;
+        let results = stream::iter(planned)
+            .map(|planned| async move {
+                match planned {
+                    Planned::Superseded { entra_id } => UserResult::skipped(entra_id),
+                    Planned::Plan { entra_id, plan } => push(client, entra_id, plan).await,
+                }
+            })
+            .buffer_unordered(self.settings.scim_concurrency.max(1))
+            .collect()
+            .await;
+        Ok(results)
+    }
+}

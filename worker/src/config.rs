@@ -1,0 +1,85 @@
+//! Worker configuration: the command line / environment, and the tunables derived from it.
+
+use std::time::Duration;
+
+use dirsync_proto::Topology;
+
+use crate::counters::COUNTS_TTL;
+use crate::scim::RetryPolicy;
+
+/// Command-line and environment configuration of a worker process.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerConfig {
+    /// RabbitMQ URL.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+    /// PostgreSQL URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://root@127.0.0.1:5432/test"
+    )]
+    pub database_url: String,
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of the queue, exchange and Redis key names.
+    #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
+    pub prefix: String,
+    /// Batches taken from the queue at once (unacked deliveries), processed concurrently.
+    #[arg(long, env = "WORKER_PREFETCH", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub prefetch: u16,
+    /// Concurrent SCIM requests within one batch.
+    #[arg(long, env = "WORKER_SCIM_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub scim_concurrency: u16,
+}
+
+impl WorkerConfig {
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.prefix.clone())
+    }
+
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            prefetch: self.prefetch,
+            scim_concurrency: usize::from(self.scim_concurrency),
+            ..WorkerSettings::default()
+        }
+    }
+}
+
+/// Tunables of a running worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub prefetch: u16,
+    pub scim_concurrency: usize,
+    pub tenant_cache_ttl: Duration,
+    pub http_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub counts_ttl: Duration,
+    /// First hold before requeueing a batch that failed for a transient reason; doubled
+    /// per redelivery (see [`crate::redelivery`]), so a broken dependency does not turn
+    /// into a hot redelivery loop.
+    pub requeue_delay: Duration,
+    /// Longest wait for in-flight batches at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            prefetch: 8,
+            scim_concurrency: 16,
+            tenant_cache_ttl: Duration::from_secs(30),
+            http_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            counts_ttl: COUNTS_TTL,
+            requeue_delay: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(300),
+        }
+    }
+}

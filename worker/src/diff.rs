@@ -1,0 +1,499 @@
+//! Decides what to do with one mapped user, given what the mirror says Webex holds.
+//!
+//! Pure: no I/O. The rules, in order:
+//! - not in the mirror: a tombstone or a disabled user is skipped (a disabled user is
+//!   never created), anything else is created;
+//! - a hard delete (`@removed: deleted`) is a DELETE where the tenant allows it, else a
+//!   deactivation, like a soft delete (`@removed: changed`);
+//! - otherwise the *effective* attributes are the mirror's overlaid with the new non-null
+//!   values (a null or absent value never clears a Webex value); if their hash equals the
+//!   mirror's, nothing changed; else the changed paths are patched (only `active=false`
+//!   changing is a deactivation; a restore is a patch of `active=true`).
+
+use dirsync_proto::RemovedReason;
+use serde_json::Value;
+
+use crate::hash::content_hash;
+use crate::map::{ACTIVE, ScimAttributes, active_of};
+
+/// What the mirror says dirsync last wrote to Webex for one Entra user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorUser {
+    pub webex_id: String,
+    pub content_hash: u64,
+    pub active: bool,
+    pub attributes: ScimAttributes,
+}
+
+/// Why a user needs no SCIM write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Effective attributes equal what Webex already holds.
+    Unchanged,
+    /// A disabled user that Webex does not have: never created.
+    DisabledNotCreated,
+    /// A tombstone for a user Webex does not have.
+    UnknownTombstone,
+    /// Another entry for the same user later in the same batch supersedes this one.
+    Superseded,
+}
+
+/// The SCIM write one user needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// POST the plan's effective attributes.
+    Create,
+    /// PATCH replace of the changed paths only.
+    Patch {
+        webex_id: String,
+        changes: ScimAttributes,
+    },
+    /// PATCH replace `active` = false.
+    Deactivate {
+        webex_id: String,
+    },
+    /// DELETE the user.
+    Delete {
+        webex_id: String,
+    },
+    Skip(SkipReason),
+}
+
+/// The decision for one user and the state Webex will hold once the action succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub action: Action,
+    /// What the mirror records after success: mirror attributes overlaid with new values.
+    pub effective: ScimAttributes,
+    pub content_hash: u64,
+}
+
+impl Plan {
+    /// Whether the user is active once the plan is carried out.
+    pub fn active(&self) -> bool {
+        active_of(&self.effective).unwrap_or(true)
+    }
+
+    fn new(action: Action, effective: ScimAttributes) -> Self {
+        let content_hash = content_hash(&effective);
+        Plan {
+            action,
+            effective,
+            content_hash,
+        }
+    }
+}
+
+/// Decides the action for one user. `mapped` is the output of [`crate::map::map_user`].
+pub fn diff(
+    removed: Option<RemovedReason>,
+    mapped: ScimAttributes,
+    mirror: Option<&MirrorUser>,
+    allow_hard_delete: bool,
+) -> Plan {
+    let Some(mirror) = mirror else {
+        if removed.is_some() {
+            return Plan::new(Action::Skip(SkipReason::UnknownTombstone), mapped);
+        }
+        if active_of(&mapped) == Some(false) {
+            return Plan::new(Action::Skip(SkipReason::DisabledNotCreated), mapped);
+        }
+        let mut effective = mapped;
+        // Recorded explicitly so that a later `accountEnabled: true` is not seen as a change.
+        effective
+            .entry(ACTIVE.to_string())
+            .or_insert(Value::Bool(true));
+        return Plan::new(Action::Create, effective);
+    };
+
+    if removed == Some(RemovedReason::Deleted) && allow_hard_delete {
+        let action = Action::Delete {
+            webex_id: mirror.webex_id.clone(),
+        };
+        return Plan::new(action, mirror.attributes.clone());
+    }
+
+    let mut effective = mirror.attributes.clone();
+    if removed.is_some() {
+        // A tombstone only says "gone": its other properties, if any, are not pushed.
+        effective.insert(ACTIVE.to_string(), Value::Bool(false));
+    } else {
+        for (path, value) in mapped {
+            if !value.is_null() {
+                effective.insert(path, value);
+            }
+        }
+    }
+
+    let hash = content_hash(&effective);
+    if hash == mirror.content_hash {
+        return Plan {
+            action: Action::Skip(SkipReason::Unchanged),
+            effective,
+            content_hash: hash,
+        };
+    }
+    let changes: ScimAttributes = effective
+        .iter()
+        .filter(|(path, value)| mirror.attributes.get(*path) != Some(*value))
+        .map(|(path, value)| (path.clone(), value.clone()))
+        .collect();
+    let webex_id = mirror.webex_id.clone();
+    let action = if changes.is_empty() {
+        // Only reachable when the stored hash is stale (e.g. computed by another version).
+        Action::Skip(SkipReason::Unchanged)
+    } else if changes.len() == 1 && changes.get(ACTIVE) == Some(&Value::Bool(false)) {
+        Action::Deactivate { webex_id }
+    } else {
+        Action::Patch { webex_id, changes }
+    };
+    Plan {
+        action,
+        effective,
+        content_hash: hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::map_user;
+    use dirsync_proto::SourceUser;
+    use serde_json::json;
+
+    fn attrs(v: Value) -> ScimAttributes {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn source(removed: Option<RemovedReason>, v: Value) -> SourceUser {
+        SourceUser {
+            id: "e1".into(),
+            removed,
+            attributes: v.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// A mirror row as the worker would have written it after pushing `v`.
+    fn mirror(v: Value) -> MirrorUser {
+        let attributes = attrs(v);
+        MirrorUser {
+            webex_id: "w1".into(),
+            content_hash: content_hash(&attributes),
+            active: active_of(&attributes).unwrap_or(true),
+            attributes,
+        }
+    }
+
+    fn ada_mirror(active: bool) -> MirrorUser {
+        mirror(
+            json!({"userName": "ada@x.com", "emails[type eq \"work\"].value": "ada@x.com",
+                      "displayName": "Ada", "name.givenName": "Ada", "name.familyName": "L",
+                      "externalId": "e1", "active": active, "userType": "user"}),
+        )
+    }
+
+    fn ada_source(extra: Value) -> Value {
+        let mut base = json!({"userPrincipalName": "ada@x.com", "displayName": "Ada",
+                              "givenName": "Ada", "surname": "L", "accountEnabled": true});
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    }
+
+    struct Case {
+        name: &'static str,
+        removed: Option<RemovedReason>,
+        source: Value,
+        mirror: Option<MirrorUser>,
+        allow_hard_delete: bool,
+        expected: Action,
+    }
+
+    fn patch(changes: Value) -> Action {
+        Action::Patch {
+            webex_id: "w1".into(),
+            changes: attrs(changes),
+        }
+    }
+
+    #[test]
+    fn actions() {
+        let cases = vec![
+            Case {
+                name: "new active user is created",
+                removed: None,
+                source: ada_source(json!({})),
+                mirror: None,
+                allow_hard_delete: true,
+                expected: Action::Create,
+            },
+            Case {
+                name: "new user without accountEnabled is created",
+                removed: None,
+                source: json!({"userPrincipalName": "n@x.com"}),
+                mirror: None,
+                allow_hard_delete: true,
+                expected: Action::Create,
+            },
+            Case {
+                name: "disabled user is never created",
+                removed: None,
+                source: ada_source(json!({"accountEnabled": false})),
+                mirror: None,
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::DisabledNotCreated),
+            },
+            Case {
+                name: "soft-delete tombstone of unknown user",
+                removed: Some(RemovedReason::Changed),
+                source: json!({}),
+                mirror: None,
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::UnknownTombstone),
+            },
+            Case {
+                name: "hard-delete tombstone of unknown user",
+                removed: Some(RemovedReason::Deleted),
+                source: json!({}),
+                mirror: None,
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::UnknownTombstone),
+            },
+            Case {
+                name: "nothing changed (hash equal)",
+                removed: None,
+                source: ada_source(json!({})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::Unchanged),
+            },
+            Case {
+                name: "changed paths only",
+                removed: None,
+                source: ada_source(json!({"displayName": "Ada K", "surname": "King"})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: patch(json!({"displayName": "Ada K", "name.familyName": "King"})),
+            },
+            Case {
+                name: "nulls never clear",
+                removed: None,
+                source: ada_source(json!({"displayName": null, "givenName": null})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::Unchanged),
+            },
+            Case {
+                name: "absent values (minimal delta) never clear, changed one is patched",
+                removed: None,
+                source: json!({"surname": "King"}),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: patch(json!({"name.familyName": "King"})),
+            },
+            Case {
+                name: "upn change patches userName and work email",
+                removed: None,
+                source: ada_source(json!({"userPrincipalName": "ada.k@x.com"})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: patch(json!({"userName": "ada.k@x.com",
+                                       "emails[type eq \"work\"].value": "ada.k@x.com"})),
+            },
+            Case {
+                name: "accountEnabled false deactivates",
+                removed: None,
+                source: ada_source(json!({"accountEnabled": false})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Deactivate {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "accountEnabled false with other changes patches both",
+                removed: None,
+                source: ada_source(json!({"accountEnabled": false, "displayName": "A"})),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: patch(json!({"active": false, "displayName": "A"})),
+            },
+            Case {
+                name: "disabled and mirror already inactive",
+                removed: None,
+                source: ada_source(json!({"accountEnabled": false})),
+                mirror: Some(ada_mirror(false)),
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::Unchanged),
+            },
+            Case {
+                name: "soft delete deactivates",
+                removed: Some(RemovedReason::Changed),
+                source: json!({}),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Deactivate {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "soft delete of an inactive user is skipped",
+                removed: Some(RemovedReason::Changed),
+                source: json!({}),
+                mirror: Some(ada_mirror(false)),
+                allow_hard_delete: true,
+                expected: Action::Skip(SkipReason::Unchanged),
+            },
+            Case {
+                name: "tombstone properties are not pushed",
+                removed: Some(RemovedReason::Changed),
+                source: json!({"displayName": "Renamed"}),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Deactivate {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "hard delete where allowed",
+                removed: Some(RemovedReason::Deleted),
+                source: json!({}),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: true,
+                expected: Action::Delete {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "hard delete of an inactive user where allowed",
+                removed: Some(RemovedReason::Deleted),
+                source: json!({}),
+                mirror: Some(ada_mirror(false)),
+                allow_hard_delete: true,
+                expected: Action::Delete {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "hard delete not allowed deactivates",
+                removed: Some(RemovedReason::Deleted),
+                source: json!({}),
+                mirror: Some(ada_mirror(true)),
+                allow_hard_delete: false,
+                expected: Action::Deactivate {
+                    webex_id: "w1".into(),
+                },
+            },
+            Case {
+                name: "hard delete not allowed, already inactive",
+                removed: Some(RemovedReason::Deleted),
+                source: json!({}),
+                mirror: Some(ada_mirror(false)),
+                allow_hard_delete: false,
+                expected: Action::Skip(SkipReason::Unchanged),
+            },
+            Case {
+                name: "restore (no annotation, enabled) patches active=true",
+                removed: None,
+                source: ada_source(json!({})),
+                mirror: Some(ada_mirror(false)),
+                allow_hard_delete: true,
+                expected: patch(json!({"active": true})),
+            },
+            Case {
+                name: "new attribute never pushed before is patched",
+                removed: None,
+                source: ada_source(json!({})),
+                mirror: Some(mirror(json!({"userName": "ada@x.com", "externalId": "e1",
+                                           "active": true, "userType": "user"}))),
+                allow_hard_delete: true,
+                expected: patch(json!({"emails[type eq \"work\"].value": "ada@x.com",
+                                       "displayName": "Ada", "name.givenName": "Ada",
+                                       "name.familyName": "L"})),
+            },
+        ];
+        for case in cases {
+            let user = source(case.removed, case.source);
+            let plan = diff(
+                case.removed,
+                map_user(&user),
+                case.mirror.as_ref(),
+                case.allow_hard_delete,
+            );
+            assert_eq!(plan.action, case.expected, "case: {}", case.name);
+            assert_eq!(
+                plan.content_hash,
+                content_hash(&plan.effective),
+                "case: {}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn effective_attributes() {
+        // Create: the mapped attributes with active recorded.
+        let plan = diff(
+            None,
+            map_user(&source(None, json!({"userPrincipalName": "n@x.com"}))),
+            None,
+            true,
+        );
+        assert_eq!(plan.effective.get("active"), Some(&json!(true)));
+        assert!(plan.active());
+
+        // Patch keeps mirror values the source did not send and takes the new ones.
+        let m = ada_mirror(true);
+        let plan = diff(
+            None,
+            map_user(&source(
+                None,
+                json!({"displayName": "New", "givenName": null}),
+            )),
+            Some(&m),
+            true,
+        );
+        assert_eq!(plan.effective.get("displayName"), Some(&json!("New")));
+        assert_eq!(plan.effective.get("name.givenName"), Some(&json!("Ada")));
+        assert_eq!(plan.effective.get("userName"), Some(&json!("ada@x.com")));
+
+        // Deactivate: the mirror with active=false, so a restore is seen as a change.
+        let plan = diff(
+            Some(RemovedReason::Changed),
+            map_user(&source(Some(RemovedReason::Changed), json!({}))),
+            Some(&m),
+            true,
+        );
+        let mut expected = m.attributes.clone();
+        expected.insert("active".into(), json!(false));
+        assert_eq!(plan.effective, expected);
+        assert!(!plan.active());
+    }
+
+    #[test]
+    fn equal_hash_skips_without_looking_at_attributes() {
+        // A mirror whose stored hash equals the effective hash is skipped even if its stored
+        // attributes were (wrongly) different: the hash is the fast path.
+        let mut m = ada_mirror(true);
+        let effective_hash = m.content_hash;
+        m.attributes.insert("displayName".into(), json!("stale"));
+        m.content_hash = {
+            let mut e = m.attributes.clone();
+            e.insert("displayName".into(), json!("Ada"));
+            content_hash(&e)
+        };
+        assert_eq!(m.content_hash, effective_hash);
+        let plan = diff(
+            None,
+            map_user(&source(None, ada_source(json!({})))),
+            Some(&m),
+            true,
+        );
+        assert_eq!(plan.action, Action::Skip(SkipReason::Unchanged));
+    }
+}

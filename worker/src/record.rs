@@ -1,0 +1,175 @@
+//! Records a processed batch in PostgreSQL, exactly once, in one transaction.
+//!
+//! The `batch_results` row is inserted first with `ON CONFLICT DO NOTHING`: if it already
+//! exists another delivery of the same batch committed first, and this one rolls back and
+//! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
+//! mirror deletions and failed objects are each one bulk statement over UNNEST-ed arrays.
+
+use dirsync_proto::{Counts, RunId, TenantId};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use crate::error::WorkerError;
+use crate::hash::to_db;
+use crate::map::ScimAttributes;
+use crate::outcome::{MirrorChange, Status, UserResult, count};
+
+/// Identifies one batch of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchKey {
+    pub tenant: TenantId,
+    pub run: RunId,
+    pub seq: u32,
+}
+
+/// The counts a batch is recorded with, and whether this call recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub counts: Counts,
+    pub newly_recorded: bool,
+}
+
+fn to_i32(value: u64, what: &str) -> Result<i32, WorkerError> {
+    i32::try_from(value).map_err(|_| WorkerError::CountOutOfRange(format!("{what} = {value}")))
+}
+
+fn to_u64(value: i32, what: &str) -> Result<u64, WorkerError> {
+    u64::try_from(value).map_err(|_| WorkerError::CountOutOfRange(format!("{what} = {value}")))
+}
+
+fn seq_i32(seq: u32) -> Result<i32, WorkerError> {
+    to_i32(u64::from(seq), "seq")
+}
+
+/// The counts of a batch already recorded, if it was.
+pub async fn stored_counts(
+    pool: &PgPool,
+    run: RunId,
+    seq: u32,
+) -> Result<Option<Counts>, WorkerError> {
+    let row: Option<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT synced, skipped, failed FROM batch_results WHERE run_id = $1 AND seq = $2",
+    )
+    .bind(run.0)
+    .bind(seq_i32(seq)?)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(synced, skipped, failed)| {
+        Ok(Counts {
+            synced: to_u64(synced, "synced")?,
+            skipped: to_u64(skipped, "skipped")?,
+            failed: to_u64(failed, "failed")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records the batch: its result row, the mirror changes and the failed objects.
+pub async fn record_batch(
+    pool: &PgPool,
+    key: BatchKey,
+    results: &[UserResult],
+) -> Result<Recorded, WorkerError> {
+    let counts = count(results);
+    let seq = seq_i32(key.seq)?;
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO batch_results (run_id, seq, tenant_id, synced, skipped, failed) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, seq) DO NOTHING",
+    )
+    .bind(key.run.0)
+    .bind(seq)
+    .bind(key.tenant.0)
+    .bind(to_i32(counts.synced, "synced")?)
+    .bind(to_i32(counts.skipped, "skipped")?)
+    .bind(to_i32(counts.failed, "failed")?)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        let stored = stored_counts(pool, key.run, key.seq)
+            .await?
+            .unwrap_or(counts);
+        return Ok(Recorded {
+            counts: stored,
+            newly_recorded: false,
+        });
+    }
+
+    let mut up_ids = Vec::new();
+    let mut up_webex = Vec::new();
+    let mut up_hash = Vec::new();
+    let mut up_active = Vec::new();
+    let mut up_attrs: Vec<Json<&ScimAttributes>> = Vec::new();
+    let mut removed = Vec::new();
+    let mut failed_ids = Vec::new();
+    let mut failed_reasons = Vec::new();
+    for r in results {
+        match &r.mirror {
+            Some(MirrorChange::Upsert {
+                webex_id,
+                content_hash,
+                active,
+                attributes,
+            }) => {
+                up_ids.push(r.entra_id.as_str());
+                up_webex.push(webex_id.as_str());
+                up_hash.push(to_db(*content_hash));
+                up_active.push(*active);
+                up_attrs.push(Json(attributes));
+            }
+            Some(MirrorChange::Remove) => removed.push(r.entra_id.as_str()),
+            None => {}
+        }
+        if let Status::Failed(reason) = &r.status {
+            failed_ids.push(r.entra_id.as_str());
+            failed_reasons.push(reason.as_str());
+        }
+    }
+
+    if !up_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at) \
+             SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now() \
+             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[]) \
+                  AS u(entra_id, webex_id, content_hash, active, attributes) \
+             ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
+                 webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
+                 active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now()",
+        )
+        .bind(key.tenant.0)
+        .bind(&up_ids)
+        .bind(&up_webex)
+        .bind(&up_hash)
+        .bind(&up_active)
+        .bind(&up_attrs)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !removed.is_empty() {
+        sqlx::query("DELETE FROM mirror_users WHERE tenant_id = $1 AND entra_id = ANY($2)")
+            .bind(key.tenant.0)
+            .bind(&removed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !failed_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO failed_objects (run_id, seq, entra_id, reason) \
+             SELECT $1, $2, f.entra_id, f.reason FROM UNNEST($3::text[], $4::text[]) AS f(entra_id, reason) \
+             ON CONFLICT (run_id, seq, entra_id) DO NOTHING",
+        )
+        .bind(key.run.0)
+        .bind(seq)
+        .bind(&failed_ids)
+        .bind(&failed_reasons)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Recorded {
+        counts,
+        newly_recorded: true,
+    })
+}

@@ -1,0 +1,253 @@
+//! HTTP client for one tenant's SCIM 2.0 endpoint: users create, search, patch, delete.
+//!
+//! Every request carries the tenant's bearer token and is retried per [`RetryPolicy`].
+//! Non-success statuses come back as [`WorkerError::ScimStatus`]; callers decide what a 404
+//! or a 409 means for them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::Retryable;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tracing::{Instrument, debug, field, info_span};
+
+use super::body::patch_request;
+use super::retry::{RetryPolicy, parse_retry_after};
+use super::wire::{ListResponse, UserResource, error_from_response, filter_string};
+use crate::error::WorkerError;
+use crate::map::ScimAttributes;
+
+/// Builds the HTTP client shared by all tenants (one connection pool per worker).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("dirsync-worker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(WorkerError::HttpClient)
+}
+
+/// A SCIM client bound to one tenant's base URL and token.
+#[derive(Clone)]
+pub struct ScimClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Arc<SecretString>,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for ScimClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScimClient {
+    /// `base_url` is the SCIM root up to and including `/v2`.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        token: Arc<SecretString>,
+        policy: RetryPolicy,
+    ) -> Result<Self, WorkerError> {
+        let base = Url::parse(base_url).map_err(|e| WorkerError::ScimBaseUrl(e.to_string()))?;
+        if base.cannot_be_a_base() {
+            return Err(WorkerError::ScimBaseUrl("not a base url".into()));
+        }
+        Ok(ScimClient {
+            http,
+            base,
+            token,
+            policy,
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// `POST /Users`.
+    pub async fn create_user(&self, resource: &Value) -> Result<UserResource, WorkerError> {
+        let body = self
+            .send(Method::POST, self.url(&["Users"]), Some(resource))
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| WorkerError::ScimResponse(format!("create user: {e}")))
+    }
+
+    /// `GET /Users?filter=userName eq "…"`: the org's user with this userName, if any.
+    pub async fn find_user_by_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<UserResource>, WorkerError> {
+        let mut url = self.url(&["Users"]);
+        url.query_pairs_mut().append_pair(
+            "filter",
+            &format!("userName eq {}", filter_string(user_name)),
+        );
+        let body = self.send(Method::GET, url, None).await?;
+        let list: ListResponse<UserResource> = serde_json::from_slice(&body)
+            .map_err(|e| WorkerError::ScimResponse(format!("search users: {e}")))?;
+        // userName is case-insensitive in Webex, as it is in the filter.
+        Ok(list.resources.into_iter().find(|u| {
+            u.user_name
+                .as_deref()
+                .is_none_or(|n| n.eq_ignore_ascii_case(user_name))
+        }))
+    }
+
+    /// `PATCH /Users/{id}` replacing each changed path.
+    pub async fn patch_user(&self, id: &str, changes: &ScimAttributes) -> Result<(), WorkerError> {
+        let body = patch_request(changes);
+        self.send(Method::PATCH, self.url(&["Users", id]), Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /Users/{id}`.
+    pub async fn delete_user(&self, id: &str) -> Result<(), WorkerError> {
+        self.send(Method::DELETE, self.url(&["Users", id]), None)
+            .await
+            .map(drop)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, WorkerError> {
+        let mut slept = Duration::ZERO;
+        let policy = self.policy.clone();
+        (|| self.send_once(method.clone(), url.clone(), body))
+            .retry(self.policy.backoff())
+            .when(WorkerError::is_retryable)
+            .adjust(move |e: &WorkerError, next| {
+                let delay = policy.next_delay(e.retry_after(), next, slept, fastrand::f64())?;
+                slept += delay;
+                Some(delay)
+            })
+            .notify(|e, delay| debug!(error = %e, ?delay, "retrying scim request"))
+            .await
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, WorkerError> {
+        let span = info_span!("scim_request", method = %method, status = field::Empty);
+        async {
+            let mut request = self
+                .http
+                .request(method, url)
+                .bearer_auth(self.token.expose_secret());
+            if let Some(body) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
+                    .body(body.to_string());
+            }
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            tracing::Span::current().record("status", status.as_u16());
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.map_err(transport)?;
+            if status.is_success() {
+                Ok(bytes.to_vec())
+            } else {
+                Err(error_from_response(
+                    status.as_u16(),
+                    &bytes,
+                    retry_after(&headers),
+                    tracking_id(&headers),
+                ))
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+fn tracking_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("trackingid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The URL is left out: it can carry a userName in its query, and the reason is stored.
+fn transport(e: reqwest::Error) -> WorkerError {
+    WorkerError::ScimTransport(e.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Result<ScimClient, WorkerError> {
+        let token = Arc::new(SecretString::from("s3cr3t-token".to_string()));
+        ScimClient::new(reqwest::Client::new(), base, token, RetryPolicy::default())
+    }
+
+    #[test]
+    fn builds_urls_under_the_base() {
+        let cases = [
+            (
+                "https://webexapis.com/identity/scim/org-1/v2",
+                &["Users"][..],
+                "https://webexapis.com/identity/scim/org-1/v2/Users",
+            ),
+            (
+                "http://127.0.0.1:9/org/v2/",
+                &["Users", "abc"][..],
+                "http://127.0.0.1:9/org/v2/Users/abc",
+            ),
+            (
+                "http://h/v2",
+                &["Users", "a b/c"][..],
+                "http://h/v2/Users/a%20b%2Fc",
+            ),
+        ];
+        for (base, segments, expected) in cases {
+            assert_eq!(
+                client(base).unwrap().url(segments).as_str(),
+                expected,
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_unusable_base_urls() {
+        for base in ["", "not a url", "mailto:ops@example.com"] {
+            assert!(
+                matches!(client(base), Err(WorkerError::ScimBaseUrl(_))),
+                "{base:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_does_not_show_the_token() {
+        let shown = format!("{:?}", client("http://h/v2").unwrap());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+}

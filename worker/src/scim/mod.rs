@@ -1,0 +1,12 @@
+//! The SCIM 2.0 side: path parsing, request bodies, wire types, retries and the client.
+
+pub mod body;
+pub mod client;
+pub mod path;
+pub mod retry;
+pub mod wire;
+
+pub use body::{patch_request, user_resource};
+pub use client::{ScimClient, http_client};
+pub use retry::{RetryPolicy, parse_retry_after};
+pub use wire::UserResource;

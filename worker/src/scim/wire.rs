@@ -1,0 +1,233 @@
+//! SCIM 2.0 wire types the client reads, and the error body parser.
+//!
+//! Responses are read leniently: only the fields the worker needs are typed, and an error
+//! body that is not SCIM-shaped still yields a usable reason (a short excerpt of it).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::WorkerError;
+
+pub const CORE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// The part of a SCIM user resource the worker needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UserResource {
+    pub id: String,
+    #[serde(rename = "userName", default)]
+    pub user_name: Option<String>,
+}
+
+/// A SCIM `ListResponse` (RFC 7644 §3.4.2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListResponse<T> {
+    #[serde(rename = "totalResults", default)]
+    pub total_results: u64,
+    #[serde(rename = "Resources", default = "Vec::new")]
+    pub resources: Vec<T>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "scimType")]
+    scim_type: Option<String>,
+    detail: Option<String>,
+    #[serde(rename = "trackingId", alias = "TrackingID", alias = "trackingID")]
+    tracking_id: Option<String>,
+    #[serde(rename = "urn:scim:schemas:extension:cisco:webexidentity:api:messages:2.0:Error")]
+    cisco: Option<CiscoError>,
+    /// Non-SCIM Webex identity errors: `{"error":{"message":[{"description":...}]}}`.
+    error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CiscoError {
+    #[serde(rename = "trackingId")]
+    tracking_id: Option<String>,
+    details: Option<String>,
+}
+
+const EXCERPT_CHARS: usize = 200;
+
+/// Turns a non-success response into a [`WorkerError::ScimStatus`].
+///
+/// `header_tracking_id` is the `TrackingID` response header, used when the body has none.
+pub fn error_from_response(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    header_tracking_id: Option<String>,
+) -> WorkerError {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let cisco = parsed.cisco.unwrap_or_default();
+    let detail = parsed
+        .detail
+        .or(cisco.details)
+        .or_else(|| parsed.error.as_ref().and_then(webex_error_description))
+        .unwrap_or_else(|| excerpt(body, status));
+    let tracking_id = parsed
+        .tracking_id
+        .or(cisco.tracking_id)
+        .or(header_tracking_id);
+    WorkerError::ScimStatus {
+        status,
+        scim_type: parsed.scim_type,
+        detail,
+        tracking_id,
+        retry_after,
+    }
+}
+
+fn webex_error_description(error: &Value) -> Option<String> {
+    error
+        .get("message")?
+        .as_array()?
+        .first()?
+        .get("description")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn excerpt(body: &[u8], status: u16) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return format!("http status {status}");
+    }
+    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Quotes a value as a SCIM filter string literal (a JSON string).
+pub fn filter_string(value: &str) -> String {
+    Value::String(value.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Case {
+        name: &'static str,
+        status: u16,
+        body: &'static str,
+        header: Option<&'static str>,
+        scim_type: Option<&'static str>,
+        detail: &'static str,
+        tracking: Option<&'static str>,
+    }
+
+    #[test]
+    fn parses_error_bodies() {
+        let cases = [
+            Case {
+                name: "rfc error",
+                status: 409,
+                body: r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness","detail":"userName already exists"}"#,
+                header: None,
+                scim_type: Some("uniqueness"),
+                detail: "userName already exists",
+                tracking: None,
+            },
+            Case {
+                name: "cisco extension",
+                status: 400,
+                body: r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","urn:scim:schemas:extension:cisco:webexidentity:api:messages:2.0:Error":{"trackingId":"TRK_1","errorCode":400001,"details":"bad thing"}}"#,
+                header: Some("HDR"),
+                scim_type: None,
+                detail: "bad thing",
+                tracking: Some("TRK_1"),
+            },
+            Case {
+                name: "webex identity error",
+                status: 401,
+                body: r#"{"error":{"key":"401","message":[{"code":"701018","description":"Request unauthorized"}]},"trackingId":"ATLAS_1"}"#,
+                header: None,
+                scim_type: None,
+                detail: "Request unauthorized",
+                tracking: Some("ATLAS_1"),
+            },
+            Case {
+                name: "not json, header tracking id",
+                status: 502,
+                body: "<html>Bad Gateway</html>",
+                header: Some("HDR_2"),
+                scim_type: None,
+                detail: "<html>Bad Gateway</html>",
+                tracking: Some("HDR_2"),
+            },
+            Case {
+                name: "empty body",
+                status: 503,
+                body: "",
+                header: None,
+                scim_type: None,
+                detail: "http status 503",
+                tracking: None,
+            },
+        ];
+        for c in cases {
+            let e = error_from_response(
+                c.status,
+                c.body.as_bytes(),
+                None,
+                c.header.map(str::to_string),
+            );
+            let WorkerError::ScimStatus {
+                status,
+                scim_type,
+                detail,
+                tracking_id,
+                ..
+            } = e
+            else {
+                panic!("case {}: not a scim status", c.name);
+            };
+            assert_eq!(status, c.status, "case {}", c.name);
+            assert_eq!(scim_type.as_deref(), c.scim_type, "case {}", c.name);
+            assert_eq!(detail, c.detail, "case {}", c.name);
+            assert_eq!(tracking_id.as_deref(), c.tracking, "case {}", c.name);
+        }
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "x".repeat(1000);
+        let e = error_from_response(500, body.as_bytes(), None, None);
+        let WorkerError::ScimStatus { detail, .. } = e else {
+            panic!()
+        };
+        assert_eq!(detail.chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn filter_strings_are_json_quoted() {
+        assert_eq!(filter_string("ada@x.com"), "\"ada@x.com\"");
+        assert_eq!(filter_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn list_response_reads_resources() {
+        let list: ListResponse<UserResource> = serde_json::from_str(
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"itemsPerPage":1,"startIndex":1,"Resources":[{"id":"w1","userName":"a@x.com","active":true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(list.total_results, 1);
+        assert_eq!(
+            list.resources,
+            vec![UserResource {
+                id: "w1".into(),
+                user_name: Some("a@x.com".into())
+            }]
+        );
+        let empty: ListResponse<UserResource> =
+            serde_json::from_str(r#"{"totalResults":0}"#).unwrap();
+        assert!(empty.resources.is_empty());
+    }
+}

@@ -1,0 +1,84 @@
+//! A tenant's Webex connection settings, read from PostgreSQL and cached briefly.
+//!
+//! Batches carry only the tenant id; the base URL and token always come from the tenant's
+//! own row, so a batch can only ever be pushed to its own org. The cache keeps a busy
+//! worker from reading the same row for every batch; its short lifetime bounds how long a
+//! rotated token or a changed policy takes to be seen.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dirsync_proto::TenantId;
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::error::WorkerError;
+
+/// What the worker needs to know about a tenant.
+#[derive(Debug)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub scim_base_url: String,
+    /// Never logged: `SecretString`'s `Debug` is redacted.
+    pub scim_token: Arc<SecretString>,
+    pub allow_hard_delete: bool,
+}
+
+/// Reads a tenant's row; `None` when there is no such tenant.
+pub async fn load_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>, WorkerError> {
+    let row: Option<(String, String, bool)> = sqlx::query_as(
+        "SELECT scim_base_url, scim_token, allow_hard_delete FROM tenants WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(scim_base_url, token, allow_hard_delete)| Tenant {
+        id,
+        scim_base_url,
+        scim_token: Arc::new(SecretString::from(token)),
+        allow_hard_delete,
+    }))
+}
+
+type Entry = (Instant, Option<Arc<Tenant>>);
+
+/// Tenant rows cached for a short time, absences included.
+#[derive(Debug)]
+pub struct TenantCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<TenantId, Entry>>,
+}
+
+impl TenantCache {
+    pub fn new(ttl: Duration) -> Self {
+        TenantCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant, from the cache when fresh, else from the database.
+    pub async fn get(
+        &self,
+        pool: &PgPool,
+        id: TenantId,
+    ) -> Result<Option<Arc<Tenant>>, WorkerError> {
+        if let Some(hit) = self.cached(id) {
+            return Ok(hit);
+        }
+        let tenant = load_tenant(pool, id).await?.map(Arc::new);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        entries.insert(id, (Instant::now(), tenant.clone()));
+        Ok(tenant)
+    }
+
+    fn cached(&self, id: TenantId) -> Option<Option<Arc<Tenant>>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, t)| t.clone())
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the worker against real PostgreSQL, Redis and RabbitMQ (see
+//! `common` for how each test gets its own database, key prefix and queue names).
+
+mod common;
+mod counters;
+mod fake_scim;
+mod record;
+mod worker_e2e;

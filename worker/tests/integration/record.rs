@@ -1,0 +1,181 @@
+//! The record step: one transaction, exactly once per batch.
+
+use std::collections::BTreeMap;
+
+use dirsync_proto::Counts;
+use dirsync_worker::hash::{content_hash, to_db};
+use dirsync_worker::map::ScimAttributes;
+use dirsync_worker::mirror::load_mirror;
+use dirsync_worker::outcome::{MirrorChange, Status, UserResult};
+use dirsync_worker::record::{BatchKey, record_batch, stored_counts};
+use serde_json::json;
+
+use crate::common::TestDb;
+
+fn attrs(name: &str, active: bool) -> ScimAttributes {
+    BTreeMap::from([
+        ("userName".to_string(), json!(format!("{name}@x.com"))),
+        ("displayName".to_string(), json!(name)),
+        ("active".to_string(), json!(active)),
+    ])
+}
+
+fn upsert(id: &str, webex: &str, active: bool) -> UserResult {
+    let attributes = attrs(id, active);
+    UserResult {
+        entra_id: id.into(),
+        status: Status::Synced,
+        mirror: Some(MirrorChange::Upsert {
+            webex_id: webex.into(),
+            content_hash: content_hash(&attributes),
+            active,
+            attributes,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn recording_twice_keeps_one_result_and_the_first_effects() {
+    let db = TestDb::new().await;
+    let (tenant, run) = db.seed("http://scim.invalid/v2", "tok", true).await;
+
+    // A user already in the mirror, to be deleted by the batch.
+    let gone = attrs("gone", true);
+    sqlx::query(
+        "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes) \
+         VALUES ($1, 'gone', 'w-gone', $2, true, $3)",
+    )
+    .bind(tenant.0)
+    .bind(to_db(content_hash(&gone)))
+    .bind(sqlx::types::Json(&gone))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let key = BatchKey {
+        tenant,
+        run,
+        seq: 3,
+    };
+    let first = vec![
+        upsert("a", "w-a", true),
+        upsert("b", "w-b", false),
+        UserResult {
+            entra_id: "gone".into(),
+            status: Status::Synced,
+            mirror: Some(MirrorChange::Remove),
+        },
+        UserResult::skipped("s"),
+        UserResult::failed("f", "scim 400: bad"),
+        UserResult::failed("f2", "scim 403: forbidden"),
+    ];
+    assert_eq!(stored_counts(&db.pool, run, 3).await.unwrap(), None);
+    let recorded = record_batch(&db.pool, key, &first).await.unwrap();
+    let expected = Counts {
+        synced: 3,
+        skipped: 1,
+        failed: 2,
+    };
+    assert!(recorded.newly_recorded);
+    assert_eq!(recorded.counts, expected);
+
+    // A second delivery with different outcomes changes nothing and reports the stored counts.
+    let second = vec![
+        upsert("a", "w-other", false),
+        upsert("c", "w-c", true),
+        UserResult::failed("g", "x"),
+    ];
+    let again = record_batch(&db.pool, key, &second).await.unwrap();
+    assert!(!again.newly_recorded);
+    assert_eq!(again.counts, expected);
+    assert_eq!(
+        stored_counts(&db.pool, run, 3).await.unwrap(),
+        Some(expected)
+    );
+
+    let results: i64 = sqlx::query_scalar("SELECT count(*) FROM batch_results WHERE run_id = $1")
+        .bind(run.0)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(results, 1);
+
+    let ids: Vec<String> = ["a", "b", "c", "gone"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mirror = load_mirror(&db.pool, tenant, &ids).await.unwrap();
+    assert_eq!(
+        mirror.len(),
+        2,
+        "a and b only: gone deleted, c never recorded"
+    );
+    assert_eq!(mirror["a"].webex_id, "w-a");
+    assert!(mirror["a"].active);
+    assert_eq!(mirror["a"].attributes, attrs("a", true));
+    assert_eq!(mirror["a"].content_hash, content_hash(&attrs("a", true)));
+    assert_eq!(mirror["b"].webex_id, "w-b");
+    assert!(!mirror["b"].active);
+
+    let failed: Vec<(String, String)> =
+        sqlx::query_as("SELECT entra_id, reason FROM failed_objects WHERE run_id = $1 AND seq = 3 ORDER BY entra_id")
+            .bind(run.0)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        failed,
+        vec![
+            ("f".into(), "scim 400: bad".into()),
+            ("f2".into(), "scim 403: forbidden".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_later_batch_updates_mirror_rows() {
+    let db = TestDb::new().await;
+    let (tenant, run) = db.seed("http://scim.invalid/v2", "tok", true).await;
+    record_batch(
+        &db.pool,
+        BatchKey {
+            tenant,
+            run,
+            seq: 0,
+        },
+        &[upsert("a", "w-a", true)],
+    )
+    .await
+    .unwrap();
+    record_batch(
+        &db.pool,
+        BatchKey {
+            tenant,
+            run,
+            seq: 1,
+        },
+        &[upsert("a", "w-a", false)],
+    )
+    .await
+    .unwrap();
+    let mirror = load_mirror(&db.pool, tenant, &["a".to_string()])
+        .await
+        .unwrap();
+    assert!(!mirror["a"].active);
+    assert_eq!(mirror["a"].attributes, attrs("a", false));
+}
+
+#[tokio::test]
+async fn a_batch_of_an_unknown_run_is_a_permanent_error() {
+    let db = TestDb::new().await;
+    let (tenant, _run) = db.seed("http://scim.invalid/v2", "tok", true).await;
+    let key = BatchKey {
+        tenant,
+        run: dirsync_proto::RunId::new(),
+        seq: 0,
+    };
+    let err = record_batch(&db.pool, key, &[UserResult::skipped("a")])
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+}
