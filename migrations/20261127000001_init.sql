@@ -14,7 +14,7 @@ CREATE TABLE tenants (
     scim_base_url     text        NOT NULL,
     scim_token        text        NOT NULL,
     -- policy
-    allow_hard_delete boolean     NOT NULL DEFAULT true,
+    allow_hard_delete boolean     NOT NULL DEFAULT false,
     auto_sync         boolean     NOT NULL DEFAULT true,
     sync_interval_s   integer     NOT NULL DEFAULT 2400 CHECK (sync_interval_s > 0),
     -- state

@@ -110,6 +110,7 @@ impl BatchPublisher {
 #[derive(Debug)]
 pub struct RunResults {
     channel: Channel,
+    consumer: tokio::task::JoinHandle<()>,
     pub events: mpsc::Receiver<BatchResultEvent>,
 }
 
@@ -150,7 +151,7 @@ impl RunResults {
             )
             .await?;
         let (tx, events) = mpsc::channel(1024);
-        tokio::spawn(async move {
+        let consumer = tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
                 let event = BatchResultEvent::decode(&delivery.data);
                 // Nothing depends on this ack: the event is a wake-up call for the tracker.
@@ -165,10 +166,23 @@ impl RunResults {
                 }
             }
         });
-        Ok(Self { channel, events })
+        Ok(Self {
+            channel,
+            consumer,
+            events,
+        })
     }
+}
 
-    pub async fn close(self) {
-        let _ = self.channel.close(200, "run finished".into()).await;
+impl Drop for RunResults {
+    /// Whatever way the run ends, its channel and exclusive queue go with it.
+    fn drop(&mut self) {
+        self.consumer.abort();
+        let channel = self.channel.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = channel.close(200, "run finished".into()).await;
+            });
+        }
     }
 }

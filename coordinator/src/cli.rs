@@ -49,7 +49,7 @@ pub enum TenantCommand {
     List,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct AddTenant {
     /// Instance name.
     #[arg(long)]
@@ -75,9 +75,23 @@ pub struct AddTenant {
     /// SCIM bearer token (prefer the environment variable).
     #[arg(long, env = "DIRSYNC_SCIM_TOKEN", hide_env_values = true)]
     pub scim_token: String,
-    /// Deactivate instead of deleting Webex users when Entra hard-deletes them.
+    /// Delete Webex users that Entra hard-deletes (by default they are only deactivated).
     #[arg(long)]
-    pub no_hard_delete: bool,
+    pub allow_hard_delete: bool,
+}
+
+impl std::fmt::Debug for AddTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddTenant")
+            .field("name", &self.name)
+            .field("entra_tenant_id", &self.entra_tenant_id)
+            .field("graph_login_url", &self.graph_login_url)
+            .field("graph_base_url", &self.graph_base_url)
+            .field("client_id", &self.client_id)
+            .field("scim_url", &self.scim_url)
+            .field("allow_hard_delete", &self.allow_hard_delete)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<AddTenant> for NewTenant {
@@ -91,7 +105,7 @@ impl From<AddTenant> for NewTenant {
             client_secret: SecretString::from(a.client_secret),
             scim_base_url: a.scim_url,
             scim_token: SecretString::from(a.scim_token),
-            allow_hard_delete: !a.no_hard_delete,
+            allow_hard_delete: a.allow_hard_delete,
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum CoordinatorError {
     RunFailed(String, String),
     #[error("shutting down")]
     Cancelled,
+    #[error("lost the lease on tenant {0} to another coordinator")]
+    LeaseLost(String),
 }
 
 impl CoordinatorError {

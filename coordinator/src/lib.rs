@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod inflight;
 pub mod run;
 pub mod runs;
 pub mod scheduler;

@@ -17,6 +17,7 @@ use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology, WIRE_VERSIO
 
 use crate::broker::{BatchPublisher, RunResults};
 use crate::graph::{GraphClient, PageLink};
+use crate::inflight::InFlight;
 use crate::runs::{RunKind, RunStore};
 use crate::{CoordinatorError, TenantStore};
 
@@ -54,32 +55,87 @@ pub struct Runner {
     window: u32,
 }
 
+/// Follows a run's batches: which are recorded, and which users are in flight.
 struct Tracker {
     runs: RunStore,
     run: RunId,
     results: RunResults,
+    /// Sequence numbers known to be recorded.
     seen: HashSet<u32>,
     recorded: u32,
     counts: Counts,
+    inflight: InFlight,
 }
 
 impl Tracker {
-    /// Waits for at least one more result (event or poll), then refreshes the count.
+    fn mark_recorded(&mut self, seq: u32) {
+        self.seen.insert(seq);
+        self.inflight.recorded(seq);
+        self.recorded = self.recorded.max(self.seen.len() as u32);
+    }
+
+    /// Takes the result events already delivered, without waiting. Each event is sent only
+    /// after its batch committed, so the distinct sequence numbers seen are a lower bound
+    /// of what PostgreSQL holds.
+    fn drain(&mut self) {
+        while let Ok(e) = self.results.events.try_recv() {
+            self.mark_recorded(e.seq);
+        }
+    }
+
+    /// Waits for at least one more result event, or re-reads PostgreSQL after a quiet spell
+    /// (events can be missed: a restarted coordinator, a broker restart).
     async fn wait(&mut self, cancel: &CancellationToken) -> Result<(), CoordinatorError> {
         tokio::select! {
             _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
-            event = self.results.events.recv() => {
-                if let Some(e) = event { self.seen.insert(e.seq); }
-                // Drain what else is queued so one poll covers a burst of events.
-                while let Ok(e) = self.results.events.try_recv() { self.seen.insert(e.seq); }
-                if (self.seen.len() as u32) <= self.recorded { return Ok(()); }
-            }
+            event = self.results.events.recv() => match event {
+                Some(e) => {
+                    self.mark_recorded(e.seq);
+                    self.drain();
+                    return Ok(());
+                }
+                // The event stream is gone: fall back to polling, at the polling pace.
+                None => tokio::time::sleep(POLL).await,
+            },
             _ = tokio::time::sleep(POLL) => {}
         }
+        self.refresh().await
+    }
+
+    /// Reads the authoritative count, sums and in-flight state from PostgreSQL.
+    async fn refresh(&mut self) -> Result<(), CoordinatorError> {
         let (n, counts) = self.runs.recorded(self.run).await?;
-        self.recorded = n;
+        self.recorded = self.recorded.max(n);
         self.counts = counts;
+        if !self.inflight.is_empty() {
+            for seq in self
+                .runs
+                .recorded_seqs(self.run, &self.inflight.pending())
+                .await?
+            {
+                self.mark_recorded(seq);
+            }
+        }
         Ok(())
+    }
+
+    /// Waits until PostgreSQL holds all `total` batches; the counts are then final.
+    async fn settle(
+        &mut self,
+        total: u32,
+        cancel: &CancellationToken,
+    ) -> Result<(), CoordinatorError> {
+        loop {
+            while self.recorded < total {
+                self.wait(cancel).await?;
+            }
+            let (n, counts) = self.runs.recorded(self.run).await?;
+            self.recorded = n;
+            self.counts = counts;
+            if n >= total {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -146,6 +202,7 @@ impl Runner {
             seen: HashSet::new(),
             recorded: 0,
             counts: Counts::default(),
+            inflight: InFlight::default(),
         };
         (tracker.recorded, tracker.counts) = runs.recorded(run).await?;
         let mut state = RunProgress {
@@ -170,7 +227,11 @@ impl Runner {
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
             loop {
-                let page = match graph.users_page(&url).await {
+                let fetched = tokio::select! {
+                    page = graph.users_page(&url) => page,
+                    _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
+                };
+                let page = match fetched {
                     Ok(page) => page,
                     Err(CoordinatorError::ResyncRequired(why)) if !resynced => {
                         // Batches already published stay valid; the walk restarts from scratch.
@@ -183,15 +244,18 @@ impl Runner {
                     }
                     Err(e) => {
                         runs.fail(run, &e.to_string()).await?;
-                        tracker.results.close().await;
                         return Err(e);
                     }
                 };
                 state.pages += 1;
                 if !page.users.is_empty() {
-                    while seq.saturating_sub(tracker.recorded) >= self.window {
+                    tracker.drain();
+                    while seq.saturating_sub(tracker.recorded) >= self.window
+                        || tracker.inflight.overlaps(&page.users)
+                    {
                         tracker.wait(cancel).await?;
                     }
+                    tracker.inflight.track(seq, &page.users);
                     state.users_published += page.users.len() as u64;
                     let batch = BatchMessage {
                         version: WIRE_VERSION,
@@ -233,16 +297,13 @@ impl Runner {
         state.enumeration_done = true;
         tracing::info!(batches = total, "enumeration done, waiting for workers");
 
-        while tracker.recorded < total {
-            state.batches_recorded = tracker.recorded;
-            report(&state);
-            tracker.wait(cancel).await?;
-        }
+        state.batches_recorded = tracker.recorded;
+        report(&state);
+        tracker.settle(total, cancel).await?;
         state.batches_recorded = tracker.recorded;
         report(&state);
         runs.complete(run, tenant_id, &delta_link, tracker.counts)
             .await?;
-        tracker.results.close().await;
         let outcome = RunOutcome {
             run_id: run,
             kind,

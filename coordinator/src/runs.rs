@@ -151,6 +151,22 @@ impl RunStore {
         Ok((r.try_get::<i64, _>("n")? as u32, counts))
     }
 
+    /// Which of `seqs` are recorded.
+    pub async fn recorded_seqs(
+        &self,
+        run: RunId,
+        seqs: &[u32],
+    ) -> Result<Vec<u32>, CoordinatorError> {
+        let seqs: Vec<i32> = seqs.iter().map(|&s| s as i32).collect();
+        let found: Vec<i32> =
+            sqlx::query_scalar("SELECT seq FROM batch_results WHERE run_id = $1 AND seq = ANY($2)")
+                .bind(run.0)
+                .bind(&seqs)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found.into_iter().map(|s| s as u32).collect())
+    }
+
     /// Every batch is recorded: commit the deltaLink and the summary together, so a crash
     /// leaves either the old deltaLink (the run is redone, idempotently) or the new one.
     pub async fn complete(

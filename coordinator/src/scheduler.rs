@@ -93,17 +93,21 @@ impl Leases {
     where
         F: Future<Output = Result<T, CoordinatorError>>,
     {
+        // Renewal stops the work when another coordinator has taken the tenant over: two
+        // coordinators must never publish batches of the same run.
         let renew = async {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                if let Err(e) = self.claim(tenant).await {
-                    tracing::warn!(error = %e, "lease renewal failed");
+                match self.claim(tenant).await {
+                    Ok(true) => {}
+                    Ok(false) => return CoordinatorError::LeaseLost(tenant.to_string()),
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
                 }
             }
         };
         let result = tokio::select! {
             r = work => r,
-            _ = renew => unreachable!("the renewal loop never ends"),
+            lost = renew => Err(lost),
         };
         self.release(tenant).await?;
         result

@@ -62,6 +62,22 @@ impl GraphClient {
         }
     }
 
+    /// Replaces the retry schedule (exponential with jitter): first delay, largest delay,
+    /// and how many retries before giving up.
+    pub fn with_retries(
+        mut self,
+        min_delay: Duration,
+        max_delay: Duration,
+        retries: usize,
+    ) -> Self {
+        self.backoff = ExponentialBuilder::default()
+            .with_min_delay(min_delay)
+            .with_max_delay(max_delay)
+            .with_max_times(retries)
+            .with_jitter();
+        self
+    }
+
     /// The first request of a full enumeration.
     pub fn initial_users_url(&self) -> String {
         format!(
@@ -85,10 +101,9 @@ impl GraphClient {
         attempt
             .retry(self.backoff)
             .when(CoordinatorError::is_retryable)
-            .adjust(|e, backoff| match (e.retry_after(), backoff) {
-                (Some(server), Some(ours)) => Some(server.max(ours)),
-                (server, ours) => server.or(ours),
-            })
+            // Wait at least what the server asks, but stop when our backoff is spent: a
+            // server that keeps throttling must not keep us here forever.
+            .adjust(|e, backoff| backoff.map(|ours| e.retry_after().map_or(ours, |server| server.max(ours))))
             .notify(|e, wait| tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "graph request retried"))
             .await
     }

@@ -164,6 +164,10 @@ async fn cycle(stack: &Stack, name: &str) -> anyhow::Result<CycleReport> {
     };
     bar.set_position(report.users.total());
     bar.finish_with_message(format!("done in {} ms", report.wall_ms));
+    if !bar.is_hidden() {
+        // The finished bar stays on screen; the cycle's JSON line goes below it.
+        eprintln!();
+    }
     if !report.converged {
         eprintln!(
             "not converged: {} problems, first ones:",
