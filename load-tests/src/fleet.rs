@@ -31,6 +31,21 @@ pub struct StackOptions {
     pub users: usize,
     pub seed: u64,
     pub page_size: usize,
+    /// Added to every SCIM request, to make runs last long enough to interfere with.
+    pub scim_latency: Duration,
+}
+
+impl StackOptions {
+    /// A tenant of `users` users with Graph's page size and no added latency.
+    pub fn new(label: &str, users: usize) -> Self {
+        Self {
+            label: label.into(),
+            users,
+            seed: 7,
+            page_size: 200,
+            scim_latency: Duration::ZERO,
+        }
+    }
 }
 
 /// One cycle's measurements and verdict.

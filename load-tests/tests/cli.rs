@@ -27,14 +27,9 @@ fn cli(stack: &Stack, args: &[&str]) -> Cli {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_add_rejects_bad_input_with_a_clear_error() {
-    let stack = Stack::start(&StackOptions {
-        label: "cli_bad".into(),
-        users: 10,
-        seed: 1,
-        page_size: 200,
-    })
-    .await
-    .unwrap();
+    let stack = Stack::start(&StackOptions::new("cli_bad", 10))
+        .await
+        .unwrap();
     let bad = cli(
         &stack,
         &[
@@ -66,14 +61,9 @@ async fn tenant_add_rejects_bad_input_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_command_runs_a_registered_tenant() {
-    let stack = Stack::start(&StackOptions {
-        label: "cli_sync".into(),
-        users: 300,
-        seed: 3,
-        page_size: 200,
-    })
-    .await
-    .unwrap();
+    let stack = Stack::start(&StackOptions::new("cli_sync", 300))
+        .await
+        .unwrap();
     stack
         .spawn_worker(std::path::Path::new(env!("CARGO_BIN_EXE_demo")))
         .unwrap();

@@ -14,15 +14,8 @@ fn worker_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_demo"))
 }
 
-async fn stack(label: &str, users: usize, workers: usize) -> Stack {
-    let stack = Stack::start(&StackOptions {
-        label: label.into(),
-        users,
-        seed: 7,
-        page_size: 200,
-    })
-    .await
-    .unwrap();
+async fn stack(opts: StackOptions, workers: usize) -> Stack {
+    let stack = Stack::start(&opts).await.unwrap();
     for _ in 0..workers {
         stack.spawn_worker(&worker_exe()).unwrap();
     }
@@ -44,7 +37,7 @@ fn live_and_enabled(stack: &Stack) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_change_and_unchanged_cycles_converge_with_exact_counts() {
-    let stack = stack("e2e_cycles", 2_000, 2).await;
+    let stack = stack(StackOptions::new("e2e_cycles", 2_000), 2).await;
 
     let (live, enabled) = live_and_enabled(&stack);
     let initial = stack.cycle("initial", None).await.unwrap();
@@ -124,22 +117,31 @@ async fn initial_change_and_unchanged_cycles_converge_with_exact_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_worker_mid_run_loses_and_duplicates_nothing() {
-    let stack = stack("e2e_kill", 4_000, 2).await;
+    // SCIM latency keeps the run going long enough for the crash to land in the middle.
+    let opts = StackOptions {
+        scim_latency: Duration::from_millis(20),
+        ..StackOptions::new("e2e_kill", 4_000)
+    };
+    let stack = stack(opts, 2).await;
     let (live, enabled) = live_and_enabled(&stack);
 
-    let (report, ()) = tokio::join!(stack.cycle("initial", None), async {
+    let (report, writes_at_kill) = tokio::join!(stack.cycle("initial", None), async {
         // Wait until the run is well under way, then crash one worker and start another.
         loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let started = stack.scim.counters(&stack.org_id).writes();
-            if started >= 600 {
-                break;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let writes = stack.scim.counters(&stack.org_id).writes();
+            if writes >= 600 {
+                stack.kill_worker(0).await.unwrap();
+                stack.spawn_worker(&worker_exe()).unwrap();
+                return writes;
             }
         }
-        stack.kill_worker(0).await.unwrap();
-        stack.spawn_worker(&worker_exe()).unwrap();
     });
     let report = report.unwrap();
+    assert!(
+        writes_at_kill < enabled,
+        "the crash happened mid-run ({writes_at_kill} of {enabled} writes done)"
+    );
     assert!(
         report.converged,
         "did not converge after a worker crash: {:?}",
@@ -166,7 +168,7 @@ async fn killing_a_worker_mid_run_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_delta_link_resyncs_in_full_without_spurious_writes() {
-    let stack = stack("e2e_resync", 600, 1).await;
+    let stack = stack(StackOptions::new("e2e_resync", 600), 1).await;
     let initial = stack.cycle("initial", None).await.unwrap();
     assert!(initial.converged);
     // Graph answers an unknown or expired token with 400 syncStateNotFound.

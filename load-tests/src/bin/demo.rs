@@ -82,10 +82,8 @@ async fn demo(users: usize, seed: u64, workers: usize) -> anyhow::Result<()> {
         .init();
     eprintln!("dirsync demo: {users} synthetic users, {workers} worker processes");
     let stack = Stack::start(&StackOptions {
-        label: "demo".into(),
-        users,
         seed,
-        page_size: 200,
+        ..StackOptions::new("demo", users)
     })
     .await
     .context("starting the demo stack (are PostgreSQL, RabbitMQ and Redis running?)")?;
@@ -177,6 +175,18 @@ async fn cycle(stack: &Stack, name: &str) -> anyhow::Result<CycleReport> {
             eprintln!("  {p}");
         }
     }
+    let secs = (report.wall_ms as f64 / 1000.0).max(0.001);
+    eprintln!(
+        "{name} cycle: {} users seen ({} synced, {} skipped, {} failed) in {:.2} s, {:.0} users/s, {} SCIM requests, converged: {}",
+        report.users.total(),
+        report.users.synced,
+        report.users.skipped,
+        report.users.failed,
+        secs,
+        report.users.total() as f64 / secs,
+        report.scim_requests,
+        report.converged
+    );
     println!("{}", report.line());
     Ok(report)
 }
