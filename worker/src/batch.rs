@@ -4,12 +4,17 @@
 //! which come before the result event, which comes before the ack (done by the caller).
 //! A crash anywhere redelivers the batch; the stored `batch_results` row then
 //! short-circuits the SCIM work and the later steps are repeated, each idempotent.
+//!
+//! A failure of the tenant's SCIM service (not of one user) fails the whole batch before
+//! anything is recorded: the delivery is requeued and the run cannot finish until the batch
+//! is pushed. Writes that succeeded before the failure are repeated harmlessly then (see
+//! [`crate::push`]), and the counts come from that one complete attempt.
 
 use std::collections::HashSet;
 
 use dirsync_proto::{BatchMessage, BatchResultEvent, Counts, WIRE_VERSION};
-use futures_util::StreamExt;
 use futures_util::stream;
+use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tracing::{debug, warn};
@@ -102,20 +107,18 @@ impl BatchProcessor {
         Ok(counts)
     }
 
-    /// Maps, diffs and pushes every user of the batch. Errors are only those that make the
-    /// whole batch worth retrying later (e.g. the database is unreachable); SCIM failures
-    /// become failed users.
+    /// Maps, diffs and pushes every user of the batch, one result per entry. SCIM errors
+    /// about one user become a failed user; an error of the tenant's SCIM service stops the
+    /// push and comes back as [`WorkerError::TenantScim`], like any error that makes the
+    /// whole batch worth retrying later (e.g. the database is unreachable).
     pub async fn sync_users(&self, batch: &BatchMessage) -> Result<Vec<UserResult>, WorkerError> {
-        let fail_all = |reason: &str| {
-            batch
-                .users
-                .iter()
-                .map(|u| UserResult::failed(u.id.clone(), reason))
-                .collect()
-        };
         let Some(tenant) = self.tenants.get(&self.pool, batch.tenant_id).await? else {
             warn!("batch for an unknown tenant");
-            return Ok(fail_all(UNKNOWN_TENANT));
+            return Ok(batch
+                .users
+                .iter()
+                .map(|u| UserResult::failed(u.id.clone(), UNKNOWN_TENANT))
+                .collect());
         };
         let client = match ScimClient::new(
             self.http.clone(),
@@ -124,10 +127,8 @@ impl BatchProcessor {
             self.settings.retry.clone(),
         ) {
             Ok(client) => client,
-            Err(e) => {
-                warn!(error = %e, "tenant has an unusable scim base url");
-                return Ok(fail_all(&e.reason()));
-            }
+            // Fixing the tenant's configuration lets the requeued batch through.
+            Err(e) => return Err(WorkerError::TenantScim(Box::new(e))),
         };
 
         let ids: Vec<String> = batch
@@ -142,16 +143,19 @@ impl BatchProcessor {
         let planned = plan_batch(&batch.users, &mirror, tenant.allow_hard_delete);
 
         let client = &client;
-        let results = stream::iter(planned)
+        // The first tenant-level error ends the stream, dropping the pushes in flight: their
+        // users are pushed again with the whole batch.
+        stream::iter(planned)
             .map(|planned| async move {
                 match planned {
-                    Planned::Superseded { entra_id } => UserResult::skipped(entra_id),
-                    Planned::Plan { entra_id, plan } => push(client, entra_id, plan).await,
+                    Planned::Superseded { entra_id } => Ok(UserResult::skipped(entra_id)),
+                    Planned::Plan { entra_id, plan } => push(client, entra_id, plan)
+                        .await
+                        .map_err(|e| WorkerError::TenantScim(Box::new(e))),
                 }
             })
             .buffer_unordered(self.settings.scim_concurrency.max(1))
-            .collect()
-            .await;
-        Ok(results)
+            .try_collect()
+            .await
     }
 }

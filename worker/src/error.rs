@@ -1,8 +1,11 @@
 //! The error type of the worker crate, and how each error is classified.
 //!
-//! Two questions are asked of an error: is it worth trying again (`is_retryable`), and did
-//! the server say when (`retry_after`). SCIM calls use both to drive their backoff; the
-//! consumer uses `is_retryable` to choose between requeueing a batch and rejecting it.
+//! Three questions are asked of an error: is it worth trying again (`is_retryable`), did
+//! the server say when (`retry_after`), and is it about one user or about the tenant's SCIM
+//! service as a whole (`is_object_specific`). SCIM calls use the first two to drive their
+//! backoff; the consumer uses `is_retryable` to choose between requeueing a batch and
+//! rejecting it; the push step uses the third to choose between recording a failed user and
+//! failing the whole batch ([`WorkerError::TenantScim`]).
 
 use std::time::Duration;
 
@@ -25,6 +28,11 @@ pub enum WorkerError {
     /// address belongs to a Webex account elsewhere.
     #[error("userName taken by an account outside this org")]
     ForeignAccount,
+    /// The tenant's SCIM service failed as a whole while a batch was pushed: token refused
+    /// (401/403), unreachable, or still throttled or erroring after the retry budget. No
+    /// user is to blame, so the batch is retried later instead of recorded with failures.
+    #[error("scim unavailable for the tenant: {0}")]
+    TenantScim(#[source] Box<WorkerError>),
     /// The SCIM request never got a response (connection refused, reset, timeout).
     #[error("scim transport error: {0}")]
     ScimTransport(#[source] reqwest::Error),
@@ -92,12 +100,43 @@ impl WorkerError {
             WorkerError::Database(sqlx::Error::Database(db)) => {
                 !db.code().is_some_and(|c| c.starts_with("23"))
             }
-            WorkerError::Database(_)
+            WorkerError::TenantScim(_)
+            | WorkerError::Database(_)
             | WorkerError::Migrate(_)
             | WorkerError::Redis(_)
             | WorkerError::Amqp(_)
             | WorkerError::ChannelClosed
             | WorkerError::PublishNacked { .. } => true,
+        }
+    }
+
+    /// Whether this error, met while pushing one user, is about that user (its data, its
+    /// userName) rather than about the tenant's SCIM service: only then may the user be
+    /// recorded as failed. Anything else fails the batch, which is retried later: recording
+    /// it would let the run finish and the deltaLink advance past a change never applied.
+    pub fn is_object_specific(&self) -> bool {
+        match self {
+            // 401/403 are the tenant's token (expired, revoked, lacking scope); retryable
+            // statuses that reach here outlasted the retry budget.
+            WorkerError::ScimStatus { status, .. } => {
+                !matches!(status, 401 | 403) && !self.is_retryable()
+            }
+            WorkerError::ForeignAccount
+            | WorkerError::MissingUserName
+            | WorkerError::ScimPath { .. }
+            | WorkerError::ScimResponse(_) => true,
+            WorkerError::ScimTransport(_)
+            | WorkerError::TenantScim(_)
+            | WorkerError::ScimBaseUrl(_)
+            | WorkerError::HttpClient(_)
+            | WorkerError::Database(_)
+            | WorkerError::Migrate(_)
+            | WorkerError::Redis(_)
+            | WorkerError::Amqp(_)
+            | WorkerError::ChannelClosed
+            | WorkerError::PublishNacked { .. }
+            | WorkerError::Decode(_)
+            | WorkerError::CountOutOfRange(_) => false,
         }
     }
 
@@ -162,6 +201,50 @@ mod tests {
                 "status {status}"
             );
         }
+    }
+
+    #[test]
+    fn only_errors_about_one_user_fail_that_user() {
+        let cases: Vec<(WorkerError, bool)> = vec![
+            (scim(400, None), true),
+            (scim(404, None), true),
+            (scim(409, None), true),
+            (scim(410, None), true),
+            (scim(413, None), true),
+            (WorkerError::ForeignAccount, true),
+            (WorkerError::MissingUserName, true),
+            (WorkerError::ScimResponse("no id".into()), true),
+            (
+                WorkerError::ScimPath {
+                    path: "a[".into(),
+                    reason: "r",
+                },
+                true,
+            ),
+            (scim(401, None), false),
+            (scim(403, None), false),
+            (scim(408, None), false),
+            (scim(423, None), false),
+            (scim(429, Some(Duration::from_secs(1))), false),
+            (scim(500, None), false),
+            (scim(503, None), false),
+            (WorkerError::ScimBaseUrl("x".into()), false),
+            (WorkerError::TenantScim(Box::new(scim(400, None))), false),
+            (WorkerError::Database(sqlx::Error::PoolTimedOut), false),
+        ];
+        for (e, specific) in cases {
+            assert_eq!(e.is_object_specific(), specific, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_tenant_scim_failure_is_retried_later() {
+        let e = WorkerError::TenantScim(Box::new(scim(401, None)));
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "scim unavailable for the tenant: scim 401: d"
+        );
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! existing user with that userName (so a redelivered create never duplicates a user); a
 //! patch of a user deleted out of band re-creates it; a delete or deactivation of a user
 //! already gone is done.
+//!
+//! Only errors about the one user (bad data, a userName owned outside the org, …) make a
+//! failed user; an error of the tenant's SCIM service (token refused, unreachable, throttled
+//! past the retry budget) is returned, and fails the batch. Every write here is safe to
+//! repeat when the batch comes back: a create meets 409 and adopts, a patch sets the same
+//! values, a delete meets 404.
 
 use serde_json::Value;
 
@@ -13,8 +19,13 @@ use crate::map::{ACTIVE, ScimAttributes, USER_NAME};
 use crate::outcome::{MirrorChange, Status, UserResult};
 use crate::scim::{ScimClient, user_resource};
 
-/// Pushes one plan. Never fails as a whole: SCIM errors become a failed user.
-pub async fn push(client: &ScimClient, entra_id: String, plan: Plan) -> UserResult {
+/// Pushes one plan. Errors about this user become a failed user; the error is returned
+/// when it is not about this user (see [`WorkerError::is_object_specific`]).
+pub async fn push(
+    client: &ScimClient,
+    entra_id: String,
+    plan: Plan,
+) -> Result<UserResult, WorkerError> {
     let upsert = |webex_id: String, plan: &Plan| UserResult {
         entra_id: entra_id.clone(),
         status: Status::Synced,
@@ -30,38 +41,44 @@ pub async fn push(client: &ScimClient, entra_id: String, plan: Plan) -> UserResu
         status,
         mirror: Some(MirrorChange::Remove),
     };
-    let failed = |e: WorkerError| UserResult::failed(entra_id.clone(), e.reason());
+    let failed = |e: WorkerError| {
+        if e.is_object_specific() {
+            Ok(UserResult::failed(entra_id.clone(), e.reason()))
+        } else {
+            Err(e)
+        }
+    };
 
     match &plan.action {
-        Action::Skip(_) => UserResult::skipped(entra_id.clone()),
+        Action::Skip(_) => Ok(UserResult::skipped(entra_id.clone())),
         Action::Create => match create_or_adopt(client, &plan.effective).await {
-            Ok(webex_id) => upsert(webex_id, &plan),
+            Ok(webex_id) => Ok(upsert(webex_id, &plan)),
             Err(e) => failed(e),
         },
         Action::Patch { webex_id, changes } => match client.patch_user(webex_id, changes).await {
-            Ok(()) => upsert(webex_id.clone(), &plan),
+            Ok(()) => Ok(upsert(webex_id.clone(), &plan)),
             // Deleted in Webex behind our back: an active user is re-created in full.
             Err(e) if e.scim_status() == Some(404) && plan.active() => {
                 match create_or_adopt(client, &plan.effective).await {
-                    Ok(webex_id) => upsert(webex_id, &plan),
+                    Ok(webex_id) => Ok(upsert(webex_id, &plan)),
                     Err(e) => failed(e),
                 }
             }
-            Err(e) if e.scim_status() == Some(404) => removed(Status::Skipped),
+            Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Skipped)),
             Err(e) => failed(e),
         },
         Action::Deactivate { webex_id } => {
             let changes = ScimAttributes::from([(ACTIVE.to_string(), Value::Bool(false))]);
             match client.patch_user(webex_id, &changes).await {
-                Ok(()) => upsert(webex_id.clone(), &plan),
+                Ok(()) => Ok(upsert(webex_id.clone(), &plan)),
                 // Nothing left to deactivate.
-                Err(e) if e.scim_status() == Some(404) => removed(Status::Skipped),
+                Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Skipped)),
                 Err(e) => failed(e),
             }
         }
         Action::Delete { webex_id } => match client.delete_user(webex_id).await {
-            Ok(()) => removed(Status::Synced),
-            Err(e) if e.scim_status() == Some(404) => removed(Status::Synced),
+            Ok(()) => Ok(removed(Status::Synced)),
+            Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Synced)),
             Err(e) => failed(e),
         },
     }

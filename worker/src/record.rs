@@ -3,7 +3,8 @@
 //! The `batch_results` row is inserted first with `ON CONFLICT DO NOTHING`: if it already
 //! exists another delivery of the same batch committed first, and this one rolls back and
 //! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
-//! mirror deletions and failed objects are each one bulk statement over UNNEST-ed arrays.
+//! mirror deletions and failed objects are each one bulk statement over UNNEST-ed arrays,
+//! sorted by entra id so that concurrent batches lock shared rows in the same order.
 
 use dirsync_proto::{Counts, RunId, TenantId};
 use sqlx::PgPool;
@@ -64,6 +65,61 @@ pub async fn stored_counts(
     .transpose()
 }
 
+/// One mirror row to insert or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorUpsert<'a> {
+    pub entra_id: &'a str,
+    pub webex_id: &'a str,
+    pub content_hash: u64,
+    pub active: bool,
+    pub attributes: &'a ScimAttributes,
+}
+
+/// The rows a batch writes, each list sorted by entra id.
+///
+/// Two batches of a tenant can touch the same mirror rows at once (a user changed in two
+/// pages). Each statement locks its rows in array order, so two transactions with the rows
+/// in different orders could each hold a lock the other waits for (40P01); one order for
+/// everybody rules that out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MirrorWrites<'a> {
+    pub upserts: Vec<MirrorUpsert<'a>>,
+    pub removed: Vec<&'a str>,
+    /// (entra id, reason) of the failed users.
+    pub failed: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> MirrorWrites<'a> {
+    pub fn from_results(results: &'a [UserResult]) -> Self {
+        let mut writes = MirrorWrites::default();
+        for r in results {
+            match &r.mirror {
+                Some(MirrorChange::Upsert {
+                    webex_id,
+                    content_hash,
+                    active,
+                    attributes,
+                }) => writes.upserts.push(MirrorUpsert {
+                    entra_id: &r.entra_id,
+                    webex_id,
+                    content_hash: *content_hash,
+                    active: *active,
+                    attributes,
+                }),
+                Some(MirrorChange::Remove) => writes.removed.push(&r.entra_id),
+                None => {}
+            }
+            if let Status::Failed(reason) = &r.status {
+                writes.failed.push((&r.entra_id, reason));
+            }
+        }
+        writes.upserts.sort_by(|a, b| a.entra_id.cmp(b.entra_id));
+        writes.removed.sort_unstable();
+        writes.failed.sort_by(|a, b| a.0.cmp(b.0));
+        writes
+    }
+}
+
 /// Records the batch: its result row, the mirror changes and the failed objects.
 pub async fn record_batch(
     pool: &PgPool,
@@ -97,36 +153,20 @@ pub async fn record_batch(
         });
     }
 
-    let mut up_ids = Vec::new();
-    let mut up_webex = Vec::new();
-    let mut up_hash = Vec::new();
-    let mut up_active = Vec::new();
-    let mut up_attrs: Vec<Json<&ScimAttributes>> = Vec::new();
-    let mut removed = Vec::new();
-    let mut failed_ids = Vec::new();
-    let mut failed_reasons = Vec::new();
-    for r in results {
-        match &r.mirror {
-            Some(MirrorChange::Upsert {
-                webex_id,
-                content_hash,
-                active,
-                attributes,
-            }) => {
-                up_ids.push(r.entra_id.as_str());
-                up_webex.push(webex_id.as_str());
-                up_hash.push(to_db(*content_hash));
-                up_active.push(*active);
-                up_attrs.push(Json(attributes));
-            }
-            Some(MirrorChange::Remove) => removed.push(r.entra_id.as_str()),
-            None => {}
-        }
-        if let Status::Failed(reason) = &r.status {
-            failed_ids.push(r.entra_id.as_str());
-            failed_reasons.push(reason.as_str());
-        }
-    }
+    let writes = MirrorWrites::from_results(results);
+    let up_ids: Vec<&str> = writes.upserts.iter().map(|u| u.entra_id).collect();
+    let up_webex: Vec<&str> = writes.upserts.iter().map(|u| u.webex_id).collect();
+    let up_hash: Vec<i64> = writes
+        .upserts
+        .iter()
+        .map(|u| to_db(u.content_hash))
+        .collect();
+    let up_active: Vec<bool> = writes.upserts.iter().map(|u| u.active).collect();
+    let up_attrs: Vec<Json<&ScimAttributes>> =
+        writes.upserts.iter().map(|u| Json(u.attributes)).collect();
+    let removed = &writes.removed;
+    let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
+    let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
 
     if !up_ids.is_empty() {
         sqlx::query(
@@ -150,7 +190,7 @@ pub async fn record_batch(
     if !removed.is_empty() {
         sqlx::query("DELETE FROM mirror_users WHERE tenant_id = $1 AND entra_id = ANY($2)")
             .bind(key.tenant.0)
-            .bind(&removed)
+            .bind(removed)
             .execute(&mut *tx)
             .await?;
     }
@@ -172,4 +212,83 @@ pub async fn record_batch(
         counts,
         newly_recorded: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(id: &str) -> UserResult {
+        UserResult {
+            entra_id: id.into(),
+            status: Status::Synced,
+            mirror: Some(MirrorChange::Upsert {
+                webex_id: format!("w-{id}"),
+                content_hash: 7,
+                active: true,
+                attributes: ScimAttributes::new(),
+            }),
+        }
+    }
+
+    fn removed(id: &str) -> UserResult {
+        UserResult {
+            entra_id: id.into(),
+            status: Status::Synced,
+            mirror: Some(MirrorChange::Remove),
+        }
+    }
+
+    /// (results, upserted ids, removed ids, failed ids)
+    type SortCase = (
+        Vec<UserResult>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
+
+    #[test]
+    fn writes_are_sorted_by_entra_id() {
+        let cases: Vec<SortCase> = vec![
+            (vec![], vec![], vec![], vec![]),
+            (
+                vec![upsert("c"), upsert("a"), upsert("b")],
+                vec!["a", "b", "c"],
+                vec![],
+                vec![],
+            ),
+            (
+                vec![
+                    removed("z"),
+                    UserResult::failed("f2", "x"),
+                    upsert("m"),
+                    UserResult::skipped("s"),
+                    removed("b"),
+                    upsert("d"),
+                    UserResult::failed("f1", "y"),
+                ],
+                vec!["d", "m"],
+                vec!["b", "z"],
+                vec!["f1", "f2"],
+            ),
+        ];
+        for (i, (results, upserted, gone, failed)) in cases.iter().enumerate() {
+            let writes = MirrorWrites::from_results(results);
+            let ids: Vec<&str> = writes.upserts.iter().map(|u| u.entra_id).collect();
+            assert_eq!(&ids, upserted, "case {i}");
+            assert_eq!(&writes.removed, gone, "case {i}");
+            let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
+            assert_eq!(&failed_ids, failed, "case {i}");
+        }
+    }
+
+    #[test]
+    fn parallel_arrays_stay_aligned() {
+        let results = vec![upsert("b"), UserResult::failed("y", "why"), upsert("a")];
+        let writes = MirrorWrites::from_results(&results);
+        for u in &writes.upserts {
+            assert_eq!(u.webex_id, format!("w-{}", u.entra_id));
+        }
+        assert_eq!(writes.failed, vec![("y", "why")]);
+    }
 }

@@ -197,9 +197,11 @@ async fn handle_delivery(processor: Arc<BatchProcessor>, delivery: Delivery, bas
                 settle(&delivery, Settle::Ack).await;
             }
             Err(e) if e.is_retryable() => {
-                warn!(error = %e, "batch failed, requeueing it");
+                // Nothing of the batch is recorded: it is pushed again in full, later.
                 let count = delivery_count(delivery.properties.headers().as_ref());
-                tokio::time::sleep(requeue_delay(base_delay, count)).await;
+                let hold = requeue_delay(base_delay, count);
+                warn!(error = %e, deliveries = count.saturating_add(1), ?hold, "batch failed, requeueing it");
+                tokio::time::sleep(hold).await;
                 settle(&delivery, Settle::Requeue).await;
             }
             Err(e) => {

@@ -98,12 +98,7 @@ impl ScimClient {
         let body = self.send(Method::GET, url, None).await?;
         let list: ListResponse<UserResource> = serde_json::from_slice(&body)
             .map_err(|e| WorkerError::ScimResponse(format!("search users: {e}")))?;
-        // userName is case-insensitive in Webex, as it is in the filter.
-        Ok(list.resources.into_iter().find(|u| {
-            u.user_name
-                .as_deref()
-                .is_none_or(|n| n.eq_ignore_ascii_case(user_name))
-        }))
+        Ok(same_user_name(list.resources, user_name))
     }
 
     /// `PATCH /Users/{id}` replacing each changed path.
@@ -179,6 +174,17 @@ impl ScimClient {
     }
 }
 
+/// The search result that really has this userName. A server that ignores or loosens the
+/// filter must not make us adopt (and overwrite) somebody else, so a result without a
+/// userName does not match. userName is case-insensitive in Webex, as in the filter.
+fn same_user_name(resources: Vec<UserResource>, user_name: &str) -> Option<UserResource> {
+    resources.into_iter().find(|u| {
+        u.user_name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(user_name))
+    })
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)
@@ -242,6 +248,35 @@ mod tests {
                 matches!(client(base), Err(WorkerError::ScimBaseUrl(_))),
                 "{base:?}"
             );
+        }
+    }
+
+    #[test]
+    fn search_results_must_carry_the_same_user_name() {
+        let user = |id: &str, name: Option<&str>| UserResource {
+            id: id.into(),
+            user_name: name.map(str::to_string),
+        };
+        // (results, wanted userName, expected id)
+        let cases: Vec<(Vec<UserResource>, &str, Option<&str>)> = vec![
+            (vec![], "a@x.com", None),
+            (vec![user("1", Some("a@x.com"))], "a@x.com", Some("1")),
+            (vec![user("1", Some("A@X.com"))], "a@x.com", Some("1")),
+            (vec![user("1", None)], "a@x.com", None),
+            (vec![user("1", Some("b@x.com"))], "a@x.com", None),
+            (
+                vec![
+                    user("1", None),
+                    user("2", Some("b@x.com")),
+                    user("3", Some("a@x.com")),
+                ],
+                "a@x.com",
+                Some("3"),
+            ),
+        ];
+        for (i, (results, wanted, expected)) in cases.into_iter().enumerate() {
+            let found = same_user_name(results, wanted);
+            assert_eq!(found.map(|u| u.id).as_deref(), expected, "case {i}");
         }
     }
 

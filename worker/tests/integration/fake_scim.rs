@@ -1,8 +1,10 @@
 //! A tiny in-memory SCIM server for exercising the worker's push path: bearer auth,
 //! 409 uniqueness (in the org, or "foreign" outside it), one-off 429 with a fractional
-//! Retry-After, userName search, PATCH replace, DELETE. Users are kept as path → value maps.
+//! Retry-After, userName search, PATCH replace, DELETE, and an injected fault status for a
+//! range of requests (an expired token, an outage). Users are kept as path → value maps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,10 +28,21 @@ pub struct FakeState {
     pub foreign: HashSet<String>,
     /// Lower-cased userNames whose next POST is answered 429.
     pub throttle_once: HashSet<String>,
+    /// Answers `status` to the requests whose number (from 0, over all requests) is in
+    /// `requests`, without serving them.
+    pub fault: Option<Fault>,
+    /// Requests received so far.
+    pub requests: usize,
     /// Every request: (method, path, status).
     pub log: Vec<(String, String, u16)>,
     /// When each POST of a userName arrived, and its status.
     pub posts: Vec<(String, Instant, u16)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: StatusCode,
+    pub requests: Range<usize>,
 }
 
 impl FakeState {
@@ -44,6 +57,36 @@ impl FakeState {
     pub fn count(&self, method: &str) -> usize {
         self.log.iter().filter(|(m, _, _)| m == method).count()
     }
+
+    /// Requests answered with `status`.
+    pub fn answered(&self, status: u16) -> usize {
+        self.log.iter().filter(|(_, _, s)| *s == status).count()
+    }
+
+    /// Users with this userName (case-insensitive).
+    pub fn named(&self, user_name: &str) -> usize {
+        self.users
+            .values()
+            .filter(|u| {
+                u.get("userName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(user_name))
+            })
+            .count()
+    }
+}
+
+/// Counts the request and answers the injected fault if its number is in the fault's range.
+fn injected(state: &Shared, method: &str, path: String) -> Option<Response> {
+    let mut s = state.lock().unwrap();
+    let number = s.requests;
+    s.requests += 1;
+    let fault = s.fault.clone()?;
+    if !fault.requests.contains(&number) {
+        return None;
+    }
+    s.log.push((method.into(), path, fault.status.as_u16()));
+    Some(scim_error(fault.status, None, "injected fault"))
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -147,6 +190,9 @@ fn flatten(resource: &Value) -> Attributes {
 
 async fn create(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let path = "/Users".to_string();
+    if let Some(response) = injected(&state, "POST", path.clone()) {
+        return response;
+    }
     if !authorized(&headers) {
         log(&state, "POST", path, StatusCode::UNAUTHORIZED);
         return scim_error(StatusCode::UNAUTHORIZED, None, "bad token");
@@ -216,6 +262,9 @@ async fn search(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Some(response) = injected(&state, "GET", "/Users".into()) {
+        return response;
+    }
     if !authorized(&headers) {
         return scim_error(StatusCode::UNAUTHORIZED, None, "bad token");
     }
@@ -255,6 +304,9 @@ async fn patch_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(response) = injected(&state, "PATCH", format!("/Users/{id}")) {
+        return response;
+    }
     if !authorized(&headers) {
         return scim_error(StatusCode::UNAUTHORIZED, None, "bad token");
     }
@@ -294,6 +346,9 @@ async fn delete_user(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(response) = injected(&state, "DELETE", format!("/Users/{id}")) {
+        return response;
+    }
     if !authorized(&headers) {
         return scim_error(StatusCode::UNAUTHORIZED, None, "bad token");
     }

@@ -4,5 +4,8 @@
 mod common;
 mod counters;
 mod fake_scim;
+mod harness;
+mod push;
 mod record;
+mod tenant_failure;
 mod worker_e2e;
