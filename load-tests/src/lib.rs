@@ -11,6 +11,7 @@
 pub mod fleet;
 pub mod graph_sim;
 pub mod oracle;
+pub mod process;
 pub mod scim_sim;
 pub mod serve;
 pub mod synthetic;

@@ -158,16 +158,9 @@ pub fn diff(
 mod tests {
     use super::*;
     use crate::map::map_user;
+    use crate::map::test_support::attrs;
     use dirsync_proto::SourceUser;
     use serde_json::json;
-
-    fn attrs(v: Value) -> ScimAttributes {
-        v.as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
 
     fn source(removed: Option<RemovedReason>, v: Value) -> SourceUser {
         SourceUser {

@@ -63,15 +63,8 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::test_support::attrs;
     use serde_json::{Map, json};
-
-    fn attrs(v: Value) -> ScimAttributes {
-        v.as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
 
     #[test]
     fn equal_content_equal_hash_regardless_of_nested_key_order() {

@@ -61,6 +61,22 @@ pub fn active_of(attributes: &ScimAttributes) -> Option<bool> {
     attributes.get(ACTIVE).and_then(Value::as_bool)
 }
 
+/// Helpers for the tests of modules that work on mapped attributes.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::ScimAttributes;
+    use serde_json::Value;
+
+    /// A JSON object as path-keyed attributes.
+    pub fn attrs(v: Value) -> ScimAttributes {
+        v.as_object()
+            .expect("test attributes are a JSON object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

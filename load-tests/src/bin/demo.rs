@@ -10,10 +10,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use dirsync_coordinator::RunProgress;
 use dirsync_load_tests::fleet::{CycleReport, Stack, StackOptions};
+use dirsync_load_tests::process;
 use dirsync_load_tests::synthetic::ChangeStep;
 
 #[derive(Debug, Parser)]
@@ -51,35 +51,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn worker(config: dirsync_worker::WorkerConfig) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("sigterm handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        signal.cancel();
-    });
+    process::init_tracing("warn");
+    let shutdown = process::cancel_on_signal();
     dirsync_worker::run(config, shutdown)
         .await
         .context("worker failed")
 }
 
 async fn demo(users: usize, seed: u64, workers: usize) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    process::init_tracing("warn");
     eprintln!("dirsync demo: {users} synthetic users, {workers} worker processes");
     let stack = Stack::start(&StackOptions {
         seed,

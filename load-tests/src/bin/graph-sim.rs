@@ -16,7 +16,6 @@ use clap::{Parser, Subcommand};
 use dirsync_load_tests::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use dirsync_load_tests::serve;
 use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "graph-sim", about = "Microsoft Graph (users/delta) simulator")]
@@ -82,11 +81,7 @@ struct ChangeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    dirsync_load_tests::process::init_tracing("info");
     match Cli::parse().command {
         Command::Serve(args) => serve_sim(args).await,
         Command::Change(args) => change(args).await,
@@ -118,7 +113,7 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
             args.domain, args.users, args.seed, args.client_id
         );
     }
-    let shutdown = CancellationToken::new();
+    let shutdown = dirsync_load_tests::process::cancel_on_signal();
     let served = serve::spawn(
         sim.router(),
         SocketAddr::new(args.bind, args.port),
@@ -131,10 +126,6 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
     println!("  token:  POST {base}/{{tenant}}/oauth2/v2.0/token");
     println!("  graph:  GET  {base}/v1.0/users/delta");
     println!("  admin:  POST {base}/_sim/tenants | POST {base}/_sim/tenants/{{tenant}}/changes");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    shutdown.cancel();
     served
         .task
         .await

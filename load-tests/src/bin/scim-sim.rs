@@ -12,7 +12,6 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use dirsync_load_tests::scim_sim::{ScimSim, ScimSimConfig};
 use dirsync_load_tests::serve;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "scim-sim", about = "Webex Identity SCIM 2.0 simulator")]
@@ -50,11 +49,7 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    dirsync_load_tests::process::init_tracing("info");
     let Command::Serve(args) = Cli::parse().command;
     if args.orgs.len() != args.tokens.len() {
         bail!(
@@ -70,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     for (org, token) in args.orgs.iter().zip(&args.tokens) {
         sim.add_org(org, token);
     }
-    let shutdown = CancellationToken::new();
+    let shutdown = dirsync_load_tests::process::cancel_on_signal();
     let served = serve::spawn(
         sim.router(),
         SocketAddr::new(args.bind, args.port),
@@ -83,11 +78,6 @@ async fn main() -> anyhow::Result<()> {
     for org in &args.orgs {
         tracing::info!("SCIM base URL: {base}/identity/scim/{org}/v2");
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("shutting down");
-    shutdown.cancel();
     served
         .task
         .await

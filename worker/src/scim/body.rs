@@ -149,14 +149,7 @@ fn mark_primaries(root: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn attrs(v: Value) -> ScimAttributes {
-        v.as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
+    use crate::map::test_support::attrs;
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
