@@ -101,6 +101,17 @@ impl TestDb {
             .unwrap();
         (tenant, run)
     }
+
+    /// The users a run recorded as failed, as (entra id, reason), by entra id.
+    pub async fn failed_objects(&self, run: RunId) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "SELECT entra_id, reason FROM failed_objects WHERE run_id = $1 ORDER BY entra_id",
+        )
+        .bind(run.0)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
 }
 
 impl Drop for TestDb {

@@ -1,5 +1,5 @@
-//! Helpers for tests that drive a running worker through the broker: building batches,
-//! publishing them, reading result events and a run's counts in Redis.
+//! Helpers for tests that drive a running worker through the broker: starting and stopping
+//! it, building batches, publishing them, reading result events and a run's counts in Redis.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,13 +8,83 @@ use dirsync_proto::{
     BatchMessage, BatchResultEvent, RemovedReason, RunId, SourceUser, TenantId, Topology,
     WIRE_VERSION,
 };
+use dirsync_worker::{Worker, WorkerError, WorkerSettings};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Consumer};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use redis::aio::ConnectionManager;
 use serde_json::Value;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{amqp_url, redis};
+
+/// A worker running on its own task, with the connections a test uses to talk to it.
+pub struct RunningWorker {
+    pub amqp: Connection,
+    pub redis: ConnectionManager,
+    /// A channel of the test's own, for publishing batches and reading results.
+    pub channel: Channel,
+    topology: Topology,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), WorkerError>>,
+}
+
+impl RunningWorker {
+    /// Connects to the broker and Redis, builds a worker on `topology` (which declares its
+    /// queue and exchange) and runs it until `stop`.
+    pub async fn start(pool: PgPool, topology: &Topology, settings: WorkerSettings) -> Self {
+        let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let redis = redis().await;
+        let worker = Worker::new(pool, redis.clone(), &amqp, topology.clone(), settings)
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(worker.run(shutdown.clone()));
+        let channel = amqp.create_channel().await.unwrap();
+        RunningWorker {
+            amqp,
+            redis,
+            channel,
+            topology: topology.clone(),
+            shutdown,
+            handle,
+        }
+    }
+
+    /// Cancels the worker and asserts it returned `Ok` within 30 s, then closes the
+    /// connection. Returns how many messages its batch queue still held once it had
+    /// stopped: anything it did not settle would be back in the queue by then.
+    pub async fn stop(self) -> u32 {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("the worker stops within 30 s")
+            .expect("the worker task does not panic")
+            .expect("the worker stops without error");
+        let queue = self
+            .channel
+            .queue_declare(
+                ShortString::from(self.topology.batch_queue()),
+                QueueDeclareOptions {
+                    passive: true,
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = self.amqp.close(200, ShortString::from("done")).await;
+        queue.message_count()
+    }
+}
 
 pub fn user(id: &str, attrs: Value) -> SourceUser {
     SourceUser {

@@ -117,14 +117,8 @@ async fn recording_twice_keeps_one_result_and_the_first_effects() {
     assert_eq!(mirror["b"].webex_id, "w-b");
     assert!(!mirror["b"].active);
 
-    let failed: Vec<(String, String)> =
-        sqlx::query_as("SELECT entra_id, reason FROM failed_objects WHERE run_id = $1 AND seq = 3 ORDER BY entra_id")
-            .bind(run.0)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
     assert_eq!(
-        failed,
+        db.failed_objects(run).await,
         vec![
             ("f".into(), "scim 400: bad".into()),
             ("f2".into(), "scim 403: forbidden".into())

@@ -6,22 +6,18 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use dirsync_proto::{Counts, RemovedReason};
+use dirsync_worker::WorkerSettings;
 use dirsync_worker::hash::{content_hash, to_db};
 use dirsync_worker::map::ScimAttributes;
 use dirsync_worker::mirror::load_mirror;
-use dirsync_worker::{Worker, WorkerSettings};
 use futures_util::StreamExt;
-use lapin::options::QueueDeclareOptions;
-use lapin::types::{FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{TestDb, TopologyGuard, amqp_url, redis, unique_topology};
+use crate::common::{TestDb, TopologyGuard, unique_topology};
 use crate::fake_scim::{FakeScim, Fault, TOKEN};
 use crate::harness::{
-    batch, next_event, publish_raw, results_consumer, run_counts, tombstone, user,
+    RunningWorker, batch, next_event, publish_raw, results_consumer, run_counts, tombstone, user,
 };
 
 /// A user pushed by an earlier run: in Webex and in the mirror.
@@ -88,10 +84,6 @@ async fn a_refused_token_defers_the_batch_instead_of_failing_users() {
         status: StatusCode::UNAUTHORIZED,
         requests: 5..usize::MAX,
     });
-    let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .unwrap();
-    let mut redis_conn = redis().await;
     let settings = WorkerSettings {
         prefetch: 1,
         scim_concurrency: 1,
@@ -99,19 +91,9 @@ async fn a_refused_token_defers_the_batch_instead_of_failing_users() {
         shutdown_grace: Duration::from_secs(30),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(
-        db.pool.clone(),
-        redis_conn.clone(),
-        &amqp,
-        topology.clone(),
-        settings,
-    )
-    .await
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
-    let channel = amqp.create_channel().await.unwrap();
-    let mut events = results_consumer(&channel, &topology, run).await;
+    let mut worker = RunningWorker::start(db.pool.clone(), &topology, settings).await;
+    let channel = &worker.channel;
+    let mut events = results_consumer(channel, &topology, run).await;
 
     let batch0 = batch(
         tenant,
@@ -138,7 +120,7 @@ async fn a_refused_token_defers_the_batch_instead_of_failing_users() {
             ),
         ],
     );
-    publish_raw(&channel, &topology, &batch0.encode()).await;
+    publish_raw(channel, &topology, &batch0.encode()).await;
 
     // The token stays refused until the batch has come back at least twice.
     tokio::time::timeout(Duration::from_secs(30), async {
@@ -193,20 +175,14 @@ async fn a_refused_token_defers_the_batch_instead_of_failing_users() {
     };
     assert_eq!((event.seq, event.counts), (0, expected));
     assert_eq!(batch_rows(&db.pool, run).await, vec![(0, 5, 0, 1)]);
-    let failed: Vec<(String, String)> =
-        sqlx::query_as("SELECT entra_id, reason FROM failed_objects WHERE run_id = $1")
-            .bind(run.0)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
     assert_eq!(
-        failed,
+        db.failed_objects(run).await,
         vec![(
             "e-foreign".to_string(),
             "userName taken by an account outside this org".to_string()
         )]
     );
-    let counts = run_counts(&mut redis_conn, &topology, run).await;
+    let counts = run_counts(&mut worker.redis, &topology, run).await;
     assert_eq!(
         (counts["synced"], counts["skipped"], counts["failed"]),
         (5, 0, 1)
@@ -255,24 +231,5 @@ async fn a_refused_token_defers_the_batch_instead_of_failing_users() {
             .is_err(),
         "a single result event"
     );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            ShortString::from(topology.batch_queue()),
-            QueueDeclareOptions {
-                passive: true,
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(queue.message_count(), 0);
-    let _ = amqp.close(200, ShortString::from("done")).await;
+    assert_eq!(worker.stop().await, 0);
 }

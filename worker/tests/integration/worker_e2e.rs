@@ -5,18 +5,18 @@
 use std::time::Duration;
 
 use dirsync_proto::{Counts, RemovedReason, RunId, TenantId};
+use dirsync_worker::WorkerSettings;
 use dirsync_worker::mirror::load_mirror;
-use dirsync_worker::{Worker, WorkerSettings};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Connection, ConnectionProperties};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{TestDb, TopologyGuard, amqp_url, redis, unique_topology};
+use crate::common::{TestDb, TopologyGuard, amqp_url, unique_topology};
 use crate::fake_scim::{FakeScim, TOKEN};
 use crate::harness::{
-    batch, next_event, publish_raw, results_consumer, run_counts, tombstone, user,
+    RunningWorker, batch, next_event, publish_raw, results_consumer, run_counts, tombstone, user,
 };
 
 #[tokio::test]
@@ -42,10 +42,6 @@ async fn worker_end_to_end() {
         s.throttle_once.insert("ada@x.com".into());
     }
 
-    let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .unwrap();
-    let mut redis_conn = redis().await;
     let settings = WorkerSettings {
         prefetch: 4,
         scim_concurrency: 4,
@@ -53,20 +49,9 @@ async fn worker_end_to_end() {
         shutdown_grace: Duration::from_secs(30),
         ..WorkerSettings::default()
     };
-    let worker = Worker::new(
-        db.pool.clone(),
-        redis_conn.clone(),
-        &amqp,
-        topology.clone(),
-        settings,
-    )
-    .await
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
-
-    let channel = amqp.create_channel().await.unwrap();
-    let mut events = results_consumer(&channel, &topology, run).await;
+    let mut worker = RunningWorker::start(db.pool.clone(), &topology, settings).await;
+    let channel = &worker.channel;
+    let mut events = results_consumer(channel, &topology, run).await;
 
     // Batch 0: create (after a 429), adopt on 409, foreign account, disabled, unknown tombstone.
     let batch0 = batch(
@@ -94,7 +79,7 @@ async fn worker_end_to_end() {
             tombstone("e-unknown", RemovedReason::Deleted),
         ],
     );
-    publish_raw(&channel, &topology, &batch0.encode()).await;
+    publish_raw(channel, &topology, &batch0.encode()).await;
     let event = next_event(&mut events).await;
     let counts0 = Counts {
         synced: 2,
@@ -148,14 +133,8 @@ async fn worker_end_to_end() {
     assert_eq!(mirror.len(), 2);
     assert_eq!(mirror["e-ada"].webex_id, ada_id);
     assert_eq!(mirror["e-pre"].webex_id, pre_id);
-    let failed: Vec<(String, String)> =
-        sqlx::query_as("SELECT entra_id, reason FROM failed_objects WHERE run_id = $1")
-            .bind(run.0)
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
     assert_eq!(
-        failed,
+        db.failed_objects(run).await,
         vec![(
             "e-foreign".to_string(),
             "userName taken by an account outside this org".to_string()
@@ -173,7 +152,7 @@ async fn worker_end_to_end() {
             tombstone("e-pre", RemovedReason::Changed),
         ],
     );
-    publish_raw(&channel, &topology, &batch1.encode()).await;
+    publish_raw(channel, &topology, &batch1.encode()).await;
     let event = next_event(&mut events).await;
     assert_eq!(
         (event.seq, event.counts),
@@ -186,7 +165,7 @@ async fn worker_end_to_end() {
             }
         )
     );
-    publish_raw(&channel, &topology, &batch0.encode()).await;
+    publish_raw(channel, &topology, &batch0.encode()).await;
     let event = next_event(&mut events).await;
     assert_eq!(
         (event.seq, event.counts),
@@ -208,7 +187,7 @@ async fn worker_end_to_end() {
         );
         assert_eq!(s.users[&pre_id]["active"], json!(false));
     }
-    let counts = run_counts(&mut redis_conn, &topology, run).await;
+    let counts = run_counts(&mut worker.redis, &topology, run).await;
     assert_eq!(
         (counts["synced"], counts["skipped"], counts["failed"]),
         (4, 2, 1),
@@ -216,21 +195,21 @@ async fn worker_end_to_end() {
     );
 
     // Garbage and a batch of an unknown tenant are rejected, not requeued; then a hard delete.
-    publish_raw(&channel, &topology, b"not a batch").await;
+    publish_raw(channel, &topology, b"not a batch").await;
     let stray = batch(
         TenantId::new(),
         RunId::new(),
         0,
         vec![user("x", json!({"userPrincipalName": "x@x.com"}))],
     );
-    publish_raw(&channel, &topology, &stray.encode()).await;
+    publish_raw(channel, &topology, &stray.encode()).await;
     let batch2 = batch(
         tenant,
         run,
         2,
         vec![tombstone("e-pre", RemovedReason::Deleted)],
     );
-    publish_raw(&channel, &topology, &batch2.encode()).await;
+    publish_raw(channel, &topology, &batch2.encode()).await;
     let event = next_event(&mut events).await;
     assert_eq!(
         (event.seq, event.counts),
@@ -253,31 +232,11 @@ async fn worker_end_to_end() {
 
     // Shutdown: the worker stops cleanly; nothing is left in (or returned to) the queue.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            ShortString::from(topology.batch_queue()),
-            QueueDeclareOptions {
-                passive: true,
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        queue.message_count(),
+        worker.stop().await,
         0,
         "every delivery was acked or rejected without requeue"
     );
-
-    let _ = amqp.close(200, ShortString::from("done")).await;
 }
 
 #[tokio::test]
