@@ -17,7 +17,7 @@ use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
 use dirsync_proto::{Counts, RunId, TenantId};
 
 use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
-use crate::oracle::{self, Verdict};
+use crate::oracle::{Oracle, Verdict};
 use crate::scim_sim::{ScimSim, ScimSimConfig};
 use crate::serve::{self, Served, any_loopback_port};
 use crate::synthetic::{ChangeReport, ChangeStep};
@@ -232,8 +232,13 @@ impl Stack {
 
     /// The oracle's verdict on the current state of both simulators.
     pub fn verdict(&self) -> anyhow::Result<Verdict> {
-        let tenant = self.graph.snapshot(&self.entra_tenant)?;
-        Ok(oracle::check(&tenant, &self.scim.users(&self.org_id), true))
+        // Streamed: copying both sides of a large tenant would double the process's memory.
+        Ok(self.graph.with_users(&self.entra_tenant, |users| {
+            let mut oracle = Oracle::new(users.iter().map(|u| (&u.user, u.state)), true);
+            self.scim
+                .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
+            oracle.verdict()
+        })?)
     }
 
     /// Runs one sync of the tenant and measures it.

@@ -10,7 +10,7 @@
 //! - no Webex user exists that does not come from a tenant user, and none twice;
 //! - a value Entra no longer has is not required to be cleared (Webex keeps it by design).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -32,68 +32,134 @@ const SHOWN_PROBLEMS: usize = 20;
 
 /// Compares a tenant snapshot with the org's users.
 pub fn check(tenant: &[SimUser], webex: &[Value], hard_delete_removes: bool) -> Verdict {
-    let mut problems = Vec::new();
-    let mut by_external_id: HashMap<&str, &Value> = HashMap::new();
+    let mut oracle = Oracle::new(
+        tenant.iter().map(|u| (&u.user, u.state)),
+        hard_delete_removes,
+    );
     for user in webex {
-        match user.get("externalId").and_then(Value::as_str) {
-            Some(ext) => {
-                if by_external_id.insert(ext, user).is_some() {
-                    problems.push(format!(
-                        "externalId {ext} appears on more than one webex user"
-                    ));
-                }
-            }
-            None => problems.push(format!(
-                "webex user {} has no externalId",
-                field(user, "userName")
-            )),
+        oracle.webex_user(user);
+    }
+    oracle.verdict()
+}
+
+/// The same check as [`check`], fed one Webex user at a time, so that neither side has to be
+/// copied: a 300k-user org as `serde_json` values alone takes well over a gigabyte.
+#[derive(Debug)]
+pub struct Oracle<'a> {
+    tenant: Vec<(&'a EntraUser, UserState)>,
+    by_id: HashMap<&'a str, usize>,
+    /// Per tenant user: a Webex user with its id as `externalId` was seen.
+    seen: Vec<bool>,
+    /// `externalId`s that name no tenant user.
+    strangers: HashSet<String>,
+    hard_delete_removes: bool,
+    webex_users: usize,
+    problems: Vec<String>,
+    problem_count: usize,
+}
+
+impl<'a> Oracle<'a> {
+    /// An oracle for a tenant's users (tombstones included) and their states.
+    pub fn new(
+        tenant: impl IntoIterator<Item = (&'a EntraUser, UserState)>,
+        hard_delete_removes: bool,
+    ) -> Self {
+        let tenant: Vec<_> = tenant.into_iter().collect();
+        let by_id = tenant
+            .iter()
+            .enumerate()
+            .map(|(i, (u, _))| (u.id.as_str(), i))
+            .collect();
+        Oracle {
+            seen: vec![false; tenant.len()],
+            tenant,
+            by_id,
+            strangers: HashSet::new(),
+            hard_delete_removes,
+            webex_users: 0,
+            problems: Vec::new(),
+            problem_count: 0,
         }
     }
-    let mut expected_active = 0;
-    let mut known = 0;
-    for sim in tenant {
-        let u = &sim.user;
-        let found = by_external_id.get(u.id.as_str()).copied();
-        if found.is_some() {
-            known += 1;
+
+    fn problem(&mut self, problem: String) {
+        self.problem_count += 1;
+        if self.problems.len() < SHOWN_PROBLEMS {
+            self.problems.push(problem);
         }
-        let must_be_active = sim.state == UserState::Live && u.account_enabled;
-        match (sim.state, found) {
-            (UserState::HardDeleted, Some(w))
-                if hard_delete_removes || w.get("active") != Some(&Value::Bool(false)) =>
-            {
-                problems.push(format!(
+    }
+
+    /// Checks one user of the org against the tenant user it comes from.
+    pub fn webex_user(&mut self, w: &Value) {
+        self.webex_users += 1;
+        let Some(ext) = w.get("externalId").and_then(Value::as_str) else {
+            let problem = format!("webex user {} has no externalId", field(w, "userName"));
+            return self.problem(problem);
+        };
+        let Some(&index) = self.by_id.get(ext) else {
+            if !self.strangers.insert(ext.to_owned()) {
+                self.problem(format!(
+                    "externalId {ext} appears on more than one webex user"
+                ));
+            }
+            return;
+        };
+        if std::mem::replace(&mut self.seen[index], true) {
+            return self.problem(format!(
+                "externalId {ext} appears on more than one webex user"
+            ));
+        }
+        let (u, state) = self.tenant[index];
+        if state == UserState::HardDeleted {
+            if self.hard_delete_removes || w.get("active") != Some(&Value::Bool(false)) {
+                self.problem(format!(
                     "{} was hard-deleted in entra but is still in webex",
                     u.id
                 ));
             }
-            (UserState::HardDeleted, _) => {}
-            (_, None) if must_be_active => problems.push(format!(
-                "{} ({}) is missing from webex",
-                u.id, u.user_principal_name
-            )),
-            (_, None) => {}
-            (_, Some(w)) => compare(u, w, must_be_active, &mut problems),
+            return;
         }
-        if must_be_active {
-            expected_active += 1;
+        let mut problems = Vec::new();
+        compare(u, w, must_be_active(u, state), &mut problems);
+        for p in problems {
+            self.problem(p);
         }
     }
-    if known < by_external_id.len() {
-        problems.push(format!(
-            "{} webex users do not come from any entra user",
-            by_external_id.len() - known
-        ));
+
+    /// The verdict once every user of the org has been given.
+    pub fn verdict(mut self) -> Verdict {
+        let mut expected_active = 0;
+        for i in 0..self.tenant.len() {
+            let (u, state) = self.tenant[i];
+            if must_be_active(u, state) {
+                expected_active += 1;
+                if !self.seen[i] {
+                    self.problem(format!(
+                        "{} ({}) is missing from webex",
+                        u.id, u.user_principal_name
+                    ));
+                }
+            }
+        }
+        if !self.strangers.is_empty() {
+            let problem = format!(
+                "{} webex users do not come from any entra user",
+                self.strangers.len()
+            );
+            self.problem(problem);
+        }
+        Verdict {
+            converged: self.problem_count == 0,
+            expected_active,
+            webex_users: self.webex_users,
+            problems: self.problems,
+            problem_count: self.problem_count,
+        }
     }
-    let problem_count = problems.len();
-    problems.truncate(SHOWN_PROBLEMS);
-    Verdict {
-        converged: problem_count == 0,
-        expected_active,
-        webex_users: webex.len(),
-        problems,
-        problem_count,
-    }
+}
+
+fn must_be_active(u: &EntraUser, state: UserState) -> bool {
+    state == UserState::Live && u.account_enabled
 }
 
 fn field<'a>(v: &'a Value, path: &str) -> &'a str {
@@ -239,6 +305,34 @@ mod tests {
             check(&hard, &kept_inactive, false).converged,
             "no-delete tenants deactivate"
         );
+    }
+
+    #[test]
+    fn counts_every_problem_but_shows_the_first_few() {
+        let users: Vec<EntraUser> = generate_users(5, 30, "contoso.example")
+            .into_iter()
+            .map(|mut u| {
+                u.account_enabled = true;
+                u
+            })
+            .collect();
+        let tenant: Vec<SimUser> = users.iter().map(live).collect();
+        let stranger =
+            |ext: &str| json!({"userName": format!("{ext}@x.example"), "externalId": ext});
+        // (webex users, problems counted)
+        let cases = [
+            (vec![], 30),
+            (users.iter().map(|u| webex_of(u, true)).collect(), 0),
+            (vec![stranger("a"), stranger("b")], 31),
+            (vec![stranger("a"), stranger("a")], 32),
+        ];
+        for (webex, count) in cases {
+            let verdict = check(&tenant, &webex, true);
+            assert_eq!(verdict.problem_count, count, "{:?}", verdict.problems);
+            assert_eq!(verdict.problems.len(), count.min(SHOWN_PROBLEMS));
+            assert_eq!(verdict.webex_users, webex.len());
+            assert_eq!(verdict.expected_active, 30);
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::synthetic::UserState;
-use crate::synthetic::{ChangeReport, ChangeStep, EntraUser, SyntheticTenant};
+use crate::synthetic::{ChangeReport, ChangeStep, EntraUser, SyntheticTenant, TenantUser};
 
 use auth::IssuedTokens;
 use store::TenantStore;
@@ -248,6 +248,17 @@ impl GraphSim {
     /// Every user of the tenant, hard-deleted tombstones included, in generation order.
     pub fn snapshot(&self, tenant_id: &str) -> Result<Vec<SimUser>, GraphSimError> {
         Ok(self.tenant(tenant_id)?.read().snapshot())
+    }
+
+    /// Calls `f` with every user of the tenant (tombstones included, in generation order)
+    /// without copying them as [`GraphSim::snapshot`] does. The tenant is read-locked
+    /// meanwhile: `f` must not change it.
+    pub fn with_users<R>(
+        &self,
+        tenant_id: &str,
+        f: impl FnOnce(&[TenantUser]) -> R,
+    ) -> Result<R, GraphSimError> {
+        Ok(f(self.tenant(tenant_id)?.read().users()))
     }
 
     /// The tenant's change version: 0 at creation, +1 per change step.

@@ -77,6 +77,10 @@ impl TenantStore {
         self.version
     }
 
+    pub(crate) fn users(&self) -> &[TenantUser] {
+        self.tenant.users()
+    }
+
     pub(crate) fn snapshot(&self) -> Vec<SimUser> {
         self.tenant
             .users()

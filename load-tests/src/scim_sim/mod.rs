@@ -36,6 +36,7 @@ mod resource;
 mod routes;
 mod schema;
 mod store;
+mod stored;
 
 #[cfg(test)]
 mod http_tests;
@@ -103,6 +104,15 @@ impl ScimSim {
             .org(org_id)
             .map(|org| self.inner.users(&org))
             .unwrap_or_default()
+    }
+
+    /// Calls `f` with each of the org's users in creation order (none for an unknown org),
+    /// without holding them all in memory at once as [`ScimSim::users`] does. The org is
+    /// locked meanwhile, so `f` must not call the simulator.
+    pub fn for_each_user(&self, org_id: &str, f: impl FnMut(serde_json::Value)) {
+        if let Some(org) = self.inner.org(org_id) {
+            self.inner.for_each_user(&org, f);
+        }
     }
 
     /// The org's request counters (zero for an unknown org).

@@ -20,6 +20,7 @@ use super::filter::{CompareOp, Filter, Literal};
 use super::list::{ListQuery, list_response, page_range, sort_key};
 use super::patch;
 use super::resource::{self, Stamp};
+use super::stored::StoredUser;
 
 const NAME_SHARDS: usize = 64;
 
@@ -56,11 +57,6 @@ struct OrgState {
     /// Lower-cased userName → id.
     by_name: HashMap<String, String>,
     next_seq: u64,
-}
-
-struct StoredUser {
-    seq: u64,
-    resource: Map<String, Value>,
 }
 
 /// Lower-cased userName → (org, user id).
@@ -182,12 +178,18 @@ impl Store {
 
     /// Every user of the org, in creation order.
     pub fn users(&self, org: &Org) -> Vec<Value> {
+        let mut users = Vec::new();
+        self.for_each_user(org, |u| users.push(u));
+        users
+    }
+
+    /// Calls `f` with every user of the org, in creation order, one at a time: a large org
+    /// need not exist twice in memory. The org stays locked meanwhile.
+    pub fn for_each_user(&self, org: &Org, mut f: impl FnMut(Value)) {
         let st = lock(&org.state);
-        st.order
-            .values()
-            .filter_map(|id| st.users.get(id))
-            .map(|u| Value::Object(u.resource.clone()))
-            .collect()
+        for u in st.order.values().filter_map(|id| st.users.get(id)) {
+            f(Value::Object(u.resource()));
+        }
     }
 
     pub fn create(&self, org: &Org, base_url: &str, body: Value) -> Result<Value, ScimError> {
@@ -210,16 +212,15 @@ impl Store {
         st.next_seq += 1;
         st.order.insert(seq, id.clone());
         st.by_name.insert(key, id.clone());
-        let out = Value::Object(resource.clone());
-        st.users.insert(id, StoredUser { seq, resource });
-        Ok(out)
+        st.users.insert(id, StoredUser::new(seq, &resource));
+        Ok(Value::Object(resource))
     }
 
     pub fn get(&self, org: &Org, id: &str) -> Result<Value, ScimError> {
         let st = lock(&org.state);
         st.users
             .get(id)
-            .map(|u| Value::Object(u.resource.clone()))
+            .map(|u| Value::Object(u.resource()))
             .ok_or_else(|| not_found(id))
     }
 
@@ -238,7 +239,7 @@ impl Store {
                         .collect::<HashSet<_>>()
                         .into_iter()
                         .filter_map(|id| st.users.get(id))
-                        .filter(|u| matches_object(f, &u.resource))
+                        .filter(|u| matches_object(f, &u.resource()))
                         .collect();
                     hits.sort_by_key(|u| u.seq);
                     hits
@@ -247,14 +248,14 @@ impl Store {
                     .order
                     .values()
                     .filter_map(|id| st.users.get(id))
-                    .filter(|u| matches_object(f, &u.resource))
+                    .filter(|u| matches_object(f, &u.resource()))
                     .collect(),
             },
         };
         if let Some(sort_by) = q.sort_by {
             let mut keyed: Vec<(String, &StoredUser)> = hits
                 .into_iter()
-                .map(|u| (sort_key(&u.resource, sort_by), u))
+                .map(|u| (sort_key(&u.resource(), sort_by), u))
                 .collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             if q.descending {
@@ -265,7 +266,7 @@ impl Store {
         let (from, to) = page_range(hits.len(), q);
         let page = hits[from..to]
             .iter()
-            .map(|u| Value::Object(u.resource.clone()))
+            .map(|u| Value::Object(u.resource()))
             .collect();
         list_response(hits.len(), q.start_index, page)
     }
@@ -273,14 +274,13 @@ impl Store {
     pub fn patch(&self, org: &Org, id: &str, body: &Value) -> Result<Value, ScimError> {
         let ops = patch::parse_request(body)?;
         let mut st = lock(&org.state);
-        let old = &st.users.get(id).ok_or_else(|| not_found(id))?.resource;
-        let mut r = old.clone();
-        let old_name = old
+        let mut r = st.users.get(id).ok_or_else(|| not_found(id))?.resource();
+        let old_name = r
             .get("userName")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let (created, location) = (meta_str(old, "created"), meta_str(old, "location"));
+        let (created, location) = (meta_str(&r, "created"), meta_str(&r, "location"));
         patch::apply(&mut r, &ops)?;
         let now = now();
         let stamp = Stamp {
@@ -297,9 +297,9 @@ impl Store {
 
     pub fn put(&self, org: &Org, id: &str, body: Value) -> Result<Value, ScimError> {
         let mut st = lock(&org.state);
-        let old = &st.users.get(id).ok_or_else(|| not_found(id))?.resource;
-        let old_key = user_name_key(old);
-        let (created, location) = (meta_str(old, "created"), meta_str(old, "location"));
+        let old = st.users.get(id).ok_or_else(|| not_found(id))?.resource();
+        let old_key = user_name_key(&old);
+        let (created, location) = (meta_str(&old, "created"), meta_str(&old, "location"));
         let now = now();
         let stamp = Stamp {
             org_id: &org.id,
@@ -329,18 +329,17 @@ impl Store {
             st.by_name.remove(old_key);
             st.by_name.insert(new_key, id.to_owned());
         }
-        let out = Value::Object(r.clone());
         if let Some(u) = st.users.get_mut(id) {
-            u.resource = r;
+            u.replace(&r);
         }
-        Ok(out)
+        Ok(Value::Object(r))
     }
 
     pub fn delete(&self, org: &Org, id: &str) -> Result<(), ScimError> {
         let mut st = lock(&org.state);
         let user = st.users.remove(id).ok_or_else(|| not_found(id))?;
         st.order.remove(&user.seq);
-        let key = user_name_key(&user.resource);
+        let key = user_name_key(&user.resource());
         st.by_name.remove(&key);
         self.names.release(&key, &org.id, id);
         Ok(())
