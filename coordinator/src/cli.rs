@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use dirsync_proto::TenantId;
 
+use crate::cloud::{Cloud, resolve_endpoints};
 use crate::scheduler::{self, Leases};
-use crate::{CoordinatorConfig, NewTenant, Runner, TenantStore, broker, db};
+use crate::{CoordinatorConfig, CoordinatorError, NewTenant, Runner, TenantStore, broker, db};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,12 +58,16 @@ pub struct AddTenant {
     /// Entra tenant id (GUID or domain).
     #[arg(long)]
     pub entra_tenant_id: String,
-    /// Entra login root.
-    #[arg(long, default_value = "https://login.microsoftonline.com")]
-    pub graph_login_url: String,
-    /// Microsoft Graph root.
-    #[arg(long, default_value = "https://graph.microsoft.com")]
-    pub graph_base_url: String,
+    /// Microsoft cloud of the Entra tenant; picks the login and Graph roots.
+    #[arg(long, value_enum, default_value_t = Cloud::Global)]
+    pub cloud: Cloud,
+    /// Custom login root (a simulator, a private endpoint); needs --graph-base-url too and
+    /// replaces the cloud's.
+    #[arg(long)]
+    pub graph_login_url: Option<String>,
+    /// Custom Microsoft Graph root; needs --graph-login-url too and replaces the cloud's.
+    #[arg(long)]
+    pub graph_base_url: Option<String>,
     /// Application (client) id.
     #[arg(long)]
     pub client_id: String,
@@ -85,6 +90,7 @@ impl std::fmt::Debug for AddTenant {
         f.debug_struct("AddTenant")
             .field("name", &self.name)
             .field("entra_tenant_id", &self.entra_tenant_id)
+            .field("cloud", &self.cloud)
             .field("graph_login_url", &self.graph_login_url)
             .field("graph_base_url", &self.graph_base_url)
             .field("client_id", &self.client_id)
@@ -94,19 +100,27 @@ impl std::fmt::Debug for AddTenant {
     }
 }
 
-impl From<AddTenant> for NewTenant {
-    fn from(a: AddTenant) -> Self {
-        NewTenant {
+impl TryFrom<AddTenant> for NewTenant {
+    type Error = CoordinatorError;
+
+    /// Resolves the cloud into the URLs the tenant is stored with.
+    fn try_from(a: AddTenant) -> Result<Self, CoordinatorError> {
+        let endpoints = resolve_endpoints(
+            a.cloud,
+            a.graph_login_url.as_deref(),
+            a.graph_base_url.as_deref(),
+        )?;
+        Ok(NewTenant {
             name: a.name,
             graph_tenant_id: a.entra_tenant_id,
-            graph_login_url: a.graph_login_url,
-            graph_base_url: a.graph_base_url,
+            graph_login_url: endpoints.login_url,
+            graph_base_url: endpoints.graph_base_url,
             client_id: a.client_id,
             client_secret: SecretString::from(a.client_secret),
             scim_base_url: a.scim_url,
             scim_token: SecretString::from(a.scim_token),
             allow_hard_delete: a.allow_hard_delete,
-        }
+        })
     }
 }
 
@@ -118,8 +132,9 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => println!("migrations applied"),
         Command::Tenant(TenantCommand::Add(add)) => {
+            let tenant = NewTenant::try_from(add)?;
             let id = TenantStore::new(pool)
-                .create(&add.into())
+                .create(&tenant)
                 .await
                 .context("registering the tenant")?;
             println!("{id}");
@@ -148,7 +163,15 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let runner = runner(&cli.config, pool.clone()).await?;
-            scheduler::serve(runner, Leases::new(pool, owner_name()), shutdown).await?;
+            let leases = Leases::new(pool, owner_name());
+            let max_runs = cli.config.max_concurrent_runs as usize;
+            let report = scheduler::serve(runner, leases, max_runs, shutdown).await?;
+            tracing::info!(
+                completed = report.completed,
+                failed = report.failed,
+                interrupted = report.interrupted,
+                "scheduler stopped"
+            );
         }
     }
     Ok(())
@@ -170,4 +193,99 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
 pub fn owner_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
     format!("{host}:{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tenant add` with the required flags plus `extra`, resolved to what would be stored.
+    fn add(extra: &[&str]) -> Result<NewTenant, String> {
+        let mut argv = vec![
+            "dirsync",
+            "tenant",
+            "add",
+            "--name",
+            "Contoso",
+            "--entra-tenant-id",
+            "contoso",
+            "--client-id",
+            "app",
+            "--client-secret",
+            "s3cret",
+            "--scim-url",
+            "https://webexapis.com/identity/scim/org/v2",
+            "--scim-token",
+            "tok",
+        ];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Tenant(TenantCommand::Add(a)) => {
+                NewTenant::try_from(a).map_err(|e| e.to_string())
+            }
+            other => Err(format!("parsed as {other:?}")),
+        }
+    }
+
+    #[test]
+    fn tenant_add_picks_graph_endpoints() {
+        /// Extra flags, and the stored (login, Graph) roots or a piece of the error.
+        type Case = (
+            &'static [&'static str],
+            Result<(&'static str, &'static str), &'static str>,
+        );
+        let ok = |login: &'static str, graph: &'static str| Ok((login, graph));
+        let cases: [Case; 6] = [
+            (
+                &[],
+                ok(
+                    "https://login.microsoftonline.com",
+                    "https://graph.microsoft.com",
+                ),
+            ),
+            (
+                &["--cloud", "global"],
+                ok(
+                    "https://login.microsoftonline.com",
+                    "https://graph.microsoft.com",
+                ),
+            ),
+            (
+                &["--cloud", "gcc-high"],
+                ok(
+                    "https://login.microsoftonline.us",
+                    "https://graph.microsoft.us",
+                ),
+            ),
+            (
+                &[
+                    "--graph-login-url",
+                    "http://127.0.0.1:8081",
+                    "--graph-base-url",
+                    "http://127.0.0.1:8081",
+                ],
+                ok("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+            ),
+            (
+                &["--graph-base-url", "http://127.0.0.1:8081"],
+                Err("must be given together"),
+            ),
+            (&["--cloud", "mooncake"], Err("invalid value 'mooncake'")),
+        ];
+        for (extra, expected) in cases {
+            let got = add(extra);
+            match (expected, &got) {
+                (Ok(pair), Ok(t)) => assert_eq!(
+                    (t.graph_login_url.as_str(), t.graph_base_url.as_str()),
+                    pair,
+                    "{extra:?}"
+                ),
+                (Err(needle), Err(message)) => {
+                    assert!(message.contains(needle), "{extra:?}: {message}")
+                }
+                _ => panic!("{extra:?}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
 }

@@ -28,6 +28,14 @@ pub struct CoordinatorConfig {
     /// Most batches of one run published but not yet recorded.
     #[arg(long, env = "DIRSYNC_RUN_WINDOW", default_value_t = 64)]
     pub run_window: u32,
+    /// Most tenants `serve` syncs at once.
+    #[arg(
+        long,
+        env = "DIRSYNC_MAX_CONCURRENT_RUNS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_concurrent_runs: u32,
 }
 
 impl CoordinatorConfig {

@@ -12,6 +12,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod runs;
 pub mod scheduler;
 pub mod tenants;
 
+pub use cloud::Cloud;
 pub use config::CoordinatorConfig;
 pub use error::CoordinatorError;
 pub use run::{RunOutcome, RunProgress, Runner};

@@ -2,16 +2,19 @@
 //!
 //! A coordinator claims a due tenant with `FOR UPDATE SKIP LOCKED` and holds a lease that it
 //! renews while the run lasts; a crashed coordinator's lease expires and another one resumes
-//! the open run from its checkpoint.
+//! the open run from its checkpoint. One coordinator runs several tenants at once, each in its
+//! own task with its own lease; a tenant is never run by two coordinators at the same time.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use dirsync_proto::TenantId;
 
-use crate::{CoordinatorError, Runner};
+use crate::{CoordinatorError, RunOutcome, Runner};
 
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(120);
@@ -114,36 +117,111 @@ impl Leases {
     }
 }
 
-/// Claims due tenants and runs them, one at a time, until cancelled.
+/// What a [`serve`] loop did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeReport {
+    /// Runs that completed.
+    pub completed: u64,
+    /// Runs that failed (their tenants were postponed).
+    pub failed: u64,
+    /// Runs stopped by cancellation; they resume from their checkpoints next time.
+    pub interrupted: u64,
+}
+
+/// Claims due tenants and syncs up to `max_concurrent_runs` of them at once, each in its own
+/// task holding its lease, until `cancel` fires. Then it claims nothing more, waits for the
+/// running runs to stop (they observe the same token) and returns once every lease it took is
+/// released. A database error other than a passing one stops it the same way, then returns.
 pub async fn serve(
     runner: Runner,
     leases: Leases,
+    max_concurrent_runs: usize,
     cancel: CancellationToken,
-) -> Result<(), CoordinatorError> {
+) -> Result<ServeReport, CoordinatorError> {
+    let slots = max_concurrent_runs.max(1);
+    // Runs stop on the caller's token, or on this loop's own fatal error.
+    let stop_runs = cancel.child_token();
+    let mut running: JoinSet<Result<RunOutcome, CoordinatorError>> = JoinSet::new();
+    let mut tenants: HashMap<task::Id, TenantId> = HashMap::new();
+    let mut report = ServeReport::default();
+    let mut fatal = None;
     while !cancel.is_cancelled() {
-        match leases.claim_due().await? {
-            Some(tenant) => {
-                let result = leases
-                    .hold(tenant, runner.sync_tenant(tenant, None, &cancel))
-                    .await;
-                match result {
-                    Ok(outcome) => {
-                        tracing::info!(tenant_id = %tenant, run_id = %outcome.run_id, "scheduled run done")
-                    }
-                    Err(CoordinatorError::Cancelled) => break,
-                    Err(e) => {
-                        tracing::error!(tenant_id = %tenant, error = %e, "scheduled run failed");
-                        leases.postpone(tenant, RETRY_FAILED_RUN).await?;
-                    }
+        while running.len() < slots && !cancel.is_cancelled() {
+            match leases.claim_due().await {
+                Ok(Some(tenant)) => {
+                    let (runner, leases, token) =
+                        (runner.clone(), leases.clone(), stop_runs.clone());
+                    let run = running.spawn(async move {
+                        leases
+                            .hold(tenant, runner.sync_tenant(tenant, None, &token))
+                            .await
+                    });
+                    tenants.insert(run.id(), tenant);
                 }
-            }
-            None => {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(IDLE) => {}
+                Ok(None) => break,
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "claiming a due tenant failed, retrying");
+                    break;
+                }
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
                 }
             }
         }
+        if fatal.is_some() {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(done) = running.join_next_with_id() => {
+                finished(done, &mut tenants, &leases, &mut report).await;
+            }
+            // A free slot here means nothing was due: look again after a pause.
+            _ = tokio::time::sleep(IDLE), if running.len() < slots => {}
+        }
     }
-    Ok(())
+    stop_runs.cancel();
+    while let Some(done) = running.join_next_with_id().await {
+        finished(done, &mut tenants, &leases, &mut report).await;
+    }
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Accounts for one finished run task; a failed run postpones its tenant so it does not spin.
+async fn finished(
+    done: Result<(task::Id, Result<RunOutcome, CoordinatorError>), task::JoinError>,
+    tenants: &mut HashMap<task::Id, TenantId>,
+    leases: &Leases,
+    report: &mut ServeReport,
+) {
+    let (id, failure) = match done {
+        Ok((id, Ok(outcome))) => {
+            report.completed += 1;
+            if let Some(tenant) = tenants.remove(&id) {
+                tracing::info!(tenant_id = %tenant, run_id = %outcome.run_id, "scheduled run done");
+            }
+            return;
+        }
+        Ok((id, Err(CoordinatorError::Cancelled))) => {
+            report.interrupted += 1;
+            tenants.remove(&id);
+            return;
+        }
+        Ok((id, Err(e))) => (id, e.to_string()),
+        // A panicked run never released its lease; it expires on its own.
+        Err(e) => (e.id(), format!("run task ended abnormally: {e}")),
+    };
+    report.failed += 1;
+    let Some(tenant) = tenants.remove(&id) else {
+        tracing::error!(error = %failure, "a run this scheduler did not start failed");
+        return;
+    };
+    tracing::error!(tenant_id = %tenant, error = %failure, "scheduled run failed");
+    if let Err(e) = leases.postpone(tenant, RETRY_FAILED_RUN).await {
+        tracing::error!(tenant_id = %tenant, error = %e, "postponing the failed tenant failed");
+    }
 }
