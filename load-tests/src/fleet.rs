@@ -33,6 +33,9 @@ pub struct StackOptions {
     pub page_size: usize,
     /// Added to every SCIM request, to make runs last long enough to interfere with.
     pub scim_latency: Duration,
+    /// The Graph simulator's settings (edge cases, throttling); its `page_size` is replaced
+    /// by [`StackOptions::page_size`].
+    pub graph: GraphSimConfig,
 }
 
 impl StackOptions {
@@ -44,6 +47,7 @@ impl StackOptions {
             seed: 7,
             page_size: 200,
             scim_latency: Duration::ZERO,
+            graph: GraphSimConfig::default(),
         }
     }
 }
@@ -118,7 +122,7 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let graph = GraphSim::new(GraphSimConfig {
             page_size: opts.page_size,
-            ..Default::default()
+            ..opts.graph.clone()
         });
         let entra_tenant = uuid::Uuid::new_v4().to_string();
         let domain = "contoso.example".to_string();
@@ -137,8 +141,17 @@ impl Stack {
         scim.add_org(&org_id, &scim_token);
         let graph_served =
             serve::spawn(graph.router(), any_loopback_port(), shutdown.clone()).await?;
-        let scim_served =
-            serve::spawn(scim.router(), any_loopback_port(), shutdown.clone()).await?;
+        let mut scim_router = scim.router();
+        if !opts.scim_latency.is_zero() {
+            let latency = opts.scim_latency;
+            scim_router = scim_router.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    tokio::time::sleep(latency).await;
+                    next.run(request).await
+                },
+            ));
+        }
+        let scim_served = serve::spawn(scim_router, any_loopback_port(), shutdown.clone()).await?;
 
         let tenant_id = TenantStore::new(env.pool.clone())
             .create(&NewTenant {

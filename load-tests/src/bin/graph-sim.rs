@@ -94,6 +94,7 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         delta_token_lifetime: Duration::from_secs(args.delta_token_lifetime_secs),
         initial_round_tombstones: args.initial_round_tombstones,
+        ..GraphSimConfig::default()
     });
     if let Some(tenant_id) = args.tenant_id {
         let spec = TenantSpec {

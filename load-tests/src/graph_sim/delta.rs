@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use super::paging::{Paging, Quirks, Replay};
 use super::render::{self, Selection};
-use super::store::{Page, PageItem, id_key};
+use super::store::{Page, id_key};
 use super::token::{Phase, SyncState};
 use super::{Counters, GraphSimConfig, Tenant};
 
@@ -46,28 +47,47 @@ impl DeltaQuery {
     }
 }
 
-/// A delta request's failure: status, Graph error code, message.
+/// A delta request's failure: status, Graph error code, message, and what some failures add.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DeltaError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A `Location` header (410 after a reset).
+    pub location: Option<String>,
+    /// Extra `innerError` members (a nested `innerError`).
+    pub inner: Map<String, Value>,
+    /// The refusal of a deltaLink issued before a reset.
+    pub reset: bool,
+}
+
+impl Default for DeltaError {
+    fn default() -> Self {
+        DeltaError {
+            status: StatusCode::BAD_REQUEST,
+            code: "BadRequest",
+            message: String::new(),
+            location: None,
+            inner: Map::new(),
+            reset: false,
+        }
+    }
 }
 
 impl DeltaError {
-    fn sync_state_not_found() -> DeltaError {
+    pub(crate) fn sync_state_not_found() -> DeltaError {
         DeltaError {
-            status: StatusCode::BAD_REQUEST,
             code: "syncStateNotFound",
             message: SYNC_STATE_NOT_FOUND.into(),
+            ..DeltaError::default()
         }
     }
 
     fn bad_request(code: &'static str, message: String) -> DeltaError {
         DeltaError {
-            status: StatusCode::BAD_REQUEST,
             code,
             message,
+            ..DeltaError::default()
         }
     }
 }
@@ -87,6 +107,13 @@ enum Position {
     Latest,
 }
 
+/// A page served, with what the paging quirks added to it.
+struct Served {
+    body: Value,
+    replays: u64,
+    empty: bool,
+}
+
 /// Serves one delta request for `tenant`; links are built on `base_url` (`http://host:port`).
 pub(crate) fn respond(
     tenant: &Tenant,
@@ -97,21 +124,30 @@ pub(crate) fn respond(
 ) -> Result<Value, DeltaError> {
     let result = page(tenant, config, query, base_url, minimal);
     let counters = &tenant.counters;
-    match &result {
-        Ok(body) => {
-            let returned = body["value"].as_array().map_or(0, Vec::len) as u64;
+    match result {
+        Ok(served) => {
+            let returned = served.body["value"].as_array().map_or(0, Vec::len) as u64;
             Counters::bump(&counters.delta_pages, 1);
             Counters::bump(&counters.objects_returned, returned);
+            Counters::bump(&counters.duplicates_returned, served.replays);
+            Counters::bump(&counters.empty_pages, u64::from(served.empty));
             if query.skiptoken.is_none() {
                 Counters::bump(&counters.delta_rounds, 1);
             }
+            Ok(served.body)
         }
-        Err(e) if e.code == "syncStateNotFound" => {
-            Counters::bump(&counters.sync_state_not_found, 1)
+        Err(e) => {
+            let counter = if e.reset {
+                &counters.reset_refusals
+            } else if e.code == "syncStateNotFound" {
+                &counters.sync_state_not_found
+            } else {
+                &counters.bad_requests
+            };
+            Counters::bump(counter, 1);
+            Err(e)
         }
-        Err(_) => Counters::bump(&counters.bad_requests, 1),
     }
-    result
 }
 
 fn page(
@@ -120,20 +156,28 @@ fn page(
     query: &DeltaQuery,
     base_url: &str,
     minimal: bool,
-) -> Result<Value, DeltaError> {
+) -> Result<Served, DeltaError> {
     let store = tenant.read();
     let version = store.version();
     let now_ms = now_ms();
+    let quirks = Quirks::new(config);
+    let (generation, reset) = tenant.reset_state();
     let decode = |token: &str| SyncState::decode(token).filter(|s| s.epoch == tenant.epoch);
 
-    let (selection, position) = if let Some(token) = &query.skiptoken {
+    let (selection, position, paging) = if let Some(token) = &query.skiptoken {
         let state = decode(token).ok_or_else(DeltaError::sync_state_not_found)?;
         let selection =
             Selection::from_bits(state.select).ok_or_else(DeltaError::sync_state_not_found)?;
+        let paging = state.paging.unwrap_or_default();
         let position = match state.phase {
             Phase::Initial { upto, after } if upto <= version => Position::Initial {
                 upto,
-                after: Some(id_key(&after).ok_or_else(DeltaError::sync_state_not_found)?),
+                // An exhausted round has no cursor left to read.
+                after: if paging.done {
+                    None
+                } else {
+                    Some(id_key(&after).ok_or_else(DeltaError::sync_state_not_found)?)
+                },
             },
             Phase::Round { base, upto, after } if base <= upto && upto <= version => {
                 Position::Round {
@@ -144,7 +188,7 @@ fn page(
             }
             _ => return Err(DeltaError::sync_state_not_found()),
         };
-        (selection, position)
+        (selection, position, paging)
     } else {
         if let Some(unsupported) = &query.unsupported {
             return Err(DeltaError::bad_request(
@@ -152,7 +196,7 @@ fn page(
                 format!("Unsupported query: {unsupported} is not supported on users/delta."),
             ));
         }
-        match query.deltatoken.as_deref().map(str::trim) {
+        let (selection, position) = match query.deltatoken.as_deref().map(str::trim) {
             Some("latest") => (parse_select(query)?, Position::Latest),
             // An empty token is what a 410 Location header carries: a fresh initial query.
             None | Some("") => (
@@ -166,9 +210,19 @@ fn page(
                 let state = decode(token).ok_or_else(DeltaError::sync_state_not_found)?;
                 let selection = Selection::from_bits(state.select)
                     .ok_or_else(DeltaError::sync_state_not_found)?;
-                let Phase::Delta { base, issued_ms } = state.phase else {
+                let Phase::Delta {
+                    base,
+                    issued_ms,
+                    generation: issued_in,
+                } = state.phase
+                else {
                     return Err(DeltaError::sync_state_not_found());
                 };
+                if issued_in < generation
+                    && let Some(mode) = reset
+                {
+                    return Err(mode.refusal(base_url, selection));
+                }
                 let age = Duration::from_millis(now_ms.saturating_sub(issued_ms));
                 if base > version || age > config.delta_token_lifetime {
                     return Err(DeltaError::sync_state_not_found());
@@ -182,74 +236,152 @@ fn page(
                     },
                 )
             }
-        }
+        };
+        (selection, position, Paging::default())
     };
 
     let select = selection.props();
-    let link_state = |phase: Phase| {
+    let link_state = |phase: Phase, paging: Option<Paging>| {
         SyncState {
             epoch: tenant.epoch,
             select: selection.bits(),
             phase,
+            paging,
         }
         .encode()
-    };
-    let skip_link = |phase| {
-        format!(
-            "{base_url}/v1.0/users/delta?$skiptoken={}",
-            link_state(phase)
-        )
     };
     let delta_link = |base| {
         format!(
             "{base_url}/v1.0/users/delta?$deltatoken={}",
-            link_state(Phase::Delta {
-                base,
-                issued_ms: now_ms
-            })
+            link_state(
+                Phase::Delta {
+                    base,
+                    issued_ms: now_ms,
+                    generation,
+                },
+                None
+            )
         )
     };
-
-    let (items, link) = match position {
-        Position::Latest => (Vec::new(), ("@odata.deltaLink", delta_link(version))),
-        Position::Initial { upto, after } => {
-            let Page { items, next } =
-                store.initial_page(after, config.page_size, config.initial_round_tombstones);
-            let link = match next {
-                Some(after) => {
-                    let after = uuid::Uuid::from_u128(after).to_string();
-                    ("@odata.nextLink", skip_link(Phase::Initial { upto, after }))
-                }
-                None => ("@odata.deltaLink", delta_link(upto)),
-            };
-            (items, link)
-        }
-        Position::Round { base, upto, after } => {
-            let Page { items, next } =
-                store.round_page(base, upto, after, config.page_size, select);
-            let link = match next {
-                Some(after) => (
-                    "@odata.nextLink",
-                    skip_link(Phase::Round { base, upto, after }),
-                ),
-                None => ("@odata.deltaLink", delta_link(upto)),
-            };
-            (items, link)
-        }
-    };
-
-    let value: Vec<Value> = items
-        .iter()
-        .map(|item: &PageItem<'_>| render::render(item, select, minimal))
-        .collect();
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
         Value::String(selection.context(base_url)),
     );
-    body.insert(link.0.into(), Value::String(link.1));
+
+    let (upto, round_base) = match position {
+        Position::Latest => {
+            body.insert(
+                "@odata.deltaLink".into(),
+                Value::String(delta_link(version)),
+            );
+            body.insert("value".into(), Value::Array(Vec::new()));
+            return Ok(Served {
+                body: Value::Object(body),
+                replays: 0,
+                empty: false,
+            });
+        }
+        Position::Initial { upto, .. } => (upto, None),
+        Position::Round { base, upto, .. } => (upto, Some(base)),
+    };
+
+    let mut next = Paging {
+        page: paging.page + 1,
+        ..paging.clone()
+    };
+    let mut cursor = position;
+    let mut value: Vec<Value> = Vec::new();
+    let mut replays = 0;
+    let empty = quirks.empty_page(paging.page);
+    if !empty {
+        let budget = quirks.budget(paging.page);
+        let take = next.pending.len().min(budget);
+        let replayed: Vec<usize> = next.pending.drain(..take).collect();
+        for index in replayed {
+            if let Some(item) = store.replay_item(index, round_base) {
+                value.push(render::render(&item, select, minimal));
+                replays += 1;
+            }
+        }
+        let room = budget - take;
+        if !next.done && room > 0 {
+            let limit = quirks.fresh_limit(next.emitted, room);
+            let (items, more) = match &mut cursor {
+                Position::Initial { after, .. } => {
+                    let Page { items, next } =
+                        store.initial_page(*after, limit, config.initial_round_tombstones);
+                    *after = next.or(*after);
+                    (items, next.is_some())
+                }
+                Position::Round {
+                    base, upto, after, ..
+                } => {
+                    let Page { items, next } =
+                        store.round_page(*base, *upto, *after, limit, select);
+                    *after = next.or(*after);
+                    (items, next.is_some())
+                }
+                Position::Latest => (Vec::new(), false),
+            };
+            next.done = !more;
+            let (mut same_page, mut later) = (Vec::new(), Vec::new());
+            for item in &items {
+                let rendered = render::render(item, select, minimal);
+                match quirks.replay(next.emitted) {
+                    Some(Replay::SamePage) => same_page.push((item.index, rendered.clone())),
+                    Some(Replay::LaterPage) => later.push(item.index),
+                    None => {}
+                }
+                value.push(rendered);
+                next.emitted += 1;
+            }
+            for (index, rendered) in same_page {
+                if value.len() < budget {
+                    value.push(rendered);
+                    replays += 1;
+                } else {
+                    later.push(index);
+                }
+            }
+            next.pending.extend(later);
+        }
+    }
+
+    let complete = next.done && next.pending.is_empty();
+    let (name, link) = if complete && !empty && !quirks.empty_page(next.page) {
+        ("@odata.deltaLink", delta_link(upto))
+    } else {
+        let phase = match cursor {
+            Position::Initial { upto, after } => Phase::Initial {
+                upto,
+                after: after
+                    .map(|a| uuid::Uuid::from_u128(a).to_string())
+                    .unwrap_or_default(),
+            },
+            Position::Round { base, upto, after } => Phase::Round {
+                base,
+                upto,
+                after: after.unwrap_or_default(),
+            },
+            Position::Latest => return Err(DeltaError::sync_state_not_found()),
+        };
+        let paging = quirks.active().then_some(next);
+        (
+            "@odata.nextLink",
+            format!(
+                "{base_url}/v1.0/users/delta?$skiptoken={}",
+                link_state(phase, paging)
+            ),
+        )
+    };
+    body.insert(name.into(), Value::String(link));
     body.insert("value".into(), Value::Array(value));
-    Ok(Value::Object(body))
+    Ok(Served {
+        body: Value::Object(body),
+        replays,
+        empty,
+    })
 }
 
 fn parse_select(query: &DeltaQuery) -> Result<Selection, DeltaError> {

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
@@ -45,15 +45,30 @@ impl RequestIds {
 
     /// A Graph error response.
     pub(crate) fn graph_error(&self, status: StatusCode, code: &str, message: &str) -> Response {
+        self.graph_error_with(status, code, message, Map::new())
+    }
+
+    /// A Graph error response whose `innerError` also holds `inner` (e.g. the 429's `code` and
+    /// `status`, or a nested `innerError`).
+    pub(crate) fn graph_error_with(
+        &self,
+        status: StatusCode,
+        code: &str,
+        message: &str,
+        inner: Map<String, Value>,
+    ) -> Response {
+        let mut inner_error = inner;
+        inner_error.insert(
+            "date".into(),
+            json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()),
+        );
+        inner_error.insert("request-id".into(), json!(self.request_id));
+        inner_error.insert("client-request-id".into(), json!(self.client_request_id));
         let body = json!({
             "error": {
                 "code": code,
                 "message": message,
-                "innerError": {
-                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                    "request-id": self.request_id,
-                    "client-request-id": self.client_request_id,
-                },
+                "innerError": inner_error,
             }
         });
         let mut response = (status, axum::Json(body)).into_response();

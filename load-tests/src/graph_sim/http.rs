@@ -1,6 +1,8 @@
 //! The simulator's routes: the token endpoint, Graph `users/delta`, and `/_sim/` admin
 //! endpoints for the harness (add tenants, apply change steps, read ground truth and counters).
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -11,8 +13,22 @@ use serde_json::json;
 
 use super::delta::{self, DeltaQuery};
 use super::envelope::RequestIds;
-use super::{GraphSim, GraphSimError, TenantSpec};
+use super::throttle::{self, Charge};
+use super::{Counters, GraphSim, GraphSimError, ResetMode, Tenant, TenantSpec, faults};
 use crate::synthetic::ChangeStep;
+
+const RESOURCE_UNIT: HeaderName = HeaderName::from_static("x-ms-resource-unit");
+const THROTTLE_PRIORITY: HeaderName = HeaderName::from_static("x-ms-throttle-priority");
+const THROTTLE_SCOPE: HeaderName = HeaderName::from_static("x-ms-throttle-scope");
+const THROTTLE_INFORMATION: HeaderName = HeaderName::from_static("x-ms-throttle-information");
+const THROTTLE_LIMIT_PERCENTAGE: HeaderName =
+    HeaderName::from_static("x-ms-throttle-limit-percentage");
+
+/// Body of `POST /_sim/tenants/{t}/reset`.
+#[derive(serde::Deserialize)]
+struct ResetRequest {
+    mode: ResetMode,
+}
 
 pub(crate) fn router(sim: GraphSim) -> Router {
     Router::new()
@@ -23,6 +39,7 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/_sim/tenants/{tenant}/changes", post(apply_changes))
         .route("/_sim/tenants/{tenant}/users", get(snapshot))
         .route("/_sim/tenants/{tenant}/requests", get(requests))
+        .route("/_sim/tenants/{tenant}/reset", post(reset))
         .fallback(not_found)
         .with_state(sim)
 }
@@ -67,22 +84,96 @@ async fn users_delta(
             );
         }
     };
-    let query = DeltaQuery::parse(raw.as_deref());
-    let minimal = prefers_minimal(&headers);
-    let base_url = base_url(&headers);
-    match delta::respond(&tenant, sim.config(), &query, &base_url, minimal) {
-        Ok(body) => {
-            let mut response = axum::Json(body).into_response();
-            if minimal {
-                response.headers_mut().insert(
-                    HeaderName::from_static("preference-applied"),
-                    HeaderValue::from_static("return=minimal"),
-                );
-            }
-            ids.stamp(response)
-        }
-        Err(e) => ids.graph_error(e.status, e.code, &e.message),
+    let counters = &tenant.counters;
+    Counters::bump(&counters.delta_requests, 1);
+    if low_priority(&headers) {
+        Counters::bump(&counters.low_priority_requests, 1);
     }
+    let config = sim.config();
+    let mut charged = HeaderMap::new();
+    match tenant.charge(config) {
+        Some(Charge::Throttled { retry_after }) => return throttled(&ids, &tenant, retry_after),
+        // Graph reports the share of the budget in use above 80 %.
+        Some(Charge::Allowed { used }) if used >= 0.8 => {
+            if let Ok(value) = HeaderValue::from_str(&format!("{used:.1}")) {
+                charged.insert(THROTTLE_LIMIT_PERCENTAGE, value);
+            }
+        }
+        _ => {}
+    }
+    Counters::bump(&counters.ru_charged, throttle::DELTA_PAGE_COST as u64);
+    charged.insert(RESOURCE_UNIT, HeaderValue::from_static("1"));
+
+    let mut response = if let Some(fault) = tenant.transient_fault(config) {
+        Counters::bump(&counters.transient_errors, 1);
+        let (status, code, message) = fault.answer();
+        ids.graph_error(status, code, message)
+    } else {
+        let query = DeltaQuery::parse(raw.as_deref());
+        let minimal = prefers_minimal(&headers);
+        let base_url = base_url(&headers);
+        match delta::respond(&tenant, config, &query, &base_url, minimal) {
+            Ok(body) => {
+                let mut response = axum::Json(body).into_response();
+                if minimal {
+                    response.headers_mut().insert(
+                        HeaderName::from_static("preference-applied"),
+                        HeaderValue::from_static("return=minimal"),
+                    );
+                }
+                ids.stamp(response)
+            }
+            Err(e) => {
+                let mut response = ids.graph_error_with(e.status, e.code, &e.message, e.inner);
+                if let Some(location) = e.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                response
+            }
+        }
+    };
+    response.headers_mut().extend(charged);
+    response
+}
+
+/// A 429 as Graph sends it when the app+tenant RU bucket is empty (graph.md §1.8 F5, §2).
+fn throttled(ids: &RequestIds, tenant: &Tenant, retry_after: Duration) -> Response {
+    Counters::bump(&tenant.counters.throttled, 1);
+    let mut response = ids.graph_error_with(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Please retry again later.",
+        faults::throttled_inner(),
+    );
+    let scope = format!(
+        "Tenant_Application/ReadWrite/{}/{}",
+        tenant.spec.client_id, tenant.spec.tenant_id
+    );
+    let headers = [
+        (
+            header::RETRY_AFTER,
+            throttle::retry_after_value(retry_after),
+        ),
+        // A refused request is charged nothing.
+        (RESOURCE_UNIT, "0".to_owned()),
+        (THROTTLE_SCOPE, scope),
+        (THROTTLE_INFORMATION, "ResourceUnitLimitExceeded".to_owned()),
+    ];
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Whether the caller asked to be throttled first (`x-ms-throttle-priority: low`).
+fn low_priority(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(THROTTLE_PRIORITY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.trim().eq_ignore_ascii_case("low"))
 }
 
 /// `http://<Host>`: links must work on whatever address the client used.
@@ -193,6 +284,17 @@ async fn snapshot(State(sim): State<GraphSim>, Path(tenant): Path<String>) -> Re
 async fn requests(State(sim): State<GraphSim>, Path(tenant): Path<String>) -> Response {
     match sim.requests(&tenant) {
         Ok(counts) => axum::Json(counts).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn reset(
+    State(sim): State<GraphSim>,
+    Path(tenant): Path<String>,
+    axum::Json(request): axum::Json<ResetRequest>,
+) -> Response {
+    match sim.reset(&tenant, request.mode) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => admin_error(e),
     }
 }

@@ -9,6 +9,14 @@
 //! `null`, `Prefer: return=minimal`, `$deltatoken=latest`, `400 syncStateNotFound` for unknown,
 //! foreign or expired state tokens, and bearer tokens that expire.
 //!
+//! Edge cases, each off by default ([`GraphSimConfig`]): replayed users on the same or the
+//! next page, empty pages with a nextLink and short pages (`paging.rs`); the RU token bucket
+//! per app+tenant with 429, decimal `Retry-After` and the `x-ms-throttle-*` headers
+//! (`throttle.rs`, 1 RU per delta request); injected 503/504s and synchronization resets that
+//! refuse older deltaLinks in each documented form (`faults.rs`, [`GraphSim::reset`] or
+//! `POST /_sim/tenants/{t}/reset`). Every delta response carries `x-ms-resource-unit`, and
+//! requests with `x-ms-throttle-priority: low` are counted ([`RequestCounts`]).
+//!
 //! Change tracking: each tenant has a version, bumped once per change step; each user remembers
 //! the versions at which it changed and which properties changed. An initial round enumerates
 //! users by id with a key cursor; a delta round enumerates an index of `(version, user)` between
@@ -19,21 +27,25 @@
 mod auth;
 mod delta;
 mod envelope;
+mod faults;
 mod http;
+mod paging;
 mod render;
 mod store;
+mod throttle;
 mod token;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::synthetic::UserState;
 use crate::synthetic::{ChangeReport, ChangeStep, EntraUser, SyntheticTenant, TenantUser};
+pub use faults::ResetMode;
 
 use auth::IssuedTokens;
 use store::TenantStore;
@@ -49,6 +61,20 @@ pub struct GraphSimConfig {
     pub delta_token_lifetime: Duration,
     /// Also list soft- and hard-deleted users as `@removed` in initial rounds, as Graph may.
     pub initial_round_tombstones: bool,
+    /// Replays (graph.md §1.5): every Nth user of a round is emitted twice, alternately again
+    /// at the end of the same page and at the start of the next one, in its current state.
+    pub duplicate_every: Option<usize>,
+    /// After every N pages of a round, a page with `"value": []` and a nextLink.
+    pub empty_page_every: Option<usize>,
+    /// Every odd page of a round is shorter than `page_size` (a fixed size per page number).
+    pub short_pages: bool,
+    /// Throttle `users/delta` with the documented RU bucket per app+tenant (graph.md §2).
+    pub throttling: bool,
+    /// Replaces the documented per-tenant RU budget per 10 s, and turns throttling on.
+    pub ru_budget_per_10s: Option<u32>,
+    /// Every Nth delta request (past authentication and throttling) fails with 503, then
+    /// 504, alternately, in the Graph error envelope.
+    pub fail_every: Option<usize>,
 }
 
 impl Default for GraphSimConfig {
@@ -58,6 +84,23 @@ impl Default for GraphSimConfig {
             token_lifetime: Duration::from_secs(3599),
             delta_token_lifetime: Duration::from_secs(7 * 24 * 3600),
             initial_round_tombstones: false,
+            duplicate_every: None,
+            empty_page_every: None,
+            short_pages: false,
+            throttling: false,
+            ru_budget_per_10s: None,
+            fail_every: None,
+        }
+    }
+}
+
+impl GraphSimConfig {
+    /// The RU budget per 10 s for a tenant of `users` users, or `None` when not throttling.
+    fn ru_budget(&self, users: usize) -> Option<u32> {
+        match (self.ru_budget_per_10s, self.throttling) {
+            (Some(budget), _) => Some(budget),
+            (None, true) => Some(throttle::tier_budget(users)),
+            (None, false) => None,
         }
     }
 }
@@ -112,6 +155,22 @@ pub struct RequestCounts {
     pub sync_state_not_found: u64,
     /// Other 4xx answers to delta requests.
     pub bad_requests: u64,
+    /// Authenticated `users/delta` requests, whatever the answer.
+    pub delta_requests: u64,
+    /// Of those, the ones that carried `x-ms-throttle-priority: low`.
+    pub low_priority_requests: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Resource units charged.
+    pub ru_charged: u64,
+    /// Injected 503 and 504 answers.
+    pub transient_errors: u64,
+    /// Answers to deltaLinks issued before a reset.
+    pub reset_refusals: u64,
+    /// Replayed entries, included in `objects_returned`.
+    pub duplicates_returned: u64,
+    /// Inserted empty pages (with a nextLink), included in `delta_pages`.
+    pub empty_pages: u64,
 }
 
 /// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
@@ -146,6 +205,12 @@ pub(crate) struct Tenant {
     epoch: u64,
     store: RwLock<TenantStore>,
     counters: Counters,
+    /// The app+tenant RU bucket; created on first use.
+    bucket: Mutex<Option<throttle::Bucket>>,
+    /// Delta requests past throttling, for `fail_every`.
+    fault_sequence: AtomicU64,
+    /// Resets so far and the last one's mode: deltaLinks of an older generation are refused.
+    reset: Mutex<(u64, Option<ResetMode>)>,
 }
 
 impl Tenant {
@@ -155,6 +220,29 @@ impl Tenant {
 
     fn write(&self) -> RwLockWriteGuard<'_, TenantStore> {
         self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The reset generation and the mode of the last reset.
+    pub(crate) fn reset_state(&self) -> (u64, Option<ResetMode>) {
+        *self.reset.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Charges one delta request to the tenant's RU bucket, when throttling.
+    pub(crate) fn charge(&self, config: &GraphSimConfig) -> Option<throttle::Charge> {
+        let budget = config.ru_budget(self.read().users().len())?;
+        let now = Instant::now();
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let charge = bucket
+            .get_or_insert_with(|| throttle::Bucket::new(now, budget))
+            .charge(now, budget, throttle::DELTA_PAGE_COST);
+        Some(charge)
+    }
+
+    /// Whether this delta request gets an injected fault, and which: 503 then 504.
+    pub(crate) fn transient_fault(&self, config: &GraphSimConfig) -> Option<faults::Transient> {
+        let every = config.fail_every.filter(|&n| n > 0)? as u64;
+        let seq = self.fault_sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        faults::Transient::nth(seq, every)
     }
 }
 
@@ -168,6 +256,14 @@ pub(crate) struct Counters {
     pub unauthorized: AtomicU64,
     pub sync_state_not_found: AtomicU64,
     pub bad_requests: AtomicU64,
+    pub delta_requests: AtomicU64,
+    pub low_priority_requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub ru_charged: AtomicU64,
+    pub transient_errors: AtomicU64,
+    pub reset_refusals: AtomicU64,
+    pub duplicates_returned: AtomicU64,
+    pub empty_pages: AtomicU64,
 }
 
 impl Counters {
@@ -186,6 +282,14 @@ impl Counters {
             unauthorized: get(&self.unauthorized),
             sync_state_not_found: get(&self.sync_state_not_found),
             bad_requests: get(&self.bad_requests),
+            delta_requests: get(&self.delta_requests),
+            low_priority_requests: get(&self.low_priority_requests),
+            throttled: get(&self.throttled),
+            ru_charged: get(&self.ru_charged),
+            transient_errors: get(&self.transient_errors),
+            reset_refusals: get(&self.reset_refusals),
+            duplicates_returned: get(&self.duplicates_returned),
+            empty_pages: get(&self.empty_pages),
         }
     }
 }
@@ -220,6 +324,9 @@ impl GraphSim {
             epoch: fastrand::u64(..),
             store: RwLock::new(store),
             counters: Counters::default(),
+            bucket: Mutex::new(None),
+            fault_sequence: AtomicU64::new(0),
+            reset: Mutex::new((0, None)),
             spec: spec.clone(),
         };
         let mut tenants = self
@@ -243,6 +350,15 @@ impl GraphSim {
         let tenant = self.tenant(tenant_id)?;
         let report = tenant.write().apply(step);
         Ok(report)
+    }
+
+    /// A synchronization reset (graph.md §1.4): every deltaLink issued before it is refused
+    /// the way `mode` says; links issued afterwards, and nextLinks, keep working.
+    pub fn reset(&self, tenant_id: &str, mode: ResetMode) -> Result<(), GraphSimError> {
+        let tenant = self.tenant(tenant_id)?;
+        let mut reset = tenant.reset.lock().unwrap_or_else(PoisonError::into_inner);
+        *reset = (reset.0 + 1, Some(mode));
+        Ok(())
     }
 
     /// Every user of the tenant, hard-deleted tombstones included, in generation order.

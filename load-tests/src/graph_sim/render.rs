@@ -49,14 +49,21 @@ impl Selection {
         self.explicit.unwrap_or_else(PropSet::default_selection)
     }
 
+    /// The `$select` value of an explicit selection (`displayName,mail`), else `None`.
+    pub(crate) fn query(self) -> Option<String> {
+        let props = self.explicit?;
+        let names: Vec<&str> = props.iter().map(Prop::wire_name).collect();
+        Some(names.join(","))
+    }
+
     /// `@odata.context`, e.g. `{base}/v1.0/$metadata#users(displayName,givenName)`.
     pub(crate) fn context(self, base_url: &str) -> String {
         match self.explicit {
             None => format!("{base_url}/v1.0/$metadata#users"),
-            Some(props) => {
-                let names: Vec<&str> = props.iter().map(Prop::wire_name).collect();
-                format!("{base_url}/v1.0/$metadata#users({})", names.join(","))
-            }
+            Some(_) => format!(
+                "{base_url}/v1.0/$metadata#users({})",
+                self.query().unwrap_or_default()
+            ),
         }
     }
 }
@@ -170,7 +177,15 @@ mod tests {
         let live_user = user(UserState::Live);
         let id = live_user.user.id.clone();
         let full = |u: &TenantUser, select: PropSet, changed: Option<PropSet>, minimal: bool| {
-            render(&PageItem { user: u, changed }, select, minimal)
+            render(
+                &PageItem {
+                    user: u,
+                    changed,
+                    index: 0,
+                },
+                select,
+                minimal,
+            )
         };
         let select = set(&[
             Prop::DisplayName,
@@ -224,6 +239,7 @@ mod tests {
             &PageItem {
                 user: &user(UserState::Live),
                 changed: None,
+                index: 0,
             },
             PropSet::default_selection(),
             false,

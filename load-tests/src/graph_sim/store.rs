@@ -41,6 +41,8 @@ pub(crate) struct PageItem<'a> {
     /// Properties changed since the base version; `None` for a full representation (initial
     /// rounds, and users created or restored since the base).
     pub changed: Option<PropSet>,
+    /// The user's index in the tenant (stable: users are never removed).
+    pub index: usize,
 }
 
 pub(crate) struct TenantStore {
@@ -144,6 +146,7 @@ impl TenantStore {
                 items.push(PageItem {
                     user,
                     changed: None,
+                    index,
                 });
             }
         }
@@ -152,6 +155,21 @@ impl TenantStore {
             items,
             next: last.filter(|_| more),
         }
+    }
+
+    /// User `index` as a page item again (a replay), in its current state: for a delta round
+    /// from `base` with what changed since, for an initial round (`None`) in full.
+    pub(crate) fn replay_item(&self, index: usize, base: Option<u64>) -> Option<PageItem<'_>> {
+        let user = self.tenant.users().get(index)?;
+        let changed = base.and_then(|base| {
+            let (props, lifecycle) = self.changes_since(index, base);
+            (user.state == UserState::Live && !lifecycle).then_some(props)
+        });
+        Some(PageItem {
+            user,
+            changed,
+            index,
+        })
     }
 
     /// Up to `limit` users changed after version `base` and at most `upto`, continuing after
@@ -189,11 +207,13 @@ impl TenantStore {
                 items.push(PageItem {
                     user,
                     changed: None,
+                    index: key.1,
                 });
             } else if props.intersects(select) {
                 items.push(PageItem {
                     user,
                     changed: Some(props),
+                    index: key.1,
                 });
             }
         }

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::paging::Paging;
 use super::store::RoundCursor;
 
 /// Everything a state token says.
@@ -22,6 +23,9 @@ pub(crate) struct SyncState {
     pub select: Option<u32>,
     #[serde(rename = "p")]
     pub phase: Phase,
+    /// Where the round's paging quirks are (skiptokens only, and only when quirks are on).
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
 }
 
 /// Where a token points.
@@ -38,9 +42,14 @@ pub(crate) enum Phase {
         after: RoundCursor,
     },
     /// `$deltatoken`: the next round starts after version `base`; issued at `issued_ms`
-    /// (milliseconds since the Unix epoch) for expiry.
+    /// (milliseconds since the Unix epoch) for expiry, in reset generation `generation`.
     #[serde(rename = "d")]
-    Delta { base: u64, issued_ms: u64 },
+    Delta {
+        base: u64,
+        issued_ms: u64,
+        #[serde(rename = "g", default)]
+        generation: u64,
+    },
 }
 
 impl SyncState {
@@ -71,6 +80,7 @@ mod tests {
                     upto: 0,
                     after: "abc".into(),
                 },
+                paging: None,
             },
             SyncState {
                 epoch: u64::MAX,
@@ -80,6 +90,12 @@ mod tests {
                     upto: 9,
                     after: (4, 17),
                 },
+                paging: Some(Paging {
+                    emitted: 41,
+                    page: 3,
+                    pending: vec![7, 12],
+                    done: true,
+                }),
             },
             SyncState {
                 epoch: 2,
@@ -87,7 +103,9 @@ mod tests {
                 phase: Phase::Delta {
                     base: 12,
                     issued_ms: 1_700_000_000_000,
+                    generation: 2,
                 },
+                paging: None,
             },
         ];
         for state in states {
