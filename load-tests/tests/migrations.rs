@@ -28,6 +28,7 @@ async fn concurrent_start_ups_migrate_once() {
     .fetch_one(&env.pool)
     .await
     .unwrap();
-    assert_eq!((applied, tables), (1, 5));
+    let shipped = dirsync_worker::MIGRATOR.iter().count() as i64;
+    assert_eq!((applied, tables), (shipped, 5), "every migration applied once");
     env.cleanup().await.unwrap();
 }
