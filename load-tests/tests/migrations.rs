@@ -4,15 +4,12 @@ use dirsync_load_tests::testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_start_ups_migrate_once() {
-    // A fresh, migrated database; then four more "processes" start against it at once, and
-    // four against a second, empty schema version history (dropped table) to race for real.
+    // Start from an empty schema, then four "processes" start against it at once.
     let env = TestEnv::new("migrations").await.unwrap();
-    sqlx::raw_sql(
-        "DROP TABLE failed_objects, batch_results, mirror_users, runs, tenants, _sqlx_migrations",
-    )
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        .execute(&env.pool)
+        .await
+        .unwrap();
     let starts = (0..4).map(|_| dirsync_coordinator::db::connect(&env.database_url));
     for result in futures_util::future::join_all(starts).await {
         result.expect("a concurrent start-up failed to migrate");
@@ -29,6 +26,10 @@ async fn concurrent_start_ups_migrate_once() {
     .await
     .unwrap();
     let shipped = dirsync_worker::MIGRATOR.iter().count() as i64;
-    assert_eq!((applied, tables), (shipped, 5), "every migration applied once");
+    assert_eq!(
+        (applied, tables),
+        (shipped, 5),
+        "every migration applied once"
+    );
     env.cleanup().await.unwrap();
 }
