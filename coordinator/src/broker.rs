@@ -11,7 +11,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
 
-use dirsync_proto::{BatchMessage, BatchResultEvent, RunId, Topology};
+use dirsync_proto::{BatchResultEvent, RunId, Topology};
 
 use crate::CoordinatorError;
 
@@ -80,8 +80,9 @@ impl BatchPublisher {
         })
     }
 
-    /// Returns once the broker has taken responsibility for the batch.
-    pub async fn publish(&self, batch: &BatchMessage) -> Result<(), CoordinatorError> {
+    /// Returns once the broker has taken responsibility for the batch, given as the bytes of
+    /// an encoded [`dirsync_proto::BatchMessage`].
+    pub async fn publish(&self, batch: &[u8]) -> Result<(), CoordinatorError> {
         let confirm = self
             .channel
             .basic_publish(
@@ -91,7 +92,7 @@ impl BatchPublisher {
                     mandatory: true,
                     ..Default::default()
                 },
-                &batch.encode(),
+                batch,
                 BasicProperties::default()
                     .with_delivery_mode(PERSISTENT)
                     .with_content_type("application/json".into()),

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use dirsync_proto::TenantId;
+use dirsync_proto::{RunId, TenantId};
 
 use crate::cloud::{Cloud, resolve_endpoints};
+use crate::guard::Thresholds;
+use crate::reconcile::{Deactivations, Decision};
 use crate::scheduler::{self, Leases};
 use crate::{CoordinatorConfig, CoordinatorError, NewTenant, Runner, TenantStore, broker, db};
 
@@ -40,6 +42,31 @@ pub enum Command {
     },
     /// Run the scheduler: claim due tenants and sync them until interrupted.
     Serve,
+    /// Decide on runs held by the accidental-deletion guard.
+    #[command(subcommand)]
+    Run(RunCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Allow a held run's deactivations; the next sync of its tenant pushes them.
+    Approve(Decide),
+    /// Refuse a held run's deactivations; the next sync completes the run without them.
+    Reject(Decide),
+    /// Print a run's guard state and the users of its deactivations as JSON.
+    Show {
+        /// Run id, as printed by `sync` or in the logs.
+        run: RunId,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Decide {
+    /// Run id, as printed by `sync` or in the logs.
+    pub run: RunId,
+    /// Who decides, recorded with the decision.
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub by: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +75,18 @@ pub enum TenantCommand {
     Add(AddTenant),
     /// List tenants.
     List,
+    /// Set the accidental-deletion guard: a run that would deactivate or delete more users
+    /// than either threshold waits for `dirsync run approve|reject`.
+    Guard {
+        tenant: TenantId,
+        /// At most this many users per run (default 500).
+        #[arg(long)]
+        max_count: u32,
+        /// At most this percentage of the tenant's active users per run (default 10;
+        /// ignored for 10 users or fewer).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+        max_percent: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -151,7 +190,8 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         }
         Command::Sync { tenant } => {
             let runner = runner(&cli.config, pool.clone()).await?;
-            let leases = Leases::new(pool, owner_name());
+            let leases = Leases::new(pool, owner_name())
+                .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
             anyhow::ensure!(
                 leases.claim(tenant).await?,
                 "tenant {tenant} is being synced by another coordinator"
@@ -161,9 +201,41 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 .await?;
             println!("{}", serde_json::to_string(&outcome)?);
         }
+        Command::Tenant(TenantCommand::Guard {
+            tenant,
+            max_count,
+            max_percent,
+        }) => {
+            let thresholds = Thresholds {
+                max_count,
+                max_percent,
+            };
+            TenantStore::new(pool).set_guard(tenant, thresholds).await?;
+            println!("guard of {tenant}: {max_count} users, {max_percent}%");
+        }
+        Command::Run(RunCommand::Approve(d)) => {
+            let tenant = Deactivations::new(pool)
+                .decide(d.run, Decision::Approved, &d.by)
+                .await?;
+            println!("run {} approved; `dirsync sync {tenant}` pushes it", d.run);
+        }
+        Command::Run(RunCommand::Reject(d)) => {
+            let tenant = Deactivations::new(pool)
+                .decide(d.run, Decision::Rejected, &d.by)
+                .await?;
+            println!(
+                "run {} rejected; `dirsync sync {tenant}` completes it",
+                d.run
+            );
+        }
+        Command::Run(RunCommand::Show { run }) => {
+            let held = Deactivations::new(pool).show(run).await?;
+            println!("{}", serde_json::to_string(&held)?);
+        }
         Command::Serve => {
             let runner = runner(&cli.config, pool.clone()).await?;
-            let leases = Leases::new(pool, owner_name());
+            let leases = Leases::new(pool, owner_name())
+                .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
             let max_runs = cli.config.max_concurrent_runs as usize;
             let report = scheduler::serve(runner, leases, max_runs, shutdown).await?;
             tracing::info!(
@@ -225,6 +297,76 @@ mod tests {
                 NewTenant::try_from(a).map_err(|e| e.to_string())
             }
             other => Err(format!("parsed as {other:?}")),
+        }
+    }
+
+    #[test]
+    fn run_decisions_and_guard_parse() {
+        let run = "0ae87ade-8c8a-4952-af08-318798958d0c";
+        // (argv after `dirsync`, what it parses to, or a piece of the error)
+        let cases: [(&[&str], Result<&str, &str>); 6] = [
+            (
+                &["run", "approve", run, "--by", "alice"],
+                Ok("approve 0ae87ade-8c8a-4952-af08-318798958d0c by alice"),
+            ),
+            (
+                &["run", "reject", run, "--by", "bob"],
+                Ok("reject 0ae87ade-8c8a-4952-af08-318798958d0c by bob"),
+            ),
+            (
+                &["run", "show", run],
+                Ok("show 0ae87ade-8c8a-4952-af08-318798958d0c"),
+            ),
+            (&["run", "approve", "not-a-uuid"], Err("invalid value")),
+            (
+                &[
+                    "tenant",
+                    "guard",
+                    run,
+                    "--max-count",
+                    "50",
+                    "--max-percent",
+                    "5",
+                ],
+                Ok("guard 50 5"),
+            ),
+            (
+                &[
+                    "tenant",
+                    "guard",
+                    run,
+                    "--max-count",
+                    "50",
+                    "--max-percent",
+                    "101",
+                ],
+                Err("101"),
+            ),
+        ];
+        for (args, expected) in cases {
+            let argv = std::iter::once("dirsync").chain(args.iter().copied());
+            let got = Cli::try_parse_from(argv)
+                .map(|cli| match cli.command {
+                    Command::Run(RunCommand::Approve(d)) => {
+                        format!("approve {} by {}", d.run, d.by)
+                    }
+                    Command::Run(RunCommand::Reject(d)) => format!("reject {} by {}", d.run, d.by),
+                    Command::Run(RunCommand::Show { run }) => format!("show {run}"),
+                    Command::Tenant(TenantCommand::Guard {
+                        max_count,
+                        max_percent,
+                        ..
+                    }) => format!("guard {max_count} {max_percent}"),
+                    other => format!("{other:?}"),
+                })
+                .map_err(|e| e.to_string());
+            match (expected, &got) {
+                (Ok(want), Ok(parsed)) => assert_eq!(parsed, want, "{args:?}"),
+                (Err(needle), Err(message)) => {
+                    assert!(message.contains(needle), "{args:?}: {message}")
+                }
+                _ => panic!("{args:?}: expected {expected:?}, got {got:?}"),
+            }
         }
     }
 

@@ -36,6 +36,10 @@ pub struct CoordinatorConfig {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_concurrent_runs: u32,
+    /// Seconds a tenant lease lasts without renewal: how soon another coordinator resumes the
+    /// runs of one that died.
+    #[arg(long, env = "DIRSYNC_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: u64,
 }
 
 impl CoordinatorConfig {

@@ -34,6 +34,15 @@ pub enum CoordinatorError {
     Invalid(String),
     #[error("run {0} failed: {1}")]
     RunFailed(String, String),
+    #[error(
+        "run {run} is held by the accidental-deletion guard ({reason}); \
+         approve or reject it with `dirsync run approve|reject {run}`"
+    )]
+    AwaitingApproval {
+        run: String,
+        count: u64,
+        reason: String,
+    },
     #[error("shutting down")]
     Cancelled,
     #[error("lost the lease on tenant {0} to another coordinator")]

@@ -7,8 +7,9 @@
 //!
 //! Layering: [`graph`] talks to Microsoft Graph and owns its wire types; [`broker`] owns the
 //! RabbitMQ topology; [`tenants`] and [`runs`] own their tables; [`run`] composes them into
-//! one sync run; [`scheduler`] decides which tenant runs when; [`cli`] is the `dirsync`
-//! command line.
+//! one sync run; [`guard`] (pure) and [`reconcile`] hold back its deactivations until the
+//! accidental-deletion guard or an operator allows them; [`scheduler`] decides which tenant
+//! runs when; [`cli`] is the `dirsync` command line.
 
 pub mod broker;
 pub mod cli;
@@ -17,7 +18,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod guard;
 pub mod inflight;
+pub mod reconcile;
 pub mod run;
 pub mod runs;
 pub mod scheduler;

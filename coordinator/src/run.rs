@@ -18,6 +18,7 @@ use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology, WIRE_VERSIO
 use crate::broker::{BatchPublisher, RunResults};
 use crate::graph::{GraphClient, PageLink};
 use crate::inflight::InFlight;
+use crate::reconcile::Deactivations;
 use crate::runs::{RunKind, RunStore};
 use crate::{CoordinatorError, TenantStore};
 
@@ -53,6 +54,8 @@ pub struct Runner {
     topology: Topology,
     http: reqwest::Client,
     window: u32,
+    /// RU per 10 s each tenant's Graph client keeps to.
+    graph_budget: u32,
 }
 
 /// Follows a run's batches: which are recorded, and which users are in flight.
@@ -151,6 +154,7 @@ impl Runner {
             topology,
             http,
             window: window.max(1),
+            graph_budget: crate::graph::DEFAULT_RU_PER_10S,
         }
     }
 
@@ -165,7 +169,7 @@ impl Runner {
         let started = Instant::now();
         let tenant = TenantStore::new(self.pool.clone()).get(tenant_id).await?;
         let runs = RunStore::new(self.pool.clone());
-        let graph = GraphClient::new(self.http.clone(), &tenant);
+        let graph = GraphClient::new(self.http.clone(), &tenant).with_budget(self.graph_budget);
 
         let open = match runs.open_run(tenant_id).await? {
             Some(open) => open,
@@ -217,6 +221,7 @@ impl Runner {
         };
 
         let mut kind = open.kind;
+        let deactivations = Deactivations::new(self.pool.clone());
         let (total, delta_link) = if open.enumerating {
             let publisher = BatchPublisher::new(&self.amqp, &self.topology).await?;
             let mut url = open
@@ -224,8 +229,26 @@ impl Runner {
                 .clone()
                 .unwrap_or_else(|| graph.initial_users_url());
             let mut seq = open.batches_published;
+            if let Some((staged, bytes)) = &open.pending {
+                // A previous coordinator staged this batch and may have published it: send
+                // the very same bytes again (workers skip a batch that is already recorded).
+                let batch = BatchMessage::decode(bytes).map_err(|e| {
+                    CoordinatorError::RunFailed(
+                        run.to_string(),
+                        format!("staged batch unreadable: {e}"),
+                    )
+                })?;
+                tracker.inflight.track(*staged, &batch.users);
+                publisher.publish(bytes).await?;
+                seq = seq.max(staged + 1);
+                tracing::info!(
+                    seq = staged,
+                    "republished the batch staged before the restart"
+                );
+            }
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
+            let mut diverted = deactivations.diverted_users(run).await?;
             loop {
                 let fetched = tokio::select! {
                     page = graph.users_page(&url) => page,
@@ -238,6 +261,7 @@ impl Runner {
                         tracing::warn!(reason = %why, "delta state gone, full resync");
                         resynced = true;
                         runs.discard_delta_link(tenant_id).await?;
+                        deactivations.full_enumeration_starts(run, seq).await?;
                         kind = RunKind::Initial;
                         url = graph.initial_users_url();
                         continue;
@@ -248,6 +272,10 @@ impl Runner {
                     }
                 };
                 state.pages += 1;
+                // Deactivating entries wait for the end of the run and the deletion guard.
+                let page = deactivations
+                    .divert_page(run, &url, page, &mut diverted)
+                    .await?;
                 if !page.users.is_empty() {
                     tracker.drain();
                     while seq.saturating_sub(tracker.recorded) >= self.window
@@ -257,24 +285,28 @@ impl Runner {
                     }
                     tracker.inflight.track(seq, &page.users);
                     state.users_published += page.users.len() as u64;
-                    let batch = BatchMessage {
+                    let bytes = BatchMessage {
                         version: WIRE_VERSION,
                         tenant_id,
                         run_id: run,
                         seq,
                         users: page.users,
+                    }
+                    .encode();
+                    let after = match &page.link {
+                        PageLink::Next(link) | PageLink::Delta(link) => link,
                     };
-                    publisher.publish(&batch).await?;
+                    runs.stage(run, kind, after, seq, &bytes).await?;
+                    publisher.publish(&bytes).await?;
                     seq += 1;
+                } else if let PageLink::Next(next) = &page.link {
+                    runs.checkpoint(run, kind, next, seq).await?;
                 }
                 state.batches_published = seq;
                 state.batches_recorded = tracker.recorded;
                 report(&state);
                 match page.link {
-                    PageLink::Next(next) => {
-                        runs.checkpoint(run, kind, &next, seq).await?;
-                        url = next;
-                    }
+                    PageLink::Next(next) => url = next,
                     PageLink::Delta(delta) => {
                         runs.finish_enumeration(run, seq, &delta).await?;
                         break (seq, delta);
@@ -300,6 +332,13 @@ impl Runner {
         state.batches_recorded = tracker.recorded;
         report(&state);
         tracker.settle(total, cancel).await?;
+        // Then the deactivations (and a full enumeration's gone users), if the guard allows.
+        let held = deactivations.batches(run, tenant_id, kind, total).await?;
+        let total = total
+            + deactivations
+                .publish(&self.amqp, &self.topology, &held)
+                .await?;
+        tracker.settle(total, cancel).await?;
         state.batches_recorded = tracker.recorded;
         report(&state);
         runs.complete(run, tenant_id, &delta_link, tracker.counts)
@@ -319,5 +358,12 @@ impl Runner {
             "run completed"
         );
         Ok(outcome)
+    }
+
+    /// Makes every Graph client keep to `ru_per_10s` resource units per 10 s instead of
+    /// Graph's L tier ([`crate::graph::DEFAULT_RU_PER_10S`]).
+    pub fn with_graph_budget(mut self, ru_per_10s: u32) -> Self {
+        self.graph_budget = ru_per_10s;
+        self
     }
 }

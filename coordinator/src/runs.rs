@@ -41,6 +41,8 @@ pub struct OpenRun {
     pub batches_published: u32,
     pub total_batches: Option<u32>,
     pub new_delta_link: Option<String>,
+    /// A batch staged for publishing that may or may not have reached the broker.
+    pub pending: Option<(u32, Vec<u8>)>,
 }
 
 /// Access to `runs` and `batch_results`.
@@ -56,8 +58,9 @@ impl RunStore {
 
     pub async fn open_run(&self, tenant: TenantId) -> Result<Option<OpenRun>, CoordinatorError> {
         let row = sqlx::query(
-            "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link \
-             FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining')",
+            "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link, \
+             pending_seq, pending_batch \
+             FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining', 'awaiting_approval')",
         )
         .bind(tenant.0)
         .fetch_optional(&self.pool)
@@ -73,6 +76,13 @@ impl RunStore {
                     .try_get::<Option<i32>, _>("total_batches")?
                     .map(|n| n as u32),
                 new_delta_link: r.try_get("new_delta_link")?,
+                pending: match (
+                    r.try_get::<Option<i32>, _>("pending_seq")?,
+                    r.try_get::<Option<Vec<u8>>, _>("pending_batch")?,
+                ) {
+                    (Some(seq), Some(batch)) => Some((seq as u32, batch)),
+                    _ => None,
+                },
             })
         })
         .transpose()
@@ -104,12 +114,38 @@ impl RunStore {
         published: u32,
     ) -> Result<(), CoordinatorError> {
         sqlx::query(
-            "UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4 WHERE id = $1",
+            "UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4, \
+             pending_seq = NULL, pending_batch = NULL WHERE id = $1",
         )
         .bind(run.0)
         .bind(cursor)
         .bind(published as i32)
         .bind(kind.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Before publishing batch `seq` (every earlier one is confirmed): keeps its exact bytes
+    /// and the link after its page, in one write. A coordinator resuming the run republishes
+    /// these bytes, so a sequence number never carries two different contents.
+    pub async fn stage(
+        &self,
+        run: RunId,
+        kind: RunKind,
+        cursor_after: &str,
+        seq: u32,
+        batch: &[u8],
+    ) -> Result<(), CoordinatorError> {
+        sqlx::query(
+            "UPDATE runs SET cursor_link = $2, kind = $3, batches_published = $4, pending_seq = $4, \
+             pending_batch = $5 WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(cursor_after)
+        .bind(kind.as_str())
+        .bind(seq as i32)
+        .bind(batch)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -124,7 +160,7 @@ impl RunStore {
     ) -> Result<(), CoordinatorError> {
         sqlx::query(
             "UPDATE runs SET state = 'draining', cursor_link = NULL, batches_published = $2, total_batches = $2, \
-             new_delta_link = $3 WHERE id = $1",
+             new_delta_link = $3, pending_seq = NULL, pending_batch = NULL WHERE id = $1",
         )
         .bind(run.0)
         .bind(total as i32)

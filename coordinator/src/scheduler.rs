@@ -16,12 +16,13 @@ use dirsync_proto::TenantId;
 
 use crate::{CoordinatorError, RunOutcome, Runner};
 
-/// How long a lease lasts without renewal.
-const LEASE: Duration = Duration::from_secs(120);
-/// How often a held lease is renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(30);
+/// How long a lease lasts without renewal, unless configured otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// How long after a failed run the tenant is tried again.
 const RETRY_FAILED_RUN: Duration = Duration::from_secs(60);
+/// How long after a run held by the deletion guard its tenant is looked at again, unless an
+/// operator's decision makes it due sooner.
+const RECHECK_HELD_RUN: Duration = Duration::from_secs(600);
 /// How long an idle scheduler sleeps before looking for due tenants again.
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -30,6 +31,7 @@ const IDLE: Duration = Duration::from_secs(2);
 pub struct Leases {
     pool: PgPool,
     owner: String,
+    lease: Duration,
 }
 
 impl Leases {
@@ -37,7 +39,15 @@ impl Leases {
         Self {
             pool,
             owner: owner.into(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// How long a lease lasts without renewal: how soon another coordinator takes over the
+    /// tenants of one that died. Renewals happen four times per lease.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(400));
+        self
     }
 
     /// Claims the most overdue tenant with auto-sync on, if any.
@@ -49,7 +59,7 @@ impl Leases {
                          ORDER BY next_run_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
         )
         .bind(&self.owner)
-        .bind(LEASE.as_secs_f64())
+        .bind(self.lease.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(TenantId))
@@ -63,7 +73,7 @@ impl Leases {
         )
         .bind(&self.owner)
         .bind(tenant.0)
-        .bind(LEASE.as_secs_f64())
+        .bind(self.lease.as_secs_f64())
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -100,7 +110,7 @@ impl Leases {
         // coordinators must never publish batches of the same run.
         let renew = async {
             loop {
-                tokio::time::sleep(RENEW_EVERY).await;
+                tokio::time::sleep(self.lease / 4).await;
                 match self.claim(tenant).await {
                     Ok(true) => {}
                     Ok(false) => return CoordinatorError::LeaseLost(tenant.to_string()),
@@ -122,7 +132,7 @@ impl Leases {
 pub struct ServeReport {
     /// Runs that completed.
     pub completed: u64,
-    /// Runs that failed (their tenants were postponed).
+    /// Runs that failed or were held by the deletion guard (their tenants were postponed).
     pub failed: u64,
     /// Runs stopped by cancellation; they resume from their checkpoints next time.
     pub interrupted: u64,
@@ -209,6 +219,18 @@ async fn finished(
         Ok((id, Err(CoordinatorError::Cancelled))) => {
             report.interrupted += 1;
             tenants.remove(&id);
+            return;
+        }
+        Ok((id, Err(e @ CoordinatorError::AwaitingApproval { .. }))) => {
+            // Not a failure: the run waits for an operator, whose decision makes the
+            // tenant due again; until then look only now and then.
+            report.failed += 1;
+            if let Some(tenant) = tenants.remove(&id) {
+                tracing::warn!(tenant_id = %tenant, reason = %e, "run held for approval");
+                if let Err(e) = leases.postpone(tenant, RECHECK_HELD_RUN).await {
+                    tracing::error!(tenant_id = %tenant, error = %e, "postponing the held tenant failed");
+                }
+            }
             return;
         }
         Ok((id, Err(e))) => (id, e.to_string()),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use dirsync_proto::TenantId;
 
 use crate::CoordinatorError;
+use crate::guard::Thresholds;
 
 /// Settings given when registering a tenant.
 #[derive(Debug, Clone)]
@@ -143,6 +144,30 @@ impl TenantStore {
             status: row.try_get("status")?,
             delta_link: row.try_get("delta_link")?,
         })
+    }
+
+    /// Sets the tenant's accidental-deletion guard thresholds.
+    pub async fn set_guard(&self, id: TenantId, t: Thresholds) -> Result<(), CoordinatorError> {
+        if t.max_percent > 100 {
+            return Err(CoordinatorError::Invalid(format!(
+                "guard percentage must be at most 100, got {}",
+                t.max_percent
+            )));
+        }
+        let n = sqlx::query(
+            "UPDATE tenants SET guard_max_count = $2, guard_max_percent = $3, updated_at = now() \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(i32::try_from(t.max_count).unwrap_or(i32::MAX))
+        .bind(t.max_percent as i32)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(())
     }
 
     /// Every tenant as (id, name, status, has a deltaLink), by name.

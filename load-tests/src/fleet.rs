@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use dirsync_coordinator::guard::Thresholds;
 use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
 use dirsync_proto::{Counts, RunId, TenantId};
@@ -33,9 +34,15 @@ pub struct StackOptions {
     pub page_size: usize,
     /// Added to every SCIM request, to make runs last long enough to interfere with.
     pub scim_latency: Duration,
+    /// Added to every Graph request (token and delta), likewise.
+    pub graph_latency: Duration,
     /// The Graph simulator's settings (edge cases, throttling); its `page_size` is replaced
     /// by [`StackOptions::page_size`].
     pub graph: GraphSimConfig,
+    /// Whether the tenant deletes Webex users that Entra hard-deletes (else deactivates).
+    pub allow_hard_delete: bool,
+    /// The tenant's accidental-deletion guard; `None` keeps the defaults (500 users, 10%).
+    pub guard: Option<Thresholds>,
 }
 
 impl StackOptions {
@@ -47,6 +54,9 @@ impl StackOptions {
             seed: 7,
             page_size: 200,
             scim_latency: Duration::ZERO,
+            graph_latency: Duration::ZERO,
+            allow_hard_delete: true,
+            guard: None,
             graph: GraphSimConfig::default(),
         }
     }
@@ -101,6 +111,7 @@ pub struct Stack {
     pub org_id: String,
     pub runner: Runner,
     redis: redis::aio::ConnectionManager,
+    allow_hard_delete: bool,
     shutdown: CancellationToken,
     servers: Vec<Served>,
     workers: std::sync::Mutex<Vec<Child>>,
@@ -139,19 +150,18 @@ impl Stack {
         let org_id = uuid::Uuid::new_v4().to_string();
         let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
         scim.add_org(&org_id, &scim_token);
-        let graph_served =
-            serve::spawn(graph.router(), any_loopback_port(), shutdown.clone()).await?;
-        let mut scim_router = scim.router();
-        if !opts.scim_latency.is_zero() {
-            let latency = opts.scim_latency;
-            scim_router = scim_router.layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                    tokio::time::sleep(latency).await;
-                    next.run(request).await
-                },
-            ));
-        }
-        let scim_served = serve::spawn(scim_router, any_loopback_port(), shutdown.clone()).await?;
+        let graph_served = serve::spawn(
+            with_latency(graph.router(), opts.graph_latency),
+            any_loopback_port(),
+            shutdown.clone(),
+        )
+        .await?;
+        let scim_served = serve::spawn(
+            with_latency(scim.router(), opts.scim_latency),
+            any_loopback_port(),
+            shutdown.clone(),
+        )
+        .await?;
 
         let tenant_id = TenantStore::new(env.pool.clone())
             .create(&NewTenant {
@@ -163,10 +173,15 @@ impl Stack {
                 client_secret: SecretString::from(client_secret),
                 scim_base_url: format!("{}/identity/scim/{org_id}/v2", scim_served.base_url()),
                 scim_token: SecretString::from(scim_token),
-                allow_hard_delete: true,
+                allow_hard_delete: opts.allow_hard_delete,
             })
             .await?;
         let amqp = broker::connect(&env.amqp_url).await?;
+        if let Some(guard) = opts.guard {
+            TenantStore::new(env.pool.clone())
+                .set_guard(tenant_id, guard)
+                .await?;
+        }
         let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64);
         let redis =
             redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
@@ -180,6 +195,7 @@ impl Stack {
             org_id,
             runner,
             redis,
+            allow_hard_delete: opts.allow_hard_delete,
             shutdown,
             servers: vec![graph_served, scim_served],
             workers: std::sync::Mutex::new(Vec::new()),
@@ -247,7 +263,10 @@ impl Stack {
     pub fn verdict(&self) -> anyhow::Result<Verdict> {
         // Streamed: copying both sides of a large tenant would double the process's memory.
         Ok(self.graph.with_users(&self.entra_tenant, |users| {
-            let mut oracle = Oracle::new(users.iter().map(|u| (&u.user, u.state)), true);
+            let mut oracle = Oracle::new(
+                users.iter().map(|u| (&u.user, u.state)),
+                self.allow_hard_delete,
+            );
             self.scim
                 .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
             oracle.verdict()
@@ -310,6 +329,19 @@ impl Stack {
         }
         self.env.cleanup().await
     }
+}
+
+/// Delays every request to `router` by `latency` (none when zero).
+fn with_latency(router: axum::Router, latency: Duration) -> axum::Router {
+    if latency.is_zero() {
+        return router;
+    }
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            tokio::time::sleep(latency).await;
+            next.run(request).await
+        },
+    ))
 }
 
 /// The binary that runs `worker` processes: the demo binary next to the current executable

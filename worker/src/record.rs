@@ -3,8 +3,9 @@
 //! The `batch_results` row is inserted first with `ON CONFLICT DO NOTHING`: if it already
 //! exists another delivery of the same batch committed first, and this one rolls back and
 //! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
-//! mirror deletions and failed objects are each one bulk statement over UNNEST-ed arrays,
-//! sorted by entra id so that concurrent batches lock shared rows in the same order.
+//! mirror deletions, the run stamp of every user seen and failed objects are each one bulk
+//! statement over UNNEST-ed arrays, sorted by entra id so that concurrent batches lock
+//! shared rows in the same order.
 
 use dirsync_proto::{Counts, RunId, TenantId};
 use sqlx::PgPool;
@@ -118,6 +119,15 @@ impl<'a> MirrorWrites<'a> {
         writes.failed.sort_by(|a, b| a.0.cmp(b.0));
         writes
     }
+
+    /// The distinct entra ids of the batch, sorted (the lock order), less the removed ones.
+    pub fn seen(&self, results: &'a [UserResult]) -> Vec<&'a str> {
+        let mut ids: Vec<&str> = results.iter().map(|r| r.entra_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.retain(|id| self.removed.binary_search(id).is_err());
+        ids
+    }
 }
 
 /// Records the batch: its result row, the mirror changes and the failed objects.
@@ -193,6 +203,21 @@ pub async fn record_batch(
             .bind(removed)
             .execute(&mut *tx)
             .await?;
+    }
+    // Every user of the batch was seen by this run, skipped and failed ones too: a full
+    // enumeration's reconciliation deactivates only the active rows left unstamped.
+    let seen = writes.seen(results);
+    if !seen.is_empty() {
+        sqlx::query(
+            "UPDATE mirror_users SET last_seen_run = $2, last_seen_seq = $3 \
+             WHERE tenant_id = $1 AND entra_id = ANY($4)",
+        )
+        .bind(key.tenant.0)
+        .bind(key.run.0)
+        .bind(seq)
+        .bind(&seen)
+        .execute(&mut *tx)
+        .await?;
     }
     if !failed_ids.is_empty() {
         sqlx::query(
@@ -279,6 +304,27 @@ mod tests {
             assert_eq!(&writes.removed, gone, "case {i}");
             let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
             assert_eq!(&failed_ids, failed, "case {i}");
+        }
+    }
+
+    #[test]
+    fn every_user_of_the_batch_is_seen_except_the_removed() {
+        let cases: Vec<(Vec<UserResult>, Vec<&str>)> = vec![
+            (vec![], vec![]),
+            (
+                vec![
+                    upsert("c"),
+                    UserResult::skipped("a"),
+                    UserResult::failed("b", "x"),
+                    UserResult::skipped("a"),
+                ],
+                vec!["a", "b", "c"],
+            ),
+            (vec![removed("r"), upsert("u"), removed("a")], vec!["u"]),
+        ];
+        for (i, (results, seen)) in cases.iter().enumerate() {
+            let writes = MirrorWrites::from_results(results);
+            assert_eq!(&writes.seen(results), seen, "case {i}");
         }
     }
 

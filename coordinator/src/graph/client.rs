@@ -1,10 +1,14 @@
-//! Graph client: OAuth2 client-credentials tokens and delta pages, with retries.
+//! Graph client: OAuth2 client-credentials tokens and delta pages, with pacing and retries.
 //!
-//! 429 and 5xx answers and transport errors are retried with exponential backoff and jitter
-//! (backon), waiting at least the server's `Retry-After` (decimal seconds allowed). A 401 is
-//! answered by fetching a fresh token once. Delta-state errors become
-//! [`CoordinatorError::ResyncRequired`].
+//! Every request first waits for the app+tenant pair's [`Pacer`], which keeps the client
+//! under Graph's resource-unit budget and halves the rate when Graph reports pressure
+//! (`pacing.rs`). 429 and 5xx answers and transport errors are retried with exponential
+//! backoff and jitter (backon), waiting at least the server's `Retry-After` (decimal seconds
+//! allowed). Tokens are refreshed before they expire ([`token_cache_lifetime`]) and, on a 401,
+//! once more; the page URL being fetched is kept, so an enumeration continues where it was.
+//! Delta-state errors become [`CoordinatorError::ResyncRequired`].
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -14,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::pacing::{self, DEFAULT_RU_PER_10S, Pacer, PacerKey};
 use super::wire::{DeltaPage, ErrorEnvelope, parse_page};
 use crate::{CoordinatorError, Tenant};
 
@@ -24,6 +29,17 @@ accountEnabled,manager";
 
 /// Refresh a token this long before Graph says it expires.
 const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(120);
+
+/// How long to use a token that Graph says lives `expires_in`: until [`TOKEN_EARLY_REFRESH`]
+/// before it expires, or, for a lifetime too short for that margin, for half of it (a zero
+/// lifetime means a token per request, which still makes progress).
+pub fn token_cache_lifetime(expires_in: Duration) -> Duration {
+    if expires_in > TOKEN_EARLY_REFRESH * 2 {
+        expires_in - TOKEN_EARLY_REFRESH
+    } else {
+        expires_in / 2
+    }
+}
 
 /// A Graph client bound to one tenant's credentials.
 #[derive(Debug)]
@@ -36,6 +52,10 @@ pub struct GraphClient {
     client_secret: SecretString,
     token: Mutex<Option<(SecretString, Instant)>>,
     backoff: ExponentialBuilder,
+    /// RU per 10 s this client keeps to.
+    budget: u32,
+    /// The app+tenant pair's shared pacer, looked up on the first request.
+    pacer: OnceLock<Arc<Pacer>>,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +79,29 @@ impl GraphClient {
                 .with_max_delay(Duration::from_secs(30))
                 .with_max_times(8)
                 .with_jitter(),
+            budget: DEFAULT_RU_PER_10S,
+            pacer: OnceLock::new(),
         }
+    }
+
+    /// Keeps to `ru_per_10s` resource units per 10 s (at least 1) instead of Graph's L tier
+    /// ([`DEFAULT_RU_PER_10S`]); one delta page costs one RU.
+    pub fn with_budget(mut self, ru_per_10s: u32) -> Self {
+        self.budget = ru_per_10s.max(1);
+        self.pacer = OnceLock::new();
+        self
+    }
+
+    /// The pacer shared by every client of this app+tenant pair and budget.
+    pub fn pacer(&self) -> &Pacer {
+        self.pacer.get_or_init(|| {
+            pacing::shared(PacerKey {
+                graph_base_url: self.graph_base_url.clone(),
+                graph_tenant_id: self.graph_tenant_id.clone(),
+                client_id: self.client_id.clone(),
+                ru_per_10s: self.budget,
+            })
+        })
     }
 
     /// Replaces the retry schedule (exponential with jitter): first delay, largest delay,
@@ -110,6 +152,8 @@ impl GraphClient {
 
     async fn get_once(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
         let token = self.token().await?;
+        // After the token: its fetch may take a while, and the pace is about Graph calls.
+        self.pacer().ready().await;
         let response = self
             .http
             .get(url)
@@ -118,6 +162,9 @@ impl GraphClient {
             .send()
             .await?;
         let status = response.status();
+        if pacing::signals_pressure(status.as_u16(), response.headers()) {
+            self.pacer().pressure();
+        }
         let retry_after = parse_retry_after(response.headers());
         let body = response.bytes().await?;
         if status.is_success() {
@@ -165,7 +212,7 @@ impl GraphClient {
             )));
         }
         let parsed: TokenResponse = response.json().await?;
-        let lifetime = Duration::from_secs(parsed.expires_in).saturating_sub(TOKEN_EARLY_REFRESH);
+        let lifetime = token_cache_lifetime(Duration::from_secs(parsed.expires_in));
         let token = SecretString::from(parsed.access_token);
         *cached = Some((token.clone(), Instant::now() + lifetime));
         Ok(token)
@@ -241,6 +288,28 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn tokens_are_refreshed_early_or_at_half_life() {
+        for (expires_in, used_for) in [
+            (3599, 3479),
+            (241, 121),
+            (240, 120),
+            (200, 100),
+            (2, 1),
+            (0, 0),
+        ] {
+            assert_eq!(
+                token_cache_lifetime(Duration::from_secs(expires_in)),
+                Duration::from_secs(used_for),
+                "{expires_in}"
+            );
+        }
+        assert_eq!(
+            token_cache_lifetime(Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

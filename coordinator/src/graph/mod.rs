@@ -1,10 +1,13 @@
 //! Microsoft Graph: the delta-query client and its wire types.
 //!
 //! [`wire`] parses a delta page into neutral [`dirsync_proto::SourceUser`]s (pure);
-//! [`client`] fetches tokens and pages with retries that honour `Retry-After`.
+//! [`client`] fetches tokens and pages with retries that honour `Retry-After`, paced by
+//! [`pacing`] to stay under Graph's resource-unit budget.
 
 pub mod client;
+pub mod pacing;
 pub mod wire;
 
 pub use client::GraphClient;
+pub use pacing::{DEFAULT_RU_PER_10S, Pacer};
 pub use wire::{DeltaPage, PageLink};

@@ -39,6 +39,11 @@ struct Cli {
 enum Cmd {
     /// Run one worker process (what the demo starts in the background).
     Worker(dirsync_worker::WorkerConfig),
+    /// Run the `dirsync` command line (the coordinator), e.g. `demo dirsync sync <tenant>`.
+    Dirsync {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +51,13 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Some(Cmd::Worker(config)) => runtime.block_on(worker(config)),
+        Some(Cmd::Dirsync { args }) => runtime.block_on(async {
+            process::init_tracing("warn");
+            let cli = dirsync_coordinator::cli::Cli::parse_from(
+                std::iter::once("dirsync".to_string()).chain(args),
+            );
+            dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await
+        }),
         None => runtime.block_on(demo(cli.users, cli.seed, cli.workers)),
     }
 }

@@ -1,0 +1,403 @@
+//! A run's deactivations in PostgreSQL: the entries diverted from its pages, the
+//! reconciliation of a full enumeration, the guard's hold and the operator's decision.
+//!
+//! Everything is stored in `run_deactivations` and the `runs` row, never only in memory, so
+//! a restarted coordinator resumes a held or half-pushed run where it was. The set is fixed
+//! once decided (`runs.deactivations` is set), so its batches are rebuilt identically.
+
+use std::collections::HashSet;
+
+use sqlx::{PgPool, Row};
+
+use dirsync_proto::{BatchMessage, RunId, SourceUser, TenantId, Topology, WIRE_VERSION};
+
+use crate::CoordinatorError;
+use crate::broker::BatchPublisher;
+use crate::graph::DeltaPage;
+use crate::guard::{self, Thresholds};
+use crate::runs::RunKind;
+
+/// `run_deactivations.page` of the reconciliation's rows.
+const RECONCILE_PAGE: &str = "reconcile";
+
+/// An operator's decision on a held run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        }
+    }
+}
+
+/// A run's deactivations as stored, for operators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeldRun {
+    pub run_id: RunId,
+    pub tenant_id: TenantId,
+    pub state: String,
+    /// Users the run deactivates or deletes (that Webex has active), once decided.
+    pub deactivations: Option<i32>,
+    pub held: bool,
+    pub hold_reason: Option<String>,
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// Entra ids of the users with a diverted or reconciled entry.
+    pub users: Vec<String>,
+}
+
+/// Access to `run_deactivations` and the guard columns of `runs`.
+#[derive(Debug, Clone)]
+pub struct Deactivations {
+    pool: PgPool,
+}
+
+impl Deactivations {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The users with an entry diverted so far in the run (for a resumed enumeration).
+    pub async fn diverted_users(&self, run: RunId) -> Result<HashSet<String>, CoordinatorError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT entra_id FROM run_deactivations WHERE run_id = $1")
+                .bind(run.0)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Stores the page's deactivating entries (and later entries of diverted users) and
+    /// returns the page without them. `url` is where the page was read from: reading it
+    /// again after a restart stores nothing twice.
+    pub async fn divert_page(
+        &self,
+        run: RunId,
+        url: &str,
+        mut page: DeltaPage,
+        diverted: &mut HashSet<String>,
+    ) -> Result<DeltaPage, CoordinatorError> {
+        let (kept, out) = guard::divert(std::mem::take(&mut page.users), diverted);
+        page.users = kept;
+        if out.is_empty() {
+            return Ok(page);
+        }
+        let idx: Vec<i32> = out.iter().map(|(i, _)| *i as i32).collect();
+        let ids: Vec<&str> = out.iter().map(|(_, u)| u.id.as_str()).collect();
+        let entries: Vec<sqlx::types::Json<&SourceUser>> =
+            out.iter().map(|(_, u)| sqlx::types::Json(u)).collect();
+        sqlx::query(
+            "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry) \
+             SELECT $1, md5($2), d.idx, d.entra_id, d.entry \
+             FROM UNNEST($3::int4[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS d(idx, entra_id, entry, n) \
+             ORDER BY d.n ON CONFLICT (run_id, page, idx) DO NOTHING",
+        )
+        .bind(run.0)
+        .bind(url)
+        .bind(&idx)
+        .bind(&ids)
+        .bind(&entries)
+        .execute(&self.pool)
+        .await?;
+        Ok(page)
+    }
+
+    /// A full enumeration starts at batch `seq` of the run (a resync in the middle of it).
+    pub async fn full_enumeration_starts(
+        &self,
+        run: RunId,
+        seq: u32,
+    ) -> Result<(), CoordinatorError> {
+        sqlx::query("UPDATE runs SET full_from_seq = $2, kind = 'initial' WHERE id = $1")
+            .bind(run.0)
+            .bind(seq as i32)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Once every batch of the enumeration (`0..total`) is recorded: decides the run's
+    /// deactivations (reconciling a full enumeration, judging them by the tenant's guard)
+    /// if not done yet, and returns the batches to push them with, numbered from `total`.
+    /// Empty when there are none or the operator rejected them. A held run without a
+    /// decision is [`CoordinatorError::AwaitingApproval`]; an empty full read of a tenant
+    /// with active users fails the run.
+    pub async fn batches(
+        &self,
+        run: RunId,
+        tenant: TenantId,
+        kind: RunKind,
+        total: u32,
+    ) -> Result<Vec<BatchMessage>, CoordinatorError> {
+        let row = sqlx::query("SELECT deactivations, held, decision FROM runs WHERE id = $1")
+            .bind(run.0)
+            .fetch_one(&self.pool)
+            .await?;
+        let decided: Option<i32> = row.try_get("deactivations")?;
+        let (count, held, decision) = match decided {
+            Some(n) => (
+                n as u64,
+                row.try_get::<bool, _>("held")?,
+                row.try_get::<Option<String>, _>("decision")?,
+            ),
+            None => {
+                let (n, held) = self.decide_deactivations(run, tenant, kind, total).await?;
+                (n, held, None)
+            }
+        };
+        match (held, decision.as_deref()) {
+            (true, None) => {
+                let reason: String =
+                    sqlx::query_scalar("SELECT coalesce(hold_reason, '') FROM runs WHERE id = $1")
+                        .bind(run.0)
+                        .fetch_one(&self.pool)
+                        .await?;
+                return Err(CoordinatorError::AwaitingApproval {
+                    run: run.to_string(),
+                    count,
+                    reason,
+                });
+            }
+            (true, Some("rejected")) => return Ok(Vec::new()),
+            _ => {}
+        }
+        let entries: Vec<sqlx::types::Json<SourceUser>> = sqlx::query_scalar(
+            "SELECT entry FROM run_deactivations WHERE run_id = $1 ORDER BY ord",
+        )
+        .bind(run.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let entries = entries.into_iter().map(|e| e.0).collect();
+        Ok(guard::chunk_by_user(entries, guard::USERS_PER_BATCH)
+            .into_iter()
+            .enumerate()
+            .map(|(i, users)| BatchMessage {
+                version: WIRE_VERSION,
+                tenant_id: tenant,
+                run_id: run,
+                seq: total + i as u32,
+                users,
+            })
+            .collect())
+    }
+
+    /// Fixes the run's deactivations in one transaction: the reconciliation's gone users
+    /// for a full enumeration, the count Webex would feel, and the guard's verdict.
+    /// Returns (count, held).
+    async fn decide_deactivations(
+        &self,
+        run: RunId,
+        tenant: TenantId,
+        kind: RunKind,
+        total: u32,
+    ) -> Result<(u64, bool), CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        let t = sqlx::query(
+            "SELECT guard_max_count, guard_max_percent FROM tenants WHERE id = $1 FOR UPDATE",
+        )
+        .bind(tenant.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let thresholds = Thresholds {
+            max_count: t.try_get::<i32, _>("guard_max_count")?.max(0) as u32,
+            max_percent: t.try_get::<i32, _>("guard_max_percent")?.max(0) as u32,
+        };
+        let active: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM mirror_users WHERE tenant_id = $1 AND active")
+                .bind(tenant.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if kind == RunKind::Initial {
+            let full_from: i32 =
+                sqlx::query_scalar("SELECT coalesce(full_from_seq, 0) FROM runs WHERE id = $1")
+                    .bind(run.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let seen: i64 = sqlx::query_scalar(
+                "SELECT (SELECT coalesce(sum(synced + skipped + failed), 0) FROM batch_results \
+                         WHERE run_id = $1 AND seq >= $2 AND seq < $3)::bigint \
+                      + (SELECT count(*) FROM run_deactivations WHERE run_id = $1)",
+            )
+            .bind(run.0)
+            .bind(full_from)
+            .bind(total as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+            if guard::empty_read(seen as u64, active as u64) {
+                tx.rollback().await?;
+                let why = format!(
+                    "graph returned no users for a tenant with {active} active users; \
+                     an empty read is not taken as deletions, nothing was deactivated"
+                );
+                sqlx::query(
+                    "UPDATE runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                )
+                .bind(run.0)
+                .bind(&why)
+                .execute(&self.pool)
+                .await?;
+                return Err(CoordinatorError::RunFailed(run.to_string(), why));
+            }
+            // Active rows that no batch of the full enumeration stamped, and that no
+            // diverted entry covers, are users Entra no longer has: deactivate, never delete
+            // (a soft-deleted user may come back).
+            sqlx::query(
+                "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry) \
+                 SELECT $1, $3, (row_number() OVER (ORDER BY m.entra_id))::int4, m.entra_id, \
+                        jsonb_build_object('id', m.entra_id, 'removed', 'changed') \
+                 FROM mirror_users m WHERE m.tenant_id = $2 AND m.active \
+                   AND NOT coalesce(m.last_seen_run = $1 AND m.last_seen_seq >= $4, false) \
+                   AND NOT EXISTS (SELECT 1 FROM run_deactivations d \
+                                   WHERE d.run_id = $1 AND d.entra_id = m.entra_id) \
+                 ORDER BY m.entra_id ON CONFLICT (run_id, page, idx) DO NOTHING",
+            )
+            .bind(run.0)
+            .bind(tenant.0)
+            .bind(RECONCILE_PAGE)
+            .bind(full_from)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // What Webex would feel: users it has active. A disable of a user Webex never got
+        // changes nothing there.
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT d.entra_id) FROM run_deactivations d \
+             JOIN mirror_users m ON m.tenant_id = $2 AND m.entra_id = d.entra_id AND m.active \
+             WHERE d.run_id = $1",
+        )
+        .bind(run.0)
+        .bind(tenant.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let verdict = guard::judge(thresholds, count as u64, active as u64);
+        let held = verdict.holds();
+        let reason = held.then(|| {
+            format!(
+                "would deactivate or delete {count} of {active} active users: {}",
+                verdict.reason(thresholds)
+            )
+        });
+        sqlx::query(
+            "UPDATE runs SET deactivations = $2, held = $3, hold_reason = $4, \
+             state = CASE WHEN $3 THEN 'awaiting_approval' ELSE state END WHERE id = $1",
+        )
+        .bind(run.0)
+        .bind(count as i32)
+        .bind(held)
+        .bind(&reason)
+        .execute(&mut *tx)
+        .await?;
+        if held {
+            sqlx::query(
+                "UPDATE tenants SET status = 'Quarantine', updated_at = now() WHERE id = $1",
+            )
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await?;
+            tracing::warn!(
+                deactivations = count,
+                active,
+                "accidental-deletion guard: run held for approval"
+            );
+        }
+        tx.commit().await?;
+        Ok((count as u64, held))
+    }
+
+    /// Publishes those of `batches` that are not recorded yet; returns how many batches the
+    /// run gained.
+    pub async fn publish(
+        &self,
+        amqp: &lapin::Connection,
+        topology: &Topology,
+        batches: &[BatchMessage],
+    ) -> Result<u32, CoordinatorError> {
+        let Some(first) = batches.first() else {
+            return Ok(0);
+        };
+        let seqs: Vec<i32> = batches.iter().map(|b| b.seq as i32).collect();
+        let recorded: Vec<i32> =
+            sqlx::query_scalar("SELECT seq FROM batch_results WHERE run_id = $1 AND seq = ANY($2)")
+                .bind(first.run_id.0)
+                .bind(&seqs)
+                .fetch_all(&self.pool)
+                .await?;
+        let publisher = BatchPublisher::new(amqp, topology).await?;
+        for batch in batches {
+            if !recorded.contains(&(batch.seq as i32)) {
+                publisher.publish(&batch.encode()).await?;
+            }
+        }
+        Ok(batches.len() as u32)
+    }
+
+    /// Records an operator's decision on a run held by the guard, and makes its tenant due
+    /// so the next sync (or the scheduler) finishes the run.
+    pub async fn decide(
+        &self,
+        run: RunId,
+        decision: Decision,
+        by: &str,
+    ) -> Result<TenantId, CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        let tenant: Option<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE runs SET decision = $2, decided_by = $3, decided_at = now() \
+             WHERE id = $1 AND state = 'awaiting_approval' AND decision IS NULL RETURNING tenant_id",
+        )
+        .bind(run.0)
+        .bind(decision.as_str())
+        .bind(by)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(tenant) = tenant else {
+            return Err(CoordinatorError::Invalid(format!(
+                "run {run} is not waiting for a decision"
+            )));
+        };
+        sqlx::query("UPDATE tenants SET next_run_at = now() WHERE id = $1")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(TenantId(tenant))
+    }
+
+    /// A run's guard state and the users of its deactivations.
+    pub async fn show(&self, run: RunId) -> Result<HeldRun, CoordinatorError> {
+        let r = sqlx::query(
+            "SELECT tenant_id, state, deactivations, held, hold_reason, decision, decided_by, \
+             decided_at::text AS decided_at FROM runs WHERE id = $1",
+        )
+        .bind(run.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CoordinatorError::Invalid(format!("run {run} not found")))?;
+        let users: Vec<String> = sqlx::query_scalar(
+            "SELECT entra_id FROM run_deactivations WHERE run_id = $1 \
+             GROUP BY entra_id ORDER BY min(ord)",
+        )
+        .bind(run.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(HeldRun {
+            run_id: run,
+            tenant_id: TenantId(r.try_get("tenant_id")?),
+            state: r.try_get("state")?,
+            deactivations: r.try_get("deactivations")?,
+            held: r.try_get("held")?,
+            hold_reason: r.try_get("hold_reason")?,
+            decision: r.try_get("decision")?,
+            decided_by: r.try_get("decided_by")?,
+            decided_at: r.try_get("decided_at")?,
+            users,
+        })
+    }
+}

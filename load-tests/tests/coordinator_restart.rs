@@ -1,0 +1,177 @@
+//! A coordinator that dies mid-walk: its run is resumed from the checkpoint, and a batch it
+//! may already have published is republished byte for byte, never with other content.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use dirsync_coordinator::TenantStore;
+use dirsync_coordinator::graph::GraphClient;
+use dirsync_coordinator::runs::{RunKind, RunStore};
+use dirsync_load_tests::fleet::{Stack, StackOptions};
+use dirsync_load_tests::graph_sim::UserState;
+use dirsync_proto::{BatchMessage, Counts, RemovedReason, SourceUser, WIRE_VERSION};
+
+fn demo_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
+}
+
+fn live_and_enabled(stack: &Stack) -> (u64, u64) {
+    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
+    let live: Vec<_> = snapshot
+        .iter()
+        .filter(|u| u.state == UserState::Live)
+        .collect();
+    (
+        live.len() as u64,
+        live.iter().filter(|u| u.user.account_enabled).count() as u64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_batch_is_republished_verbatim_on_resume() {
+    let stack = Stack::start(&StackOptions::new("restart_staged", 300))
+        .await
+        .unwrap();
+    stack.spawn_worker(&demo_exe()).unwrap();
+    let (live, enabled) = live_and_enabled(&stack);
+
+    // What a coordinator leaves behind when it dies right after staging batch 0: the batch's
+    // bytes (here a tombstone of a user Webex never had, so its effect is recognisable) and
+    // the link after its page (here the start of the walk).
+    let tenant = TenantStore::new(stack.env.pool.clone())
+        .get(stack.tenant_id)
+        .await
+        .unwrap();
+    let start = GraphClient::new(reqwest::Client::new(), &tenant).initial_users_url();
+    let runs = RunStore::new(stack.env.pool.clone());
+    let run = runs
+        .create(stack.tenant_id, RunKind::Initial, &start)
+        .await
+        .unwrap();
+    let staged = BatchMessage {
+        version: WIRE_VERSION,
+        tenant_id: stack.tenant_id,
+        run_id: run,
+        seq: 0,
+        users: vec![SourceUser {
+            id: "never-synced".into(),
+            removed: Some(RemovedReason::Deleted),
+            attributes: Default::default(),
+        }],
+    };
+    runs.stage(run, RunKind::Initial, &start, 0, &staged.encode())
+        .await
+        .unwrap();
+
+    let outcome = stack
+        .runner
+        .sync_tenant(stack.tenant_id, None, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.run_id, run,
+        "the open run was resumed, not replaced"
+    );
+    assert_eq!(
+        outcome.counts,
+        Counts {
+            synced: enabled,
+            skipped: live - enabled + 1,
+            failed: 0
+        }
+    );
+    let seq0: i32 =
+        sqlx::query_scalar("SELECT skipped FROM batch_results WHERE run_id = $1 AND seq = 0")
+            .bind(run.0)
+            .fetch_one(&stack.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        seq0, 1,
+        "batch 0 carried the staged bytes, not a re-read page"
+    );
+    assert!(stack.verdict().unwrap().converged);
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_coordinator_is_resumed_by_another() {
+    let opts = StackOptions {
+        graph_latency: Duration::from_millis(40),
+        ..StackOptions::new("restart_kill", 3_000)
+    };
+    let stack = Stack::start(&opts).await.unwrap();
+    stack.spawn_worker(&demo_exe()).unwrap();
+    let (live, enabled) = live_and_enabled(&stack);
+    let coordinator = || {
+        Command::new(demo_exe())
+            .args(["dirsync", "sync", &stack.tenant_id.to_string()])
+            .envs(stack.env.process_env())
+            .env("DIRSYNC_LEASE_SECS", "1")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+
+    let mut first = coordinator();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let published: Option<i32> =
+            sqlx::query_scalar("SELECT batches_published FROM runs WHERE tenant_id = $1")
+                .bind(stack.tenant_id.0)
+                .fetch_optional(&stack.env.pool)
+                .await
+                .unwrap();
+        if published.unwrap_or(0) >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first coordinator never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM runs WHERE tenant_id = $1")
+        .bind(stack.tenant_id.0)
+        .fetch_one(&stack.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "enumerating", "the kill landed mid-walk");
+
+    // The dead coordinator's lease runs out; the next one takes the tenant over.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let status = tokio::time::timeout(Duration::from_secs(120), coordinator().wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the second coordinator failed: {status}");
+
+    let runs: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as("SELECT state, synced, skipped, failed FROM runs WHERE tenant_id = $1")
+            .bind(stack.tenant_id.0)
+            .fetch_all(&stack.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(runs.len(), 1, "one run, resumed: {runs:?}");
+    let (state, synced, skipped, failed) = runs[0].clone();
+    assert_eq!(state, "completed");
+    assert_eq!(
+        (synced as u64, skipped as u64, failed),
+        (enabled, live - enabled, 0),
+        "exact counts"
+    );
+    let verdict = stack.verdict().unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    assert_eq!(
+        stack.scim.users(&stack.org_id).len() as u64,
+        enabled,
+        "no duplicate webex users"
+    );
+    stack.shutdown().await.unwrap();
+}
