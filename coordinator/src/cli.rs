@@ -75,6 +75,12 @@ pub enum TenantCommand {
     Add(AddTenant),
     /// List tenants.
     List,
+    /// Authorize a tenant saved with `--authorize-later`, so that it starts syncing.
+    Authorize { tenant: TenantId },
+    /// Turn scheduled cycles on or off (off keeps the configuration).
+    AutoSync { tenant: TenantId, state: OnOff },
+    /// Ask the coordinators (`dirsync serve`) to sync the tenant now, even with auto-sync off.
+    SyncNow { tenant: TenantId },
     /// Set the accidental-deletion guard: a run that would deactivate or delete more users
     /// than either threshold waits for `dirsync run approve|reject`.
     Guard {
@@ -87,6 +93,13 @@ pub enum TenantCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
         max_percent: u32,
     },
+}
+
+/// A switch's state on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(clap::Args)]
@@ -122,6 +135,10 @@ pub struct AddTenant {
     /// Delete Webex users that Entra hard-deletes (by default they are only deactivated).
     #[arg(long)]
     pub allow_hard_delete: bool,
+    /// Save the configuration without authorizing it: the tenant is not synced until
+    /// `dirsync tenant authorize`.
+    #[arg(long)]
+    pub authorize_later: bool,
 }
 
 impl std::fmt::Debug for AddTenant {
@@ -171,12 +188,30 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => println!("migrations applied"),
         Command::Tenant(TenantCommand::Add(add)) => {
+            let authorized = !add.authorize_later;
             let tenant = NewTenant::try_from(add)?;
             let id = TenantStore::new(pool)
-                .create(&tenant)
+                .create_with(&tenant, authorized)
                 .await
                 .context("registering the tenant")?;
             println!("{id}");
+        }
+        Command::Tenant(TenantCommand::Authorize { tenant }) => {
+            TenantStore::new(pool).set_authorized(tenant, true).await?;
+            println!("{tenant} authorized");
+        }
+        Command::Tenant(TenantCommand::AutoSync { tenant, state }) => {
+            TenantStore::new(pool)
+                .set_auto_sync(tenant, state == OnOff::On)
+                .await?;
+            println!(
+                "auto-sync of {tenant}: {}",
+                if state == OnOff::On { "on" } else { "off" }
+            );
+        }
+        Command::Tenant(TenantCommand::SyncNow { tenant }) => {
+            TenantStore::new(pool).request_sync(tenant).await?;
+            println!("{tenant} will be synced by the next free coordinator");
         }
         Command::Tenant(TenantCommand::List) => {
             let tenants = TenantStore::new(pool).list().await?;

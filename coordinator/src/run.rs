@@ -168,6 +168,9 @@ impl Runner {
     ) -> Result<RunOutcome, CoordinatorError> {
         let started = Instant::now();
         let tenant = TenantStore::new(self.pool.clone()).get(tenant_id).await?;
+        if !tenant.authorized {
+            return Err(crate::tenants::not_authorized(tenant_id));
+        }
         let runs = RunStore::new(self.pool.clone());
         let graph = GraphClient::new(self.http.clone(), &tenant).with_budget(self.graph_budget);
 
@@ -230,21 +233,24 @@ impl Runner {
                 .unwrap_or_else(|| graph.initial_users_url());
             let mut seq = open.batches_published;
             if let Some((staged, bytes)) = &open.pending {
-                // A previous coordinator staged this batch and may have published it: send
-                // the very same bytes again (workers skip a batch that is already recorded).
+                // A previous coordinator staged this batch and may have published it: unless it
+                // is recorded already, send the very same bytes again (a duplicate delivery is
+                // skipped by the workers once one copy is recorded).
                 let batch = BatchMessage::decode(bytes).map_err(|e| {
                     CoordinatorError::RunFailed(
                         run.to_string(),
                         format!("staged batch unreadable: {e}"),
                     )
                 })?;
-                tracker.inflight.track(*staged, &batch.users);
-                publisher.publish(bytes).await?;
+                if runs.recorded_seqs(run, &[*staged]).await?.is_empty() {
+                    tracker.inflight.track(*staged, &batch.users);
+                    publisher.publish(bytes).await?;
+                    tracing::info!(
+                        seq = staged,
+                        "republished the batch staged before the restart"
+                    );
+                }
                 seq = seq.max(staged + 1);
-                tracing::info!(
-                    seq = staged,
-                    "republished the batch staged before the restart"
-                );
             }
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;

@@ -223,7 +223,7 @@ impl RunStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE tenants SET delta_link = $2, status = 'Active', updated_at = now(), \
+            "UPDATE tenants SET delta_link = $2, status = 'Active', updated_at = now(), sync_requested = false, \
              next_run_at = now() + make_interval(secs => sync_interval_s) WHERE id = $1",
         )
         .bind(tenant.0)

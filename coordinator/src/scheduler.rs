@@ -54,7 +54,8 @@ impl Leases {
     pub async fn claim_due(&self) -> Result<Option<TenantId>, CoordinatorError> {
         let id: Option<uuid::Uuid> = sqlx::query_scalar(
             "UPDATE tenants SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2) \
-             WHERE id = (SELECT id FROM tenants WHERE auto_sync AND next_run_at <= now() \
+             WHERE id = (SELECT id FROM tenants WHERE authorized AND (auto_sync OR sync_requested) \
+                         AND next_run_at <= now() \
                          AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
                          ORDER BY next_run_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
         )

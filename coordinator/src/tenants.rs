@@ -86,6 +86,8 @@ pub struct Tenant {
     pub scim_base_url: String,
     pub status: String,
     pub delta_link: Option<String>,
+    /// False for a tenant saved with "authorize later": it is never synced.
+    pub authorized: bool,
 }
 
 /// Access to the `tenants` table.
@@ -99,14 +101,24 @@ impl TenantStore {
         Self { pool }
     }
 
-    /// Validates and stores a new tenant; returns its id.
+    /// Validates and stores a new tenant, authorized to sync; returns its id.
     pub async fn create(&self, t: &NewTenant) -> Result<TenantId, CoordinatorError> {
+        self.create_with(t, true).await
+    }
+
+    /// Like [`Self::create`]; with `authorized` false the tenant is saved but never synced
+    /// until [`Self::set_authorized`] ("save and authorize later").
+    pub async fn create_with(
+        &self,
+        t: &NewTenant,
+        authorized: bool,
+    ) -> Result<TenantId, CoordinatorError> {
         t.validate()?;
         let id = TenantId::new();
         sqlx::query(
             "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
-             client_secret, scim_base_url, scim_token, allow_hard_delete) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             client_secret, scim_base_url, scim_token, allow_hard_delete, authorized) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id.0)
         .bind(t.name.trim())
@@ -118,6 +130,7 @@ impl TenantStore {
         .bind(t.scim_base_url.trim_end_matches('/'))
         .bind(t.scim_token.expose_secret())
         .bind(t.allow_hard_delete)
+        .bind(authorized)
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -126,7 +139,7 @@ impl TenantStore {
     pub async fn get(&self, id: TenantId) -> Result<Tenant, CoordinatorError> {
         let row = sqlx::query(
             "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
-             scim_base_url, status, delta_link FROM tenants WHERE id = $1",
+             scim_base_url, status, delta_link, authorized FROM tenants WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -143,7 +156,72 @@ impl TenantStore {
             scim_base_url: row.try_get("scim_base_url")?,
             status: row.try_get("status")?,
             delta_link: row.try_get("delta_link")?,
+            authorized: row.try_get("authorized")?,
         })
+    }
+
+    /// Authorizes a tenant saved with "authorize later" (or withdraws the authorization).
+    pub async fn set_authorized(
+        &self,
+        id: TenantId,
+        authorized: bool,
+    ) -> Result<(), CoordinatorError> {
+        self.update(
+            id,
+            "UPDATE tenants SET authorized = $2, updated_at = now() WHERE id = $1",
+            authorized,
+        )
+        .await
+    }
+
+    /// Turns scheduled cycles on or off; off keeps the configuration and the deltaLink.
+    pub async fn set_auto_sync(&self, id: TenantId, on: bool) -> Result<(), CoordinatorError> {
+        self.update(
+            id,
+            "UPDATE tenants SET auto_sync = $2, updated_at = now() WHERE id = $1",
+            on,
+        )
+        .await
+    }
+
+    /// "Sync now": makes the tenant due at once, even with auto-sync off; the request is
+    /// cleared when a run completes.
+    pub async fn request_sync(&self, id: TenantId) -> Result<(), CoordinatorError> {
+        let authorized: Option<bool> =
+            sqlx::query_scalar("SELECT authorized FROM tenants WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match authorized {
+            None => Err(CoordinatorError::TenantNotFound(id.to_string())),
+            Some(false) => Err(not_authorized(id)),
+            Some(true) => {
+                self.update(
+                    id,
+                    "UPDATE tenants SET sync_requested = $2, next_run_at = now(), updated_at = now() WHERE id = $1",
+                    true,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        id: TenantId,
+        sql: &'static str,
+        value: bool,
+    ) -> Result<(), CoordinatorError> {
+        let n = sqlx::query(sql)
+            .bind(id.0)
+            .bind(value)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(())
     }
 
     /// Sets the tenant's accidental-deletion guard thresholds.
@@ -188,6 +266,13 @@ impl TenantStore {
             })
             .collect()
     }
+}
+
+/// The error for syncing a tenant saved with "authorize later".
+pub fn not_authorized(id: TenantId) -> CoordinatorError {
+    CoordinatorError::Invalid(format!(
+        "tenant {id} is saved but not authorized yet: run `dirsync tenant authorize {id}` first"
+    ))
 }
 
 #[cfg(test)]

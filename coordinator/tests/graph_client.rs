@@ -77,6 +77,7 @@ fn client(url: &str) -> GraphClient {
         scim_base_url: "http://unused/v2".into(),
         status: "NotRun".into(),
         delta_link: None,
+        authorized: true,
     };
     GraphClient::new(reqwest::Client::new(), &tenant)
 }

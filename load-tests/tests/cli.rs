@@ -3,6 +3,7 @@
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use dirsync_coordinator::TenantStore;
 use dirsync_coordinator::cli::{Cli, run};
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_proto::TenantId;
@@ -85,5 +86,144 @@ async fn sync_command_runs_a_registered_tenant() {
         .await
         .unwrap();
     assert_eq!(status, "Active");
+    stack.shutdown().await.unwrap();
+}
+
+/// Runs a scheduler over the stack's database for `span`, and returns how many runs it
+/// completed.
+async fn schedule_for(stack: &Stack, span: std::time::Duration) -> u64 {
+    use dirsync_coordinator::scheduler::{Leases, serve};
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let leases = Leases::new(stack.env.pool.clone(), "scheduling-test");
+    let serving = tokio::spawn(serve(stack.runner.clone(), leases, 2, cancel));
+    tokio::time::sleep(span).await;
+    stop.cancel();
+    serving.await.unwrap().unwrap().completed
+}
+
+async fn tenant_field<T>(stack: &Stack, column: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT {column} FROM tenants WHERE id = $1"
+    )))
+    .bind(stack.tenant_id.0)
+    .fetch_one(&stack.env.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_later_auto_sync_and_sync_now() {
+    let stack = Stack::start(&StackOptions::new("cli_schedule", 200))
+        .await
+        .unwrap();
+    stack
+        .spawn_worker(std::path::Path::new(env!("CARGO_BIN_EXE_demo")))
+        .unwrap();
+    let id = stack.tenant_id.to_string();
+    let span = std::time::Duration::from_millis(3_000);
+
+    // "Save and authorize later": added through the command line, never synced until authorized.
+    let scim = format!(
+        "{}/v2",
+        "https://webexapis.com/identity/scim/0ae87ade-8c8a-4952-af08-318798958d0c"
+    );
+    let later = cli(
+        &stack,
+        &[
+            "tenant",
+            "add",
+            "--name",
+            "later",
+            "--entra-tenant-id",
+            "t",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--scim-url",
+            &scim,
+            "--scim-token",
+            "tok",
+            "--authorize-later",
+        ],
+    );
+    run(later, CancellationToken::new()).await.unwrap();
+    let saved: bool = sqlx::query_scalar("SELECT authorized FROM tenants WHERE name = 'later'")
+        .fetch_one(&stack.env.pool)
+        .await
+        .unwrap();
+    assert!(!saved, "--authorize-later saves an unauthorized tenant");
+    sqlx::query("DELETE FROM tenants WHERE name = 'later'")
+        .execute(&stack.env.pool)
+        .await
+        .unwrap();
+
+    // The stack's own tenant, turned into one saved for later.
+    TenantStore::new(stack.env.pool.clone())
+        .set_authorized(stack.tenant_id, false)
+        .await
+        .unwrap();
+    assert_eq!(tenant_field::<String>(&stack, "status").await, "NotRun");
+    assert_eq!(
+        schedule_for(&stack, span).await,
+        0,
+        "an unauthorized tenant is never scheduled"
+    );
+    let refused = run(cli(&stack, &["sync", &id]), CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("not authorized"),
+        "{refused:#}"
+    );
+
+    run(
+        cli(&stack, &["tenant", "authorize", &id]),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        schedule_for(&stack, span).await,
+        1,
+        "authorized and due: synced once"
+    );
+    assert_eq!(tenant_field::<String>(&stack, "status").await, "Active");
+    assert!(stack.verdict().unwrap().converged);
+
+    // Auto-sync off: due or not, the scheduler leaves the tenant alone ...
+    run(
+        cli(&stack, &["tenant", "auto-sync", &id, "off"]),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tenants SET next_run_at = now() WHERE id = $1")
+        .bind(stack.tenant_id.0)
+        .execute(&stack.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(schedule_for(&stack, span).await, 0, "auto-sync off");
+    // ... until someone asks for a sync now, which is honoured once.
+    run(
+        cli(&stack, &["tenant", "sync-now", &id]),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        schedule_for(&stack, span).await,
+        1,
+        "sync now runs once with auto-sync off"
+    );
+    assert!(
+        !tenant_field::<bool>(&stack, "sync_requested").await,
+        "the request is cleared"
+    );
+    assert_eq!(schedule_for(&stack, span).await, 0);
     stack.shutdown().await.unwrap();
 }
