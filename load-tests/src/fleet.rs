@@ -135,21 +135,7 @@ impl Stack {
             page_size: opts.page_size,
             ..opts.graph.clone()
         });
-        let entra_tenant = uuid::Uuid::new_v4().to_string();
-        let domain = "contoso.example".to_string();
-        let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
-        graph.add_tenant(TenantSpec {
-            tenant_id: entra_tenant.clone(),
-            domain,
-            client_id: "dirsync-app".into(),
-            client_secret: client_secret.clone(),
-            seed: opts.seed,
-            users: opts.users,
-        })?;
         let scim = ScimSim::new(ScimSimConfig::default());
-        let org_id = uuid::Uuid::new_v4().to_string();
-        let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
-        scim.add_org(&org_id, &scim_token);
         let graph_served = serve::spawn(
             with_latency(graph.router(), opts.graph_latency),
             any_loopback_port(),
@@ -162,20 +148,19 @@ impl Stack {
             shutdown.clone(),
         )
         .await?;
-
-        let tenant_id = TenantStore::new(env.pool.clone())
-            .create(&NewTenant {
-                name: format!("{} demo tenant", opts.label),
-                graph_tenant_id: entra_tenant.clone(),
-                graph_login_url: graph_served.base_url(),
-                graph_base_url: graph_served.base_url(),
-                client_id: "dirsync-app".into(),
-                client_secret: SecretString::from(client_secret),
-                scim_base_url: format!("{}/identity/scim/{org_id}/v2", scim_served.base_url()),
-                scim_token: SecretString::from(scim_token),
-                allow_hard_delete: opts.allow_hard_delete,
-            })
-            .await?;
+        let servers = vec![graph_served, scim_served];
+        let first = register(
+            &graph,
+            &scim,
+            &env,
+            &servers,
+            &format!("{} demo tenant", opts.label),
+            opts.users,
+            opts.seed,
+            opts.allow_hard_delete,
+        )
+        .await?;
+        let (tenant_id, entra_tenant, org_id) = (first.tenant_id, first.entra_tenant, first.org_id);
         let amqp = broker::connect(&env.amqp_url).await?;
         if let Some(guard) = opts.guard {
             TenantStore::new(env.pool.clone())
@@ -197,9 +182,24 @@ impl Stack {
             redis,
             allow_hard_delete: opts.allow_hard_delete,
             shutdown,
-            servers: vec![graph_served, scim_served],
+            servers,
             workers: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Registers one more synthetic tenant and org on the same simulators and database.
+    pub async fn add_tenant(&self, name: &str, users: usize, seed: u64) -> anyhow::Result<Pairing> {
+        register(
+            &self.graph,
+            &self.scim,
+            &self.env,
+            &self.servers,
+            name,
+            users,
+            seed,
+            self.allow_hard_delete,
+        )
+        .await
     }
 
     /// Root URL of the Graph simulator (login and Graph endpoints share it).
@@ -329,6 +329,60 @@ impl Stack {
         }
         self.env.cleanup().await
     }
+}
+
+/// One registered pairing of a Graph simulator tenant and a SCIM simulator org.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub tenant_id: TenantId,
+    pub entra_tenant: String,
+    pub org_id: String,
+}
+
+/// Creates a synthetic tenant, its org and the dirsync tenant that pairs them.
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    graph: &GraphSim,
+    scim: &ScimSim,
+    env: &TestEnv,
+    servers: &[Served],
+    name: &str,
+    users: usize,
+    seed: u64,
+    allow_hard_delete: bool,
+) -> anyhow::Result<Pairing> {
+    let (graph_url, scim_url) = (servers[0].base_url(), servers[1].base_url());
+    let entra_tenant = uuid::Uuid::new_v4().to_string();
+    let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    graph.add_tenant(TenantSpec {
+        tenant_id: entra_tenant.clone(),
+        domain: "contoso.example".into(),
+        client_id: "dirsync-app".into(),
+        client_secret: client_secret.clone(),
+        seed,
+        users,
+    })?;
+    let org_id = uuid::Uuid::new_v4().to_string();
+    let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
+    scim.add_org(&org_id, &scim_token);
+    let tenant_id = TenantStore::new(env.pool.clone())
+        .create(&NewTenant {
+            name: name.to_string(),
+            graph_tenant_id: entra_tenant.clone(),
+            graph_login_url: graph_url.clone(),
+            graph_base_url: graph_url,
+            client_id: "dirsync-app".into(),
+            client_secret: SecretString::from(client_secret),
+            scim_base_url: format!("{scim_url}/identity/scim/{org_id}/v2"),
+            scim_token: SecretString::from(scim_token),
+            allow_hard_delete,
+        })
+        .await?;
+    Ok(Pairing {
+        tenant_id,
+        entra_tenant,
+        org_id,
+    })
 }
 
 /// Delays every request to `router` by `latency` (none when zero).
