@@ -20,6 +20,7 @@ pub mod error;
 pub mod graph;
 pub mod guard;
 pub mod inflight;
+pub mod memberships;
 pub mod reconcile;
 pub mod run;
 pub mod runs;

@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::groups::{GROUP_SELECT, GroupsPage, parse_groups_page};
 use super::pacing::{self, DEFAULT_RU_PER_10S, Pacer, PacerKey};
 use super::wire::{DeltaPage, ErrorEnvelope, parse_page};
 use crate::{CoordinatorError, Tenant};
@@ -130,12 +131,35 @@ impl GraphClient {
 
     /// Fetches one page (a nextLink, a deltaLink or the initial URL) with retries.
     pub async fn users_page(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
+        self.fetch(url, parse_page).await
+    }
+
+    /// The first request of a full `groups/delta` enumeration, with member tracking.
+    pub fn initial_groups_url(&self) -> String {
+        format!(
+            "{}/v1.0/groups/delta?$select={GROUP_SELECT}",
+            self.graph_base_url
+        )
+    }
+
+    /// Fetches one `groups/delta` page with the same token, pacing and retries as
+    /// [`Self::users_page`].
+    pub async fn groups_page(&self, url: &str) -> Result<GroupsPage, CoordinatorError> {
+        self.fetch(url, parse_groups_page).await
+    }
+
+    /// One page of any delta chain, parsed by `parse`, with retries.
+    async fn fetch<T>(
+        &self,
+        url: &str,
+        parse: fn(&[u8]) -> Result<T, CoordinatorError>,
+    ) -> Result<T, CoordinatorError> {
         let attempt = || async {
-            match self.get_once(url).await {
+            match self.get_once(url, parse).await {
                 // The token may have been revoked or expired early: get a new one, once.
                 Err(CoordinatorError::GraphStatus { status: 401, .. }) => {
                     *self.token.lock().await = None;
-                    self.get_once(url).await
+                    self.get_once(url, parse).await
                 }
                 other => other,
             }
@@ -150,7 +174,11 @@ impl GraphClient {
             .await
     }
 
-    async fn get_once(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
+    async fn get_once<T>(
+        &self,
+        url: &str,
+        parse: fn(&[u8]) -> Result<T, CoordinatorError>,
+    ) -> Result<T, CoordinatorError> {
         let token = self.token().await?;
         // After the token: its fetch may take a while, and the pace is about Graph calls.
         self.pacer().ready().await;
@@ -168,7 +196,7 @@ impl GraphClient {
         let retry_after = parse_retry_after(response.headers());
         let body = response.bytes().await?;
         if status.is_success() {
-            return parse_page(&body);
+            return parse(&body);
         }
         Err(classify_error(status, retry_after, &body))
     }

@@ -5,6 +5,7 @@
 //! [`pacing`] to stay under Graph's resource-unit budget.
 
 pub mod client;
+pub mod groups;
 pub mod pacing;
 pub mod wire;
 
