@@ -5,8 +5,11 @@
 //! same tenant with more users, and users created by a change step continue the sequence. The
 //! data is varied on purpose (non-ASCII names, disabled accounts, accounts without names, missing
 //! optional properties) because those are the cases a sync engine gets wrong.
+//!
+//! Groups ([`SyntheticGroups`]) are optional, generated from the same seed over the users.
 
 mod changes;
+mod groups;
 mod names;
 mod props;
 
@@ -17,6 +20,10 @@ use serde_json::Value;
 pub use changes::{
     AppliedStep, ChangeKind, ChangeReport, ChangeStep, SyntheticTenant, TenantUser, Touch,
     UserState,
+};
+pub use groups::{
+    EntraGroup, GroupChangeStep, GroupEvent, GroupSpec, MemberKind, MemberRef, Membership,
+    SyntheticGroups, TenantGroup, group_id,
 };
 pub use props::{Prop, PropSet};
 

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use super::filter::{FilterError, MAX_FILTER_IDS, parse_id_filter};
 use super::paging::{Paging, Quirks, Replay};
 use super::render::{self, Selection};
 use super::store::{Page, id_key};
@@ -21,7 +22,9 @@ pub(crate) struct DeltaQuery {
     pub select: Option<String>,
     pub skiptoken: Option<String>,
     pub deltatoken: Option<String>,
-    /// A parameter users/delta does not support (`$expand`, `$orderby`, `$filter`, `$search`).
+    /// `$filter`: users/delta supports only `id eq '…'`, OR-ed (`filter.rs`).
+    pub filter: Option<String>,
+    /// A parameter users/delta does not support (`$expand`, `$orderby`, `$search`).
     pub unsupported: Option<String>,
 }
 
@@ -37,9 +40,8 @@ impl DeltaQuery {
                 "select" => query.select = Some(value),
                 "skiptoken" => query.skiptoken = Some(value),
                 "deltatoken" => query.deltatoken = Some(value),
-                "expand" | "orderby" | "filter" | "search" => {
-                    query.unsupported = Some(format!("${name}"))
-                }
+                "filter" => query.filter = Some(value),
+                "expand" | "orderby" | "search" => query.unsupported = Some(format!("${name}")),
                 _ => {}
             }
         }
@@ -83,7 +85,7 @@ impl DeltaError {
         }
     }
 
-    fn bad_request(code: &'static str, message: String) -> DeltaError {
+    pub(crate) fn bad_request(code: &'static str, message: String) -> DeltaError {
         DeltaError {
             code,
             message,
@@ -108,10 +110,10 @@ enum Position {
 }
 
 /// A page served, with what the paging quirks added to it.
-struct Served {
-    body: Value,
-    replays: u64,
-    empty: bool,
+pub(crate) struct Served {
+    pub body: Value,
+    pub replays: u64,
+    pub empty: bool,
 }
 
 /// Serves one delta request for `tenant`; links are built on `base_url` (`http://host:port`).
@@ -122,7 +124,19 @@ pub(crate) fn respond(
     base_url: &str,
     minimal: bool,
 ) -> Result<Value, DeltaError> {
-    let result = page(tenant, config, query, base_url, minimal);
+    tally(
+        tenant,
+        query,
+        page(tenant, config, query, base_url, minimal),
+    )
+}
+
+/// Counts a delta request's outcome (users or groups) and returns its body or error.
+pub(crate) fn tally(
+    tenant: &Tenant,
+    query: &DeltaQuery,
+    result: Result<Served, DeltaError>,
+) -> Result<Value, DeltaError> {
     let counters = &tenant.counters;
     match result {
         Ok(served) => {
@@ -164,7 +178,7 @@ fn page(
     let (generation, reset) = tenant.reset_state();
     let decode = |token: &str| SyncState::decode(token).filter(|s| s.epoch == tenant.epoch);
 
-    let (selection, position, paging) = if let Some(token) = &query.skiptoken {
+    let (selection, position, paging, filter) = if let Some(token) = &query.skiptoken {
         let state = decode(token).ok_or_else(DeltaError::sync_state_not_found)?;
         let selection =
             Selection::from_bits(state.select).ok_or_else(DeltaError::sync_state_not_found)?;
@@ -188,7 +202,7 @@ fn page(
             }
             _ => return Err(DeltaError::sync_state_not_found()),
         };
-        (selection, position, paging)
+        (selection, position, paging, state.filter)
     } else {
         if let Some(unsupported) = &query.unsupported {
             return Err(DeltaError::bad_request(
@@ -196,8 +210,8 @@ fn page(
                 format!("Unsupported query: {unsupported} is not supported on users/delta."),
             ));
         }
-        let (selection, position) = match query.deltatoken.as_deref().map(str::trim) {
-            Some("latest") => (parse_select(query)?, Position::Latest),
+        let (selection, position, filter) = match query.deltatoken.as_deref().map(str::trim) {
+            Some("latest") => (parse_select(query)?, Position::Latest, parse_filter(query)?),
             // An empty token is what a 410 Location header carries: a fresh initial query.
             None | Some("") => (
                 parse_select(query)?,
@@ -205,6 +219,7 @@ fn page(
                     upto: version,
                     after: None,
                 },
+                parse_filter(query)?,
             ),
             Some(token) => {
                 let state = decode(token).ok_or_else(DeltaError::sync_state_not_found)?;
@@ -234,10 +249,11 @@ fn page(
                         upto: version,
                         after: None,
                     },
+                    state.filter,
                 )
             }
         };
-        (selection, position, Paging::default())
+        (selection, position, Paging::default(), filter)
     };
 
     let select = selection.props();
@@ -247,6 +263,7 @@ fn page(
             select: selection.bits(),
             phase,
             paging,
+            filter: filter.clone(),
         }
         .encode()
     };
@@ -286,6 +303,22 @@ fn page(
         Position::Round { base, upto, .. } => (upto, Some(base)),
     };
 
+    if let (Some(ids), None) = (&filter, round_base) {
+        // A targeted read: the named users, all on one page (at most 50 of them).
+        let value: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| store.initial_item(id, config.initial_round_tombstones))
+            .map(|item| render::render(&item, select, minimal))
+            .collect();
+        body.insert("@odata.deltaLink".into(), Value::String(delta_link(upto)));
+        body.insert("value".into(), Value::Array(value));
+        return Ok(Served {
+            body: Value::Object(body),
+            replays: 0,
+            empty: false,
+        });
+    }
+
     let mut next = Paging {
         page: paging.page + 1,
         ..paging.clone()
@@ -317,8 +350,11 @@ fn page(
                 Position::Round {
                     base, upto, after, ..
                 } => {
-                    let Page { items, next } =
+                    let Page { mut items, next } =
                         store.round_page(*base, *upto, *after, limit, select);
+                    if let Some(ids) = &filter {
+                        items.retain(|item| ids.contains(&item.user.user.id));
+                    }
                     *after = next.or(*after);
                     (items, next.is_some())
                 }
@@ -384,6 +420,25 @@ fn page(
     })
 }
 
+/// The ids of a `$filter` on an initial request, if any.
+fn parse_filter(query: &DeltaQuery) -> Result<Option<Vec<String>>, DeltaError> {
+    let Some(raw) = &query.filter else {
+        return Ok(None);
+    };
+    match parse_id_filter(raw) {
+        // Object ids compare case-insensitively; synthetic ids are lowercase.
+        Ok(ids) => Ok(Some(ids.iter().map(|id| id.to_ascii_lowercase()).collect())),
+        Err(FilterError::Unsupported) => Err(DeltaError::bad_request(
+            "Request_UnsupportedQuery",
+            "Unsupported query: $filter on users/delta supports only id eq '...' clauses joined by or.".into(),
+        )),
+        Err(FilterError::TooMany(n)) => Err(DeltaError::bad_request(
+            "Request_UnsupportedQuery",
+            format!("Too many ids in $filter: {n}; at most {MAX_FILTER_IDS} are supported."),
+        )),
+    }
+}
+
 fn parse_select(query: &DeltaQuery) -> Result<Selection, DeltaError> {
     Selection::parse(query.select.as_deref()).map_err(|name| {
         DeltaError::bad_request(
@@ -393,7 +448,7 @@ fn parse_select(query: &DeltaQuery) -> Result<Selection, DeltaError> {
     })
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -426,13 +481,7 @@ mod tests {
             (Some("$deltaToken=latest"), None, None, Some("latest"), None),
             (Some("$deltatoken="), None, None, Some(""), None),
             (Some("$expand=manager"), None, None, None, Some("$expand")),
-            (
-                Some("$filter=id%20eq%20'1'"),
-                None,
-                None,
-                None,
-                Some("$filter"),
-            ),
+            (Some("$search=x"), None, None, None, Some("$search")),
         ];
         for (raw, select, skip, delta, unsupported) in cases {
             let q = DeltaQuery::parse(raw);
@@ -447,5 +496,10 @@ mod tests {
                 "{raw:?}"
             );
         }
+        let q = DeltaQuery::parse(Some("$filter=id%20eq%20'1'"));
+        assert_eq!(
+            (q.filter.as_deref(), q.unsupported),
+            (Some("id eq '1'"), None)
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The simulator's routes: the token endpoint, Graph `users/delta`, and `/_sim/` admin
-//! endpoints for the harness (add tenants, apply change steps, read ground truth and counters).
+//! The simulator's routes: the token endpoint, Graph `users/delta` and `groups/delta`, and
+//! `/_sim/` admin endpoints for the harness (add tenants, apply change steps, read ground truth
+//! and counters).
 
 use std::time::Duration;
 
@@ -11,11 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::delta::{self, DeltaQuery};
+use super::delta::{self, DeltaError, DeltaQuery};
 use super::envelope::RequestIds;
 use super::throttle::{self, Charge};
-use super::{Counters, GraphSim, GraphSimError, ResetMode, Tenant, TenantSpec, faults};
-use crate::synthetic::ChangeStep;
+use super::{
+    Counters, GraphSim, GraphSimConfig, GraphSimError, ResetMode, Tenant, TenantSpec, faults,
+    groups_delta,
+};
+use crate::synthetic::{ChangeStep, GroupChangeStep, GroupSpec};
 
 const RESOURCE_UNIT: HeaderName = HeaderName::from_static("x-ms-resource-unit");
 const THROTTLE_PRIORITY: HeaderName = HeaderName::from_static("x-ms-throttle-priority");
@@ -23,6 +27,29 @@ const THROTTLE_SCOPE: HeaderName = HeaderName::from_static("x-ms-throttle-scope"
 const THROTTLE_INFORMATION: HeaderName = HeaderName::from_static("x-ms-throttle-information");
 const THROTTLE_LIMIT_PERCENTAGE: HeaderName =
     HeaderName::from_static("x-ms-throttle-limit-percentage");
+
+/// Body of `POST /_sim/tenants`: a [`TenantSpec`] and, optionally, `"groups"`.
+#[derive(serde::Deserialize)]
+struct AddTenantRequest {
+    #[serde(flatten)]
+    spec: TenantSpec,
+    #[serde(default)]
+    groups: Option<GroupSpec>,
+}
+
+/// Body of `POST /_sim/tenants/{t}/changes`: the fields of [`ChangeStep`] and of
+/// [`GroupChangeStep`], all optional.
+#[derive(serde::Deserialize)]
+struct ChangeRequest {
+    #[serde(flatten)]
+    users: ChangeStep,
+    #[serde(flatten)]
+    groups: GroupChangeStep,
+}
+
+/// Serves one delta request of a tenant (users or groups).
+type Respond =
+    fn(&Tenant, &GraphSimConfig, &DeltaQuery, &str, bool) -> Result<serde_json::Value, DeltaError>;
 
 /// Body of `POST /_sim/tenants/{t}/reset`.
 #[derive(serde::Deserialize)]
@@ -35,9 +62,12 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/v1.0/users/delta", get(users_delta))
         .route("/v1.0/users/microsoft.graph.delta", get(users_delta))
+        .route("/v1.0/groups/delta", get(groups_delta))
+        .route("/v1.0/groups/microsoft.graph.delta", get(groups_delta))
         .route("/_sim/tenants", post(add_tenant).get(list_tenants))
         .route("/_sim/tenants/{tenant}/changes", post(apply_changes))
         .route("/_sim/tenants/{tenant}/users", get(snapshot))
+        .route("/_sim/tenants/{tenant}/groups", get(groups_snapshot))
         .route("/_sim/tenants/{tenant}/requests", get(requests))
         .route("/_sim/tenants/{tenant}/reset", post(reset))
         .fallback(not_found)
@@ -73,8 +103,26 @@ async fn users_delta(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let ids = RequestIds::new(&headers);
-    let tenant = match sim.authenticate(&headers) {
+    delta_request(&sim, &headers, raw.as_deref(), delta::respond)
+}
+
+async fn groups_delta(
+    State(sim): State<GraphSim>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    delta_request(&sim, &headers, raw.as_deref(), groups_delta::respond)
+}
+
+/// Authentication, throttling and injected faults, then `respond`.
+fn delta_request(
+    sim: &GraphSim,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    respond: Respond,
+) -> Response {
+    let ids = RequestIds::new(headers);
+    let tenant = match sim.authenticate(headers) {
         Ok(tenant) => tenant,
         Err(message) => {
             return ids.graph_error(
@@ -86,7 +134,7 @@ async fn users_delta(
     };
     let counters = &tenant.counters;
     Counters::bump(&counters.delta_requests, 1);
-    if low_priority(&headers) {
+    if low_priority(headers) {
         Counters::bump(&counters.low_priority_requests, 1);
     }
     let config = sim.config();
@@ -109,10 +157,10 @@ async fn users_delta(
         let (status, code, message) = fault.answer();
         ids.graph_error(status, code, message)
     } else {
-        let query = DeltaQuery::parse(raw.as_deref());
-        let minimal = prefers_minimal(&headers);
-        let base_url = base_url(&headers);
-        match delta::respond(&tenant, config, &query, &base_url, minimal) {
+        let query = DeltaQuery::parse(raw);
+        let minimal = prefers_minimal(headers);
+        let base_url = base_url(headers);
+        match respond(&tenant, config, &query, &base_url, minimal) {
             Ok(body) => {
                 let mut response = axum::Json(body).into_response();
                 if minimal {
@@ -233,13 +281,15 @@ async fn blocking<T: Send + 'static>(
 
 async fn add_tenant(
     State(sim): State<GraphSim>,
-    axum::Json(spec): axum::Json<TenantSpec>,
+    axum::Json(request): axum::Json<AddTenantRequest>,
 ) -> Response {
+    let AddTenantRequest { spec, groups } = request;
     let (tenant_id, users) = (spec.tenant_id.clone(), spec.users);
-    match blocking(move || sim.add_tenant(spec)).await {
+    let groups = groups.unwrap_or_default();
+    match blocking(move || sim.add_tenant_with_groups(spec, groups)).await {
         Ok(Ok(())) => (
             StatusCode::CREATED,
-            axum::Json(json!({ "tenant_id": tenant_id, "users": users })),
+            axum::Json(json!({ "tenant_id": tenant_id, "users": users, "groups": groups.count })),
         )
             .into_response(),
         Ok(Err(e)) => admin_error(e),
@@ -254,9 +304,9 @@ async fn list_tenants(State(sim): State<GraphSim>) -> Response {
 async fn apply_changes(
     State(sim): State<GraphSim>,
     Path(tenant): Path<String>,
-    axum::Json(step): axum::Json<ChangeStep>,
+    axum::Json(step): axum::Json<ChangeRequest>,
 ) -> Response {
-    match blocking(move || sim.apply_changes(&tenant, &step)).await {
+    match blocking(move || sim.apply_step(&tenant, &step.users, &step.groups)).await {
         Ok(Ok(report)) => axum::Json(report).into_response(),
         Ok(Err(e)) => admin_error(e),
         Err(response) => response,
@@ -276,6 +326,14 @@ async fn snapshot(State(sim): State<GraphSim>, Path(tenant): Path<String>) -> Re
             axum::Json(json!({ "error": e.to_string() })),
         )
             .into_response(),
+        Ok(Err(e)) => admin_error(e),
+        Err(response) => response,
+    }
+}
+
+async fn groups_snapshot(State(sim): State<GraphSim>, Path(tenant): Path<String>) -> Response {
+    match blocking(move || sim.groups(&tenant)).await {
+        Ok(Ok(groups)) => axum::Json(groups).into_response(),
         Ok(Err(e)) => admin_error(e),
         Err(response) => response,
     }

@@ -23,11 +23,22 @@
 //! the token's base version and the version at which the round started, so paging stays cheap
 //! and stable while changes keep arriving. Hard-deleted users are kept as tombstones (see
 //! [`SimUser`]).
+//!
+//! Groups (optional, [`GraphSim::add_tenant_with_groups`]): `groups/delta` with `$select`
+//! (`members` included), the same token scheme and versions as users, and `members@delta` in
+//! slices of at most 500 entries per page, a large group repeated on several pages; see
+//! `group_store.rs` for the paging rule and `groups_delta.rs` for what a round returns. Users
+//! also accept the documented targeted read, `$filter=id eq '…' or id eq '…'` with up to 50 ids
+//! (`filter.rs`).
 
 mod auth;
 mod delta;
 mod envelope;
 mod faults;
+mod filter;
+mod group_render;
+mod group_store;
+mod groups_delta;
 mod http;
 mod paging;
 mod render;
@@ -44,8 +55,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use crate::synthetic::UserState;
-use crate::synthetic::{ChangeReport, ChangeStep, EntraUser, SyntheticTenant, TenantUser};
+use crate::synthetic::{
+    ChangeReport, ChangeStep, EntraUser, SyntheticGroups, SyntheticTenant, TenantUser,
+};
+pub use crate::synthetic::{GroupChangeStep, GroupSpec, MemberKind, MemberRef};
 pub use faults::ResetMode;
+pub use group_store::SimGroup;
 
 use auth::IssuedTokens;
 use store::TenantStore;
@@ -155,7 +170,8 @@ pub struct RequestCounts {
     pub sync_state_not_found: u64,
     /// Other 4xx answers to delta requests.
     pub bad_requests: u64,
-    /// Authenticated `users/delta` requests, whatever the answer.
+    /// Authenticated `users/delta` and `groups/delta` requests, whatever the answer (the other
+    /// counters count both kinds of delta request too).
     pub delta_requests: u64,
     /// Of those, the ones that carried `x-ms-throttle-priority: low`.
     pub low_priority_requests: u64,
@@ -315,11 +331,22 @@ impl GraphSim {
     /// Generates the tenant's users and starts serving it. CPU-bound for large tenants (about
     /// a second per few hundred thousand users): call from a blocking context.
     pub fn add_tenant(&self, spec: TenantSpec) -> Result<(), GraphSimError> {
+        self.add_tenant_with_groups(spec, GroupSpec::default())
+    }
+
+    /// [`GraphSim::add_tenant`] with groups generated from the same seed over the users.
+    pub fn add_tenant_with_groups(
+        &self,
+        spec: TenantSpec,
+        groups: GroupSpec,
+    ) -> Result<(), GraphSimError> {
         validate(&spec)?;
         if self.tenant(&spec.tenant_id).is_ok() {
             return Err(GraphSimError::DuplicateTenant(spec.tenant_id));
         }
-        let store = TenantStore::new(SyntheticTenant::new(spec.seed, spec.users, &spec.domain));
+        let users = SyntheticTenant::new(spec.seed, spec.users, &spec.domain);
+        let generated = SyntheticGroups::new(spec.seed, &groups, users.users());
+        let store = TenantStore::with_groups(users, generated);
         let tenant = Tenant {
             epoch: fastrand::u64(..),
             store: RwLock::new(store),
@@ -347,9 +374,24 @@ impl GraphSim {
         tenant_id: &str,
         step: &ChangeStep,
     ) -> Result<ChangeReport, GraphSimError> {
+        self.apply_step(tenant_id, step, &GroupChangeStep::default())
+    }
+
+    /// Applies the tenant's next change step to users and groups, as one version.
+    pub fn apply_step(
+        &self,
+        tenant_id: &str,
+        users: &ChangeStep,
+        groups: &GroupChangeStep,
+    ) -> Result<ChangeReport, GraphSimError> {
         let tenant = self.tenant(tenant_id)?;
-        let report = tenant.write().apply(step);
+        let report = tenant.write().apply_step(users, groups);
         Ok(report)
+    }
+
+    /// Every group of the tenant as it is now, deleted ones included, in generation order.
+    pub fn groups(&self, tenant_id: &str) -> Result<Vec<SimGroup>, GraphSimError> {
+        Ok(self.tenant(tenant_id)?.read().groups().snapshot())
     }
 
     /// A synchronization reset (graph.md §1.4): every deltaLink issued before it is refused

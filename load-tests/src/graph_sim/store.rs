@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use crate::synthetic::{
-    ChangeKind, ChangeReport, ChangeStep, PropSet, SyntheticTenant, TenantUser, UserState,
+    ChangeKind, ChangeReport, ChangeStep, GroupChangeStep, PropSet, SyntheticGroups,
+    SyntheticTenant, TenantUser, UserState,
 };
 
 use super::SimUser;
+use super::group_store::GroupStore;
 
 /// One change to one user.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +57,18 @@ pub(crate) struct TenantStore {
     by_id: BTreeMap<u128, usize>,
     /// `(version of last change, user index)` for every user changed since generation.
     changed: BTreeSet<(u64, usize)>,
+    /// The tenant's groups, versioned with the users.
+    groups: GroupStore,
 }
 
 impl TenantStore {
+    #[cfg(test)]
     pub(crate) fn new(tenant: SyntheticTenant) -> TenantStore {
+        let groups = SyntheticGroups::empty(tenant.seed());
+        TenantStore::with_groups(tenant, groups)
+    }
+
+    pub(crate) fn with_groups(tenant: SyntheticTenant, groups: SyntheticGroups) -> TenantStore {
         let by_id = tenant
             .users()
             .iter()
@@ -72,7 +82,12 @@ impl TenantStore {
             history,
             by_id,
             changed: BTreeSet::new(),
+            groups: GroupStore::new(groups),
         }
+    }
+
+    pub(crate) fn groups(&self) -> &GroupStore {
+        &self.groups
     }
 
     pub(crate) fn version(&self) -> u64 {
@@ -95,10 +110,26 @@ impl TenantStore {
     }
 
     /// Applies the next change step as one new version.
+    #[cfg(test)]
     pub(crate) fn apply(&mut self, step: &ChangeStep) -> ChangeReport {
+        self.apply_step(step, &GroupChangeStep::default())
+    }
+
+    /// Applies the next change step, users then groups, as one new version (none when nothing
+    /// changed). Users hard-deleted by the step leave their groups.
+    pub(crate) fn apply_step(
+        &mut self,
+        step: &ChangeStep,
+        groups: &GroupChangeStep,
+    ) -> ChangeReport {
         let applied = self.tenant.apply(step);
-        if applied.touched.is_empty() {
-            return applied.report;
+        let mut report = applied.report;
+        let gone = report.hard_deleted_ids.clone();
+        let events = self
+            .groups
+            .apply(groups, self.tenant.users(), &gone, &mut report);
+        if applied.touched.is_empty() && events.is_empty() {
+            return report;
         }
         self.version += 1;
         let version = self.version;
@@ -121,7 +152,8 @@ impl TenantStore {
             });
             self.changed.insert((version, index));
         }
-        applied.report
+        self.groups.record(version, &events);
+        report
     }
 
     /// Up to `limit` users with id after `after`, in id order: live users, plus tombstones when
@@ -155,6 +187,18 @@ impl TenantStore {
             items,
             next: last.filter(|_| more),
         }
+    }
+
+    /// The user with `id` as an initial-round item: live users, plus tombstones when
+    /// `tombstones` is set; `None` for unknown ids.
+    pub(crate) fn initial_item(&self, id: &str, tombstones: bool) -> Option<PageItem<'_>> {
+        let index = *self.by_id.get(&id_key(id)?)?;
+        let user = &self.tenant.users()[index];
+        (tombstones || user.state == UserState::Live).then_some(PageItem {
+            user,
+            changed: None,
+            index,
+        })
     }
 
     /// User `index` as a page item again (a replay), in its current state: for a delta round

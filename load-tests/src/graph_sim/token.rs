@@ -26,6 +26,9 @@ pub(crate) struct SyncState {
     /// Where the round's paging quirks are (skiptokens only, and only when quirks are on).
     #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
+    /// The ids of a `$filter=id eq …` chain: only those users are read.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Vec<String>>,
 }
 
 /// Where a token points.
@@ -50,6 +53,61 @@ pub(crate) enum Phase {
         #[serde(rename = "g", default)]
         generation: u64,
     },
+}
+
+/// Everything a `groups/delta` state token says. Its phases have their own tags, so a users
+/// token never decodes as a groups token or the other way round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupSyncState {
+    #[serde(rename = "e")]
+    pub epoch: u64,
+    /// `$select` as [`GroupProps`](super::group_render::GroupProps) bits; `None` without one.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<u8>,
+    #[serde(rename = "p")]
+    pub phase: GroupPhase,
+}
+
+/// Where a groups token points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum GroupPhase {
+    /// Initial round as of `upto`: the next page starts at group id `at` (inclusive), member
+    /// offset `offset`.
+    #[serde(rename = "gi")]
+    Initial {
+        upto: u64,
+        at: String,
+        offset: usize,
+    },
+    /// Delta round from `base` to `upto`: the next page starts at key `at`, member offset
+    /// `offset`.
+    #[serde(rename = "gr")]
+    Round {
+        base: u64,
+        upto: u64,
+        at: (u64, usize),
+        offset: usize,
+    },
+    /// `$deltatoken`, as [`Phase::Delta`].
+    #[serde(rename = "gd")]
+    Delta {
+        base: u64,
+        issued_ms: u64,
+        #[serde(rename = "g", default)]
+        generation: u64,
+    },
+}
+
+impl GroupSyncState {
+    pub(crate) fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub(crate) fn decode(token: &str) -> Option<GroupSyncState> {
+        let json = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
 }
 
 impl SyncState {
@@ -81,6 +139,7 @@ mod tests {
                     after: "abc".into(),
                 },
                 paging: None,
+                filter: None,
             },
             SyncState {
                 epoch: u64::MAX,
@@ -96,6 +155,7 @@ mod tests {
                     pending: vec![7, 12],
                     done: true,
                 }),
+                filter: Some(vec!["a".into(), "b".into()]),
             },
             SyncState {
                 epoch: 2,
@@ -106,6 +166,7 @@ mod tests {
                     generation: 2,
                 },
                 paging: None,
+                filter: None,
             },
         ];
         for state in states {
@@ -118,6 +179,37 @@ mod tests {
             );
             assert_eq!(SyncState::decode(&token), Some(state));
         }
+    }
+
+    #[test]
+    fn users_and_groups_tokens_do_not_mix() {
+        let users = SyncState {
+            epoch: 1,
+            select: None,
+            phase: Phase::Delta {
+                base: 1,
+                issued_ms: 2,
+                generation: 0,
+            },
+            paging: None,
+            filter: None,
+        };
+        let groups = GroupSyncState {
+            epoch: 1,
+            select: Some(3),
+            phase: GroupPhase::Round {
+                base: 1,
+                upto: 2,
+                at: (2, 7),
+                offset: 500,
+            },
+        };
+        assert_eq!(
+            GroupSyncState::decode(&groups.encode()),
+            Some(groups.clone())
+        );
+        assert_eq!(GroupSyncState::decode(&users.encode()), None);
+        assert_eq!(SyncState::decode(&groups.encode()), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use fastrand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::groups::Membership;
 use super::names::{DEPARTMENTS, JOB_TITLES, LOCATIONS, SUFFIXES, SURNAMES};
 use super::{EntraUser, Prop, PropSet, display_name, generate_user, mix, phone, pick, street};
 
@@ -73,6 +74,28 @@ pub struct ChangeReport {
     pub new_ids: Vec<String>,
     pub restored_ids: Vec<String>,
     pub disabled_ids: Vec<String>,
+    /// Group changes ([`GroupChangeStep`](super::GroupChangeStep)); absent in older reports.
+    #[serde(default)]
+    pub groups_created: usize,
+    #[serde(default)]
+    pub groups_deleted: usize,
+    #[serde(default)]
+    pub members_added: usize,
+    #[serde(default)]
+    pub members_removed: usize,
+    #[serde(default)]
+    pub created_group_ids: Vec<String>,
+    /// Soft-deleted (Microsoft 365) and hard-deleted (security) groups.
+    #[serde(default)]
+    pub deleted_group_ids: Vec<String>,
+    #[serde(default)]
+    pub added_members: Vec<Membership>,
+    #[serde(default)]
+    pub removed_members: Vec<Membership>,
+    /// Memberships that ended because the member itself was deleted (a hard-deleted user, a
+    /// deleted child group); not counted in `members_removed`.
+    #[serde(default)]
+    pub unlinked_members: Vec<Membership>,
 }
 
 /// The kind of change a step made to one user.
@@ -275,7 +298,7 @@ impl SyntheticTenant {
 type Eligible = fn(&TenantUser) -> bool;
 
 /// Up to `amount` distinct candidates (partial Fisher-Yates), returned in ascending order.
-fn choose(rng: &mut Rng, mut candidates: Vec<usize>, amount: usize) -> Vec<usize> {
+pub(crate) fn choose(rng: &mut Rng, mut candidates: Vec<usize>, amount: usize) -> Vec<usize> {
     let amount = amount.min(candidates.len());
     for i in 0..amount {
         let j = rng.usize(i..candidates.len());
