@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use dirsync_load_tests::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use dirsync_load_tests::serve;
-use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep};
+use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep, GroupChangeStep, GroupSpec};
 
 #[derive(Parser)]
 #[command(name = "graph-sim", about = "Microsoft Graph (users/delta) simulator")]
@@ -66,6 +66,15 @@ struct ServeArgs {
     /// List deleted users as `@removed` in initial rounds too.
     #[arg(long)]
     initial_round_tombstones: bool,
+    /// Groups generated with the tenant (served by `groups/delta`).
+    #[arg(long, default_value_t = 0)]
+    groups: usize,
+    /// Most members one generated group has.
+    #[arg(long, default_value_t = 1_200)]
+    max_members: usize,
+    /// Levels of nested groups below a top-level group.
+    #[arg(long, default_value_t = 0)]
+    nesting_depth: usize,
 }
 
 #[derive(clap::Args)]
@@ -77,6 +86,8 @@ struct ChangeArgs {
     tenant: String,
     #[command(flatten)]
     step: ChangeStep,
+    #[command(flatten)]
+    groups: GroupChangeStep,
 }
 
 #[tokio::main]
@@ -105,8 +116,13 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
             seed: args.seed,
             users: args.users,
         };
+        let groups = GroupSpec {
+            count: args.groups,
+            max_members: args.max_members,
+            nesting_depth: args.nesting_depth,
+        };
         let adder = sim.clone();
-        tokio::task::spawn_blocking(move || adder.add_tenant(spec))
+        tokio::task::spawn_blocking(move || adder.add_tenant_with_groups(spec, groups))
             .await
             .context("generating the tenant")??;
         println!(
@@ -125,7 +141,7 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
     let base = served.base_url();
     println!("graph-sim listening on {base}");
     println!("  token:  POST {base}/{{tenant}}/oauth2/v2.0/token");
-    println!("  graph:  GET  {base}/v1.0/users/delta");
+    println!("  graph:  GET  {base}/v1.0/users/delta | GET {base}/v1.0/groups/delta");
     println!("  admin:  POST {base}/_sim/tenants | POST {base}/_sim/tenants/{{tenant}}/changes");
     served
         .task
@@ -133,6 +149,17 @@ async fn serve_sim(args: ServeArgs) -> anyhow::Result<()> {
         .context("server task")?
         .context("serving")?;
     Ok(())
+}
+
+/// The admin endpoint takes the user and the group changes in one JSON object.
+fn change_body(users: &ChangeStep, groups: &GroupChangeStep) -> anyhow::Result<serde_json::Value> {
+    let mut body = serde_json::to_value(users)?;
+    if let (Some(body), serde_json::Value::Object(g)) =
+        (body.as_object_mut(), serde_json::to_value(groups)?)
+    {
+        body.extend(g);
+    }
+    Ok(body)
 }
 
 async fn change(args: ChangeArgs) -> anyhow::Result<()> {
@@ -143,7 +170,7 @@ async fn change(args: ChangeArgs) -> anyhow::Result<()> {
     );
     let response = reqwest::Client::new()
         .post(&url)
-        .json(&args.step)
+        .json(&change_body(&args.step, &args.groups)?)
         .send()
         .await
         .with_context(|| format!("POST {url}"))?;
