@@ -1,7 +1,8 @@
 //! Simulators, synthetic tenants, the oracle and the test kit of dirsync.
 //!
-//! - [`graph_sim`]: a Microsoft Graph simulator (OAuth token endpoint, `users/delta`) over
-//!   deterministic [`synthetic`] tenants with change steps applied between cycles.
+//! - [`graph_sim`]: a Microsoft Graph simulator (OAuth token endpoint, `users/delta`,
+//!   `groups/delta`, throttling, resets and other faults) over deterministic [`synthetic`]
+//!   tenants with change steps applied between cycles.
 //! - [`scim_sim`]: a Webex Identity SCIM 2.0 simulator with per-org tokens and counters.
 //! - [`serve`]: runs either simulator on a loopback port, in-process or standalone.
 //! - [`oracle`]: decides whether the SCIM org converged to the mapping of the tenant.
