@@ -76,8 +76,8 @@ impl Deactivations {
     }
 
     /// Stores the page's deactivating entries (and later entries of diverted users) and
-    /// returns the page without them. `url` is where the page was read from: reading it
-    /// again after a restart stores nothing twice.
+    /// returns the page without them. `url` names where the page was read from (with the
+    /// walk it belongs to): reading it again after a restart stores nothing twice.
     pub async fn divert_page(
         &self,
         run: RunId,
@@ -362,7 +362,8 @@ impl Deactivations {
                 "run {run} is not waiting for a decision"
             )));
         };
-        sqlx::query("UPDATE tenants SET next_run_at = now() WHERE id = $1")
+        // Due now, and even with auto-sync off: the held run must be finished.
+        sqlx::query("UPDATE tenants SET next_run_at = now(), sync_requested = true WHERE id = $1")
             .bind(tenant)
             .execute(&mut *tx)
             .await?;

@@ -252,6 +252,16 @@ impl Runner {
                 }
                 seq = seq.max(staged + 1);
             }
+            // Batches a previous coordinator published are not in this tracker's in-flight
+            // set; let them be recorded before any page that may share their users goes out.
+            tracker.settle(seq, cancel).await?;
+            // Diverted entries are keyed by walk and page: a resync restarts the walk at the
+            // same first page, which must not collide with the earlier walk's rows.
+            let mut walk: i32 =
+                sqlx::query_scalar("SELECT coalesce(full_from_seq, 0) FROM runs WHERE id = $1")
+                    .bind(run.0)
+                    .fetch_one(&self.pool)
+                    .await?;
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
             let mut diverted = deactivations.diverted_users(run).await?;
@@ -268,19 +278,23 @@ impl Runner {
                         resynced = true;
                         runs.discard_delta_link(tenant_id).await?;
                         deactivations.full_enumeration_starts(run, seq).await?;
+                        walk = seq as i32;
                         kind = RunKind::Initial;
                         url = graph.initial_users_url();
                         continue;
                     }
                     Err(e) => {
-                        runs.fail(run, &e.to_string()).await?;
+                        // The run stays open: the batches it published remain its own, and
+                        // the next attempt resumes from the checkpoint. A new run instead
+                        // would race those batches' late, older writes.
+                        tracing::warn!(error = %e, "enumeration interrupted, the run resumes on the next attempt");
                         return Err(e);
                     }
                 };
                 state.pages += 1;
                 // Deactivating entries wait for the end of the run and the deletion guard.
                 let page = deactivations
-                    .divert_page(run, &url, page, &mut diverted)
+                    .divert_page(run, &format!("{walk}:{url}"), page, &mut diverted)
                     .await?;
                 if !page.users.is_empty() {
                     tracker.drain();

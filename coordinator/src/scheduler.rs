@@ -109,13 +109,21 @@ impl Leases {
     {
         // Renewal stops the work when another coordinator has taken the tenant over: two
         // coordinators must never publish batches of the same run.
+        // Without a successful renewal for most of a lease, assume another coordinator may
+        // take the tenant over at any moment, and stop first.
         let renew = async {
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(self.lease / 4).await;
                 match self.claim(tenant).await {
-                    Ok(true) => {}
+                    Ok(true) => renewed = tokio::time::Instant::now(),
                     Ok(false) => return CoordinatorError::LeaseLost(tenant.to_string()),
-                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease renewal failed");
+                        if renewed.elapsed() >= self.lease * 3 / 4 {
+                            return CoordinatorError::LeaseLost(tenant.to_string());
+                        }
+                    }
                 }
             }
         };

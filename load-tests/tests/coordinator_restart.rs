@@ -175,3 +175,51 @@ async fn a_killed_coordinator_is_resumed_by_another() {
     );
     stack.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_interrupted_by_a_graph_error_stays_open_and_is_resumed() {
+    let stack = Stack::start(&StackOptions::new("restart_error", 300))
+        .await
+        .unwrap();
+    stack.spawn_worker(&demo_exe()).unwrap();
+    let set_secret = |secret: &'static str| {
+        sqlx::query("UPDATE tenants SET client_secret = $2 WHERE id = $1")
+            .bind(stack.tenant_id.0)
+            .bind(secret)
+            .execute(&stack.env.pool)
+    };
+    let good: String = sqlx::query_scalar("SELECT client_secret FROM tenants WHERE id = $1")
+        .bind(stack.tenant_id.0)
+        .fetch_one(&stack.env.pool)
+        .await
+        .unwrap();
+    set_secret("revoked").await.unwrap();
+    let err = stack
+        .runner
+        .sync_tenant(stack.tenant_id, None, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("token"), "{err}");
+    let (run, state): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT id, state FROM runs WHERE tenant_id = $1")
+            .bind(stack.tenant_id.0)
+            .fetch_one(&stack.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "enumerating", "the run is left open, not failed");
+
+    sqlx::query("UPDATE tenants SET client_secret = $2 WHERE id = $1")
+        .bind(stack.tenant_id.0)
+        .bind(&good)
+        .execute(&stack.env.pool)
+        .await
+        .unwrap();
+    let outcome = stack
+        .runner
+        .sync_tenant(stack.tenant_id, None, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.run_id.0, run, "the same run was resumed");
+    assert!(stack.verdict().unwrap().converged);
+    stack.shutdown().await.unwrap();
+}

@@ -209,7 +209,9 @@ pub async fn record_batch(
     let seen = writes.seen(results);
     if !seen.is_empty() {
         sqlx::query(
-            "UPDATE mirror_users SET last_seen_run = $2, last_seen_seq = $3 \
+            // The stamp only moves forward within a run, whatever order batches land in.
+            "UPDATE mirror_users SET last_seen_seq = CASE WHEN last_seen_run = $2 \
+             THEN GREATEST(last_seen_seq, $3) ELSE $3 END, last_seen_run = $2 \
              WHERE tenant_id = $1 AND entra_id = ANY($4)",
         )
         .bind(key.tenant.0)

@@ -247,6 +247,10 @@ impl GraphClient {
     }
 }
 
+/// The longest server-requested wait honoured as such; a longer one is cut to this, so a
+/// page fetch (and the tenant lease held meanwhile) is bounded by retries × this.
+const MAX_RETRY_AFTER_SECS: f64 = 120.0;
+
 /// `Retry-After` in seconds, integer or decimal.
 pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let secs: f64 = headers
@@ -256,7 +260,8 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER_SECS)))
 }
 
 /// Turns a non-success answer into an error, recognising every form of "delta state gone".
@@ -305,6 +310,7 @@ mod tests {
             ("7", Some(7000)),
             ("2.128", Some(2128)),
             ("0", Some(0)),
+            ("86400", Some(120_000)),
             ("soon", None),
             ("-1", None),
         ] {
