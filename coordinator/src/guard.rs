@@ -91,6 +91,18 @@ pub fn deactivates(user: &SourceUser) -> bool {
     user.removed.is_some() || user.bool_attr("accountEnabled") == Some(false)
 }
 
+/// What is left of an entry once its deactivation is rejected: nothing of a tombstone, and
+/// a disabled user's other properties without `accountEnabled` (so `active` is not touched).
+pub fn without_deactivation(mut user: SourceUser) -> Option<SourceUser> {
+    if user.removed.is_some() {
+        return None;
+    }
+    if user.bool_attr("accountEnabled") == Some(false) {
+        user.attributes.remove("accountEnabled");
+    }
+    Some(user)
+}
+
 /// Splits a page into the entries published now and the diverted ones, with their position
 /// in the page. `diverted` holds the users with an entry diverted earlier in the run and
 /// gains the newly diverted ones: once a user is diverted, all its later entries are too.
@@ -202,6 +214,37 @@ mod tests {
             assert_eq!(judge(t, n, active), verdict, "case {i}: {n} of {active}");
             assert_eq!(judge(t, n, active).holds(), verdict != Verdict::Allow);
         }
+    }
+
+    #[test]
+    fn a_rejected_deactivation_keeps_the_other_changes() {
+        use dirsync_proto::RemovedReason;
+        let user = |removed, attrs: serde_json::Value| SourceUser {
+            id: "u".into(),
+            removed,
+            attributes: attrs.as_object().unwrap().clone(),
+        };
+        assert_eq!(
+            without_deactivation(user(Some(RemovedReason::Changed), serde_json::json!({}))),
+            None
+        );
+        assert_eq!(
+            without_deactivation(user(Some(RemovedReason::Deleted), serde_json::json!({}))),
+            None
+        );
+        let disabled = user(
+            None,
+            serde_json::json!({"accountEnabled": false, "displayName": "New"}),
+        );
+        assert_eq!(
+            without_deactivation(disabled),
+            Some(user(None, serde_json::json!({"displayName": "New"})))
+        );
+        let enabled = user(
+            None,
+            serde_json::json!({"accountEnabled": true, "displayName": "X"}),
+        );
+        assert_eq!(without_deactivation(enabled.clone()), Some(enabled));
     }
 
     #[test]

@@ -153,29 +153,36 @@ impl Deactivations {
                 (n, held, None)
             }
         };
-        match (held, decision.as_deref()) {
-            (true, None) => {
-                let reason: String =
-                    sqlx::query_scalar("SELECT coalesce(hold_reason, '') FROM runs WHERE id = $1")
-                        .bind(run.0)
-                        .fetch_one(&self.pool)
-                        .await?;
-                return Err(CoordinatorError::AwaitingApproval {
-                    run: run.to_string(),
-                    count,
-                    reason,
-                });
-            }
-            (true, Some("rejected")) => return Ok(Vec::new()),
-            _ => {}
+        if held && decision.is_none() {
+            let reason: String =
+                sqlx::query_scalar("SELECT coalesce(hold_reason, '') FROM runs WHERE id = $1")
+                    .bind(run.0)
+                    .fetch_one(&self.pool)
+                    .await?;
+            return Err(CoordinatorError::AwaitingApproval {
+                run: run.to_string(),
+                count,
+                reason,
+            });
         }
+        let rejected = held && decision.as_deref() == Some("rejected");
         let entries: Vec<sqlx::types::Json<SourceUser>> = sqlx::query_scalar(
             "SELECT entry FROM run_deactivations WHERE run_id = $1 ORDER BY ord",
         )
         .bind(run.0)
         .fetch_all(&self.pool)
         .await?;
-        let entries = entries.into_iter().map(|e| e.0).collect();
+        // A rejected run keeps its users active, but their other changes still apply.
+        let entries = entries
+            .into_iter()
+            .filter_map(|e| {
+                if rejected {
+                    guard::without_deactivation(e.0)
+                } else {
+                    Some(e.0)
+                }
+            })
+            .collect();
         Ok(guard::chunk_by_user(entries, guard::USERS_PER_BATCH)
             .into_iter()
             .enumerate()
