@@ -179,9 +179,10 @@ impl GraphClient {
         url: &str,
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
-        let token = self.token().await?;
-        // After the token: its fetch may take a while, and the pace is about Graph calls.
+        // Wait for the pace first, then take the token: a short-lived token fetched before a
+        // long wait could expire before it is used.
         self.pacer().ready().await;
+        let token = self.token().await?;
         let response = self
             .http
             .get(url)
