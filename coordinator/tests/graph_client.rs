@@ -209,11 +209,13 @@ async fn far_below_the_budget_pacing_adds_no_delay() {
     // Evenly spaced, 50 requests at 100 RU per 10 s would take 5 s; the budget's burst
     // lets them through at once. The default budget (8,000) is further still.
     let (url, _) = fake_graph(|_| ok_page(vec![])).await;
-    let took = fetch_pages(&client(&url).with_budget(100), &url, 50).await;
-    assert!(took < Duration::from_millis(2_500), "{took:?}");
+    let near = client(&url).with_budget(100);
+    fetch_pages(&near, &url, 50).await;
+    assert_eq!(near.pacer().delayed(), 0, "the burst covers 50 requests");
     let (url, calls) = fake_graph(|_| ok_page(vec![])).await;
-    let took = fetch_pages(&client(&url), &url, 50).await;
-    assert!(took < Duration::from_millis(2_500), "{took:?}");
+    let far = client(&url);
+    fetch_pages(&far, &url, 50).await;
+    assert_eq!(far.pacer().delayed(), 0);
     assert_eq!(calls.pages.load(Ordering::SeqCst), 50);
 }
 
@@ -229,7 +231,11 @@ async fn a_high_limit_percentage_halves_the_rate() {
     let calm_took = fetch_pages(&calm_client, &calm, 10).await;
     let busy_client = client(&busy).with_budget(100);
     let busy_took = fetch_pages(&busy_client, &busy, 10).await;
-    assert!(calm_took < Duration::from_millis(1_000), "{calm_took:?}");
+    assert_eq!(
+        calm_client.pacer().delayed(),
+        0,
+        "calm: no request waited ({calm_took:?})"
+    );
     assert!(!calm_client.pacer().is_cautious());
     assert!(
         busy_took >= Duration::from_millis(1_200),
@@ -279,8 +285,7 @@ async fn a_token_shorter_than_the_refresh_margin_is_used_for_half_its_life() {
 #[tokio::test]
 async fn a_token_without_lifetime_is_fetched_per_request_and_pages_still_come() {
     let (url, calls) = fake_graph_with_token_lifetime(0, Arc::new(|_: u32| ok_page(vec![]))).await;
-    let took = fetch_pages(&client(&url), &url, 3).await;
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    fetch_pages(&client(&url), &url, 3).await;
     assert_eq!(calls.tokens.load(Ordering::SeqCst), 3);
     assert_eq!(calls.pages.load(Ordering::SeqCst), 3);
 }

@@ -89,15 +89,28 @@ async fn sync_command_runs_a_registered_tenant() {
     stack.shutdown().await.unwrap();
 }
 
-/// Runs a scheduler over the stack's database for `span`, and returns how many runs it
-/// completed.
+/// Runs a scheduler over the stack's database until it completes a run of the tenant, or
+/// for `span` at most, and returns how many runs it completed.
 async fn schedule_for(stack: &Stack, span: std::time::Duration) -> u64 {
     use dirsync_coordinator::scheduler::{Leases, serve};
+    let completed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM runs WHERE tenant_id = $1 AND state = 'completed'",
+        )
+        .bind(stack.tenant_id.0)
+        .fetch_one(&stack.env.pool)
+        .await
+        .unwrap()
+    };
+    let before = completed().await;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let leases = Leases::new(stack.env.pool.clone(), "scheduling-test");
     let serving = tokio::spawn(serve(stack.runner.clone(), leases, 2, cancel));
-    tokio::time::sleep(span).await;
+    let deadline = std::time::Instant::now() + span;
+    while std::time::Instant::now() < deadline && completed().await == before {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     stop.cancel();
     serving.await.unwrap().unwrap().completed
 }
@@ -124,7 +137,9 @@ async fn authorize_later_auto_sync_and_sync_now() {
         .spawn_worker(std::path::Path::new(env!("CARGO_BIN_EXE_demo")))
         .unwrap();
     let id = stack.tenant_id.to_string();
+    // Long enough for an idle scheduler to have looked twice; a run ends the wait early.
     let span = std::time::Duration::from_millis(3_000);
+    let patience = std::time::Duration::from_secs(60);
 
     // "Save and authorize later": added through the command line, never synced until authorized.
     let scim = format!(
@@ -188,7 +203,7 @@ async fn authorize_later_auto_sync_and_sync_now() {
     .await
     .unwrap();
     assert_eq!(
-        schedule_for(&stack, span).await,
+        schedule_for(&stack, patience).await,
         1,
         "authorized and due: synced once"
     );
@@ -216,7 +231,7 @@ async fn authorize_later_auto_sync_and_sync_now() {
     .await
     .unwrap();
     assert_eq!(
-        schedule_for(&stack, span).await,
+        schedule_for(&stack, patience).await,
         1,
         "sync now runs once with auto-sync off"
     );

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ pub struct Pacer {
     cautious: DefaultDirectRateLimiter,
     /// Until when requests also go through `cautious`.
     caution_until: Mutex<Option<Instant>>,
+    /// Requests that had to wait for the pace.
+    delayed: AtomicU64,
 }
 
 impl Pacer {
@@ -73,6 +76,7 @@ impl Pacer {
             bucket: RateLimiter::direct(steady),
             cautious: RateLimiter::direct(halved),
             caution_until: Mutex::new(None),
+            delayed: AtomicU64::new(0),
         }
     }
 
@@ -83,10 +87,19 @@ impl Pacer {
 
     /// Waits until one more request fits the budget (immediately when far below it).
     pub async fn ready(&self) {
+        let mut waited = false;
         if self.is_cautious() {
-            wait_for(&self.cautious).await;
+            waited |= wait_for(&self.cautious).await;
         }
-        wait_for(&self.bucket).await;
+        waited |= wait_for(&self.bucket).await;
+        if waited {
+            self.delayed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many requests so far had to wait for the pace.
+    pub fn delayed(&self) -> u64 {
+        self.delayed.load(Ordering::Relaxed)
     }
 
     /// Graph reported pressure (limit percentage at or above 80 %, or a 429): go at half
@@ -118,11 +131,15 @@ impl Pacer {
 }
 
 /// Sleeps (on tokio's timer) until `limiter` lets one request through, and takes it.
-async fn wait_for(limiter: &DefaultDirectRateLimiter) {
+/// Waits until `limiter` admits one request; true when that took any waiting.
+async fn wait_for(limiter: &DefaultDirectRateLimiter) -> bool {
     let clock = DefaultClock::default();
+    let mut waited = false;
     while let Err(not_until) = limiter.check() {
+        waited = true;
         tokio::time::sleep(not_until.wait_time_from(clock.now())).await;
     }
+    waited
 }
 
 /// Which app+tenant pair (and budget) a pacer serves.
