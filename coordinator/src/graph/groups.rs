@@ -7,12 +7,11 @@
 
 pub mod delta;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use dirsync_proto::RemovedReason;
 
-use super::wire::PageLink;
+use super::wire::{PageLink, page_objects, take_identity};
 use crate::CoordinatorError;
 
 pub use delta::{GroupState, GroupsDelta, MemberChange};
@@ -94,34 +93,14 @@ impl GroupsPage {
     }
 }
 
-#[derive(Deserialize)]
-struct RawPage {
-    #[serde(rename = "@odata.nextLink")]
-    next_link: Option<String>,
-    #[serde(rename = "@odata.deltaLink")]
-    delta_link: Option<String>,
-    #[serde(default)]
-    value: Vec<Map<String, Value>>,
-}
-
 fn malformed(msg: String) -> CoordinatorError {
     CoordinatorError::GraphPage(msg)
 }
 
 /// Parses one `groups/delta` page body.
 pub fn parse_groups_page(body: &[u8]) -> Result<GroupsPage, CoordinatorError> {
-    let raw: RawPage = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
-    let link = match (raw.next_link, raw.delta_link) {
-        (Some(next), _) => PageLink::Next(next),
-        (None, Some(delta)) => PageLink::Delta(delta),
-        (None, None) => {
-            return Err(malformed(
-                "groups page has neither a nextLink nor a deltaLink".into(),
-            ));
-        }
-    };
-    let groups = raw
-        .value
+    let (objects, link) = page_objects(body)?;
+    let groups = objects
         .into_iter()
         .map(parse_group)
         .collect::<Result<_, _>>()?;
@@ -129,24 +108,7 @@ pub fn parse_groups_page(body: &[u8]) -> Result<GroupsPage, CoordinatorError> {
 }
 
 fn parse_group(mut obj: Map<String, Value>) -> Result<GroupEntry, CoordinatorError> {
-    let id = match obj.remove("id") {
-        Some(Value::String(id)) if !id.is_empty() => id,
-        other => {
-            return Err(malformed(format!("group without a string id: {other:?}")));
-        }
-    };
-    let removed = match obj.remove("@removed") {
-        None => None,
-        Some(r) => match r.get("reason").and_then(Value::as_str) {
-            Some(reason) if reason.eq_ignore_ascii_case("changed") => Some(RemovedReason::Changed),
-            Some(reason) if reason.eq_ignore_ascii_case("deleted") => Some(RemovedReason::Deleted),
-            other => {
-                return Err(malformed(format!(
-                    "group {id}: unknown @removed reason {other:?}"
-                )));
-            }
-        },
-    };
+    let (id, removed) = take_identity(&mut obj)?;
     let (members, ignored_members) = match obj.remove("members@delta") {
         None => (Vec::new(), 0),
         Some(Value::Array(entries)) => parse_members(&id, entries)?,

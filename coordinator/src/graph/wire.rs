@@ -64,8 +64,10 @@ impl ErrorEnvelope {
     }
 }
 
-/// Parses one delta page body.
-pub fn parse_page(body: &[u8]) -> Result<DeltaPage, CoordinatorError> {
+/// Splits a delta page body (users or groups) into its objects and where the walk goes next.
+pub(crate) fn page_objects(
+    body: &[u8],
+) -> Result<(Vec<Map<String, Value>>, PageLink), CoordinatorError> {
     let raw: RawPage =
         serde_json::from_slice(body).map_err(|e| CoordinatorError::GraphPage(e.to_string()))?;
     let link = match (raw.next_link, raw.delta_link) {
@@ -77,15 +79,13 @@ pub fn parse_page(body: &[u8]) -> Result<DeltaPage, CoordinatorError> {
             ));
         }
     };
-    let users = raw
-        .value
-        .into_iter()
-        .map(parse_user)
-        .collect::<Result<_, _>>()?;
-    Ok(DeltaPage { users, link })
+    Ok((raw.value, link))
 }
 
-fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorError> {
+/// Takes an object's `id` and its `@removed` annotation, if any, out of it.
+pub(crate) fn take_identity(
+    obj: &mut Map<String, Value>,
+) -> Result<(String, Option<RemovedReason>), CoordinatorError> {
     let id = match obj.remove("id") {
         Some(Value::String(id)) if !id.is_empty() => id,
         other => {
@@ -106,6 +106,21 @@ fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorErro
             }
         },
     };
+    Ok((id, removed))
+}
+
+/// Parses one `users/delta` page body.
+pub fn parse_page(body: &[u8]) -> Result<DeltaPage, CoordinatorError> {
+    let (objects, link) = page_objects(body)?;
+    let users = objects
+        .into_iter()
+        .map(parse_user)
+        .collect::<Result<_, _>>()?;
+    Ok(DeltaPage { users, link })
+}
+
+fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorError> {
+    let (id, removed) = take_identity(&mut obj)?;
     let manager = obj.remove("manager@delta");
     // Other annotations (`@odata.type`, `@odata.context`, ...) are not user properties.
     obj.retain(|k, _| !k.starts_with('@') && !k.contains("@odata."));
