@@ -1,6 +1,10 @@
 //! The Graph client against a scripted fake Graph: throttling, pacing under the RU budget,
 //! token refresh (early, short-lived, on 401 mid-walk), resync.
 
+mod common;
+
+use common::client;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,11 +15,9 @@ use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use secrecy::SecretString;
 
+use dirsync_coordinator::CoordinatorError;
 use dirsync_coordinator::graph::{GraphClient, PageLink};
-use dirsync_coordinator::{CoordinatorError, Tenant};
-use dirsync_proto::TenantId;
 
 #[derive(Default)]
 struct Calls {
@@ -63,23 +65,6 @@ async fn fake_graph_with_token_lifetime(
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, calls)
-}
-
-fn client(url: &str) -> GraphClient {
-    let tenant = Tenant {
-        id: TenantId::new(),
-        name: "t".into(),
-        graph_tenant_id: "contoso".into(),
-        graph_login_url: url.into(),
-        graph_base_url: url.into(),
-        client_id: "app".into(),
-        client_secret: SecretString::from("s3cret"),
-        scim_base_url: "http://unused/v2".into(),
-        status: "NotRun".into(),
-        delta_link: None,
-        authorized: true,
-    };
-    GraphClient::new(reqwest::Client::new(), &tenant)
 }
 
 const PAGE: &str =

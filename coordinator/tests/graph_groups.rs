@@ -2,6 +2,8 @@
 //! over sliced pages folds into per-group state, and throttling, 401 and resync signals are
 //! handled as for users.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,13 +13,11 @@ use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use secrecy::SecretString;
 use serde_json::json;
 
+use dirsync_coordinator::CoordinatorError;
 use dirsync_coordinator::graph::groups::{GroupsDelta, MemberKind};
 use dirsync_coordinator::graph::{GraphClient, PageLink};
-use dirsync_coordinator::{CoordinatorError, Tenant};
-use dirsync_proto::TenantId;
 
 #[derive(Default)]
 struct Calls {
@@ -67,24 +67,7 @@ async fn fake_graph(
 }
 
 fn client(url: &str) -> GraphClient {
-    let tenant = Tenant {
-        id: TenantId::new(),
-        name: "t".into(),
-        graph_tenant_id: "contoso".into(),
-        graph_login_url: url.into(),
-        graph_base_url: url.into(),
-        client_id: "app".into(),
-        client_secret: SecretString::from("s3cret"),
-        scim_base_url: "http://unused/v2".into(),
-        status: "NotRun".into(),
-        delta_link: None,
-        authorized: true,
-    };
-    GraphClient::new(reqwest::Client::new(), &tenant).with_retries(
-        Duration::from_millis(1),
-        Duration::from_millis(20),
-        4,
-    )
+    common::client(url).with_retries(Duration::from_millis(1), Duration::from_millis(20), 4)
 }
 
 fn user(id: &str) -> serde_json::Value {
