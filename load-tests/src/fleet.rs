@@ -155,6 +155,7 @@ impl Stack {
             &env,
             &servers,
             &format!("{} demo tenant", opts.label),
+            "contoso.example",
             opts.users,
             opts.seed,
             opts.allow_hard_delete,
@@ -187,7 +188,8 @@ impl Stack {
         })
     }
 
-    /// Registers one more synthetic tenant and org on the same simulators and database.
+    /// Registers one more synthetic tenant and org on the same simulators and database; its
+    /// domain is `tenant{seed}.example`, so its userNames never clash with another org's.
     pub async fn add_tenant(&self, name: &str, users: usize, seed: u64) -> anyhow::Result<Pairing> {
         register(
             &self.graph,
@@ -195,6 +197,7 @@ impl Stack {
             &self.env,
             &self.servers,
             name,
+            &format!("tenant{seed}.example"),
             users,
             seed,
             self.allow_hard_delete,
@@ -347,6 +350,7 @@ async fn register(
     env: &TestEnv,
     servers: &[Served],
     name: &str,
+    domain: &str,
     users: usize,
     seed: u64,
     allow_hard_delete: bool,
@@ -356,7 +360,7 @@ async fn register(
     let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
     graph.add_tenant(TenantSpec {
         tenant_id: entra_tenant.clone(),
-        domain: "contoso.example".into(),
+        domain: domain.into(),
         client_id: "dirsync-app".into(),
         client_secret: client_secret.clone(),
         seed,

@@ -6,105 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use secrecy::SecretString;
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use dirsync_coordinator::scheduler::{self, Leases, ServeReport};
-use dirsync_coordinator::{NewTenant, Runner, TenantStore, broker, db};
-use dirsync_load_tests::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
+use dirsync_coordinator::{Runner, broker, db};
+use dirsync_load_tests::fleet::{Pairing, Stack, StackOptions};
 use dirsync_load_tests::oracle;
-use dirsync_load_tests::scim_sim::{ScimSim, ScimSimConfig};
-use dirsync_load_tests::serve::{self, Served, any_loopback_port};
 use dirsync_load_tests::testkit::TestEnv;
-use dirsync_proto::TenantId;
 
 const TENANTS: usize = 10;
 const RUNS_PER_COORDINATOR: usize = 3;
 const COORDINATORS: [&str; 2] = ["coord-a", "coord-b"];
-
-/// One registered pairing: the Graph simulator's tenant and the SCIM simulator's org.
-struct Pairing {
-    id: TenantId,
-    entra_tenant: String,
-    org_id: String,
-}
-
-/// Both simulators on loopback ports, with `TENANTS` small tenants registered.
-struct Sims {
-    graph: GraphSim,
-    scim: ScimSim,
-    servers: Vec<Served>,
-    stop: CancellationToken,
-    pairings: Vec<Pairing>,
-}
-
-async fn start_sims(env: &TestEnv) -> anyhow::Result<Sims> {
-    let stop = CancellationToken::new();
-    // Small pages make every run several batches long.
-    let graph = GraphSim::new(GraphSimConfig {
-        page_size: 50,
-        ..Default::default()
-    });
-    let scim = ScimSim::new(ScimSimConfig::default());
-    let graph_served = serve::spawn(graph.router(), any_loopback_port(), stop.clone()).await?;
-    let scim_served = serve::spawn(scim.router(), any_loopback_port(), stop.clone()).await?;
-    let store = TenantStore::new(env.pool.clone());
-    let mut pairings = Vec::new();
-    for i in 0..TENANTS {
-        let entra_tenant = uuid::Uuid::new_v4().to_string();
-        let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
-        graph.add_tenant(TenantSpec {
-            tenant_id: entra_tenant.clone(),
-            domain: format!("tenant{i}.example"),
-            client_id: "dirsync-app".into(),
-            client_secret: client_secret.clone(),
-            seed: i as u64 + 1,
-            users: 100 + 20 * i,
-        })?;
-        let org_id = uuid::Uuid::new_v4().to_string();
-        let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
-        scim.add_org(&org_id, &scim_token);
-        // next_run_at defaults to now: every tenant is due at once.
-        let id = store
-            .create(&NewTenant {
-                name: format!("tenant {i}"),
-                graph_tenant_id: entra_tenant.clone(),
-                graph_login_url: graph_served.base_url(),
-                graph_base_url: graph_served.base_url(),
-                client_id: "dirsync-app".into(),
-                client_secret: SecretString::from(client_secret),
-                scim_base_url: format!("{}/identity/scim/{org_id}/v2", scim_served.base_url()),
-                scim_token: SecretString::from(scim_token),
-                allow_hard_delete: true,
-            })
-            .await?;
-        pairings.push(Pairing {
-            id,
-            entra_tenant,
-            org_id,
-        });
-    }
-    Ok(Sims {
-        graph,
-        scim,
-        servers: vec![graph_served, scim_served],
-        stop,
-        pairings,
-    })
-}
-
-fn spawn_worker(env: &TestEnv) -> anyhow::Result<Child> {
-    Command::new(env!("CARGO_BIN_EXE_demo"))
-        .arg("worker")
-        .envs(env.process_env())
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting a worker")
-}
 
 /// A coordinator as a separate process would have it: its own pool, broker connection and
 /// lease owner name.
@@ -177,7 +89,8 @@ async fn race(env: &TestEnv) -> anyhow::Result<(Vec<ServeReport>, HashMap<String
 }
 
 /// Every check of the race; an error (not a panic) so that the resources are cleaned up.
-async fn scenario(env: &TestEnv, sims: &Sims) -> anyhow::Result<()> {
+async fn scenario(stack: &Stack, pairings: &[Pairing]) -> anyhow::Result<()> {
+    let env = &stack.env;
     let (reports, most_held) = race(env).await?;
 
     for (owner, report) in COORDINATORS.iter().zip(&reports) {
@@ -217,31 +130,31 @@ async fn scenario(env: &TestEnv, sims: &Sims) -> anyhow::Result<()> {
     )
     .fetch_all(&env.pool)
     .await?;
-    for pairing in &sims.pairings {
-        let runs: Vec<&RunRow> = rows.iter().filter(|r| r.0 == pairing.id.0).collect();
+    for pairing in pairings {
+        let runs: Vec<&RunRow> = rows.iter().filter(|r| r.0 == pairing.tenant_id.0).collect();
         let count = |state: &str| runs.iter().filter(|r| r.1 == state).count();
         ensure!(
             count("completed") == 1 && count("failed") == 0,
             "tenant {}: runs {runs:?}",
-            pairing.id
+            pairing.tenant_id
         );
         for pair in runs.windows(2) {
             let (earlier, later) = (pair[0], pair[1]);
             ensure!(
                 earlier.3.is_some_and(|finished| finished <= later.2),
                 "tenant {}: runs overlap: {earlier:?} and {later:?}",
-                pairing.id
+                pairing.tenant_id
             );
         }
         let verdict = oracle::check(
-            &sims.graph.snapshot(&pairing.entra_tenant)?,
-            &sims.scim.users(&pairing.org_id),
+            &stack.graph.snapshot(&pairing.entra_tenant)?,
+            &stack.scim.users(&pairing.org_id),
             true,
         );
         ensure!(
             verdict.converged,
             "tenant {} did not converge: {verdict:?}",
-            pairing.id
+            pairing.tenant_id
         );
     }
     Ok(())
@@ -249,30 +162,32 @@ async fn scenario(env: &TestEnv, sims: &Sims) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_coordinators_share_ten_tenants_without_overlapping_runs() {
-    let env = TestEnv::new("coordinators").await.unwrap();
-    let sims = start_sims(&env).await.unwrap();
-    let mut worker = spawn_worker(&env).unwrap();
+    // Small pages make every run several batches long.
+    let opts = StackOptions {
+        page_size: 50,
+        seed: 1,
+        ..StackOptions::new("coordinators", 100)
+    };
+    let stack = Stack::start(&opts).await.unwrap();
+    let mut pairings = vec![Pairing {
+        tenant_id: stack.tenant_id,
+        entra_tenant: stack.entra_tenant.clone(),
+        org_id: stack.org_id.clone(),
+    }];
+    // next_run_at defaults to now: every tenant is due at once.
+    for i in 1..TENANTS {
+        let tenant = stack
+            .add_tenant(&format!("tenant {i}"), 100 + 20 * i, i as u64 + 1)
+            .await
+            .unwrap();
+        pairings.push(tenant);
+    }
+    stack
+        .spawn_worker(std::path::Path::new(env!("CARGO_BIN_EXE_demo")))
+        .unwrap();
 
-    let outcome = scenario(&env, &sims).await;
+    let outcome = scenario(&stack, &pairings).await;
 
-    // SIGTERM lets the worker finish its deliveries; SIGKILL if it takes too long.
-    if let Some(pid) = worker.id() {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .await;
-    }
-    if tokio::time::timeout(Duration::from_secs(15), worker.wait())
-        .await
-        .is_err()
-    {
-        let _ = worker.kill().await;
-    }
-    sims.stop.cancel();
-    for served in sims.servers {
-        let _ = served.task.await;
-    }
-    env.cleanup().await.unwrap();
+    stack.shutdown().await.unwrap();
     outcome.unwrap();
 }
