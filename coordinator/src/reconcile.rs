@@ -223,11 +223,7 @@ impl Deactivations {
                 .fetch_one(&mut *tx)
                 .await?;
         if kind == RunKind::Initial {
-            let full_from: i32 =
-                sqlx::query_scalar("SELECT coalesce(full_from_seq, 0) FROM runs WHERE id = $1")
-                    .bind(run.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let full_from = walk_start(&mut *tx, run).await?;
             let seen: i64 = sqlx::query_scalar(
                 "SELECT (SELECT coalesce(sum(synced + skipped + failed), 0) FROM batch_results \
                          WHERE run_id = $1 AND seq >= $2 AND seq < $3)::bigint \
@@ -408,4 +404,18 @@ impl Deactivations {
             users,
         })
     }
+}
+
+/// The sequence number where the run's current full enumeration began (0 without a resync):
+/// batches from there on are what that enumeration saw.
+pub async fn walk_start<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    run: RunId,
+) -> Result<i32, CoordinatorError> {
+    Ok(
+        sqlx::query_scalar("SELECT coalesce(full_from_seq, 0) FROM runs WHERE id = $1")
+            .bind(run.0)
+            .fetch_one(db)
+            .await?,
+    )
 }

@@ -257,11 +257,7 @@ impl Runner {
             tracker.settle(seq, cancel).await?;
             // Diverted entries are keyed by walk and page: a resync restarts the walk at the
             // same first page, which must not collide with the earlier walk's rows.
-            let mut walk: i32 =
-                sqlx::query_scalar("SELECT coalesce(full_from_seq, 0) FROM runs WHERE id = $1")
-                    .bind(run.0)
-                    .fetch_one(&self.pool)
-                    .await?;
+            let mut walk = crate::reconcile::walk_start(&self.pool, run).await?;
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
             let mut diverted = deactivations.diverted_users(run).await?;
