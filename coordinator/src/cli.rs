@@ -13,6 +13,7 @@ use crate::cloud::{Cloud, resolve_endpoints};
 use crate::guard::Thresholds;
 use crate::reconcile::{Deactivations, Decision};
 use crate::scheduler::{self, Leases};
+use crate::scope::Scope;
 use crate::{CoordinatorConfig, CoordinatorError, NewTenant, Runner, TenantStore, broker, db};
 
 #[derive(Debug, Parser)]
@@ -93,6 +94,46 @@ pub enum TenantCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
         max_percent: u32,
     },
+    /// Set who is synced (applies from the next run): all users, or chosen users and the
+    /// members of chosen groups. Users who leave the scope are deactivated, never deleted.
+    Scope(ScopeArgs),
+}
+
+/// The scope of a tenant on the command line.
+#[derive(Debug, clap::Args)]
+pub struct ScopeArgs {
+    pub tenant: TenantId,
+    /// "Select all users" (the default scope); conflicts with --user and --group.
+    #[arg(long, conflicts_with_all = ["users", "groups", "nested"])]
+    pub all: bool,
+    /// A chosen user, by Entra object id (repeatable).
+    #[arg(long = "user", value_name = "ID")]
+    pub users: Vec<String>,
+    /// A chosen group, by Entra object id (repeatable): its user members are in scope.
+    #[arg(long = "group", value_name = "ID")]
+    pub groups: Vec<String>,
+    /// "Sync children groups": also members of groups nested in the chosen ones.
+    #[arg(long)]
+    pub nested: bool,
+    /// "Sync group objects": sync the chosen groups themselves too.
+    #[arg(long)]
+    pub group_objects: bool,
+    /// "Identify and sync room objects".
+    #[arg(long)]
+    pub rooms: bool,
+}
+
+impl From<ScopeArgs> for Scope {
+    fn from(a: ScopeArgs) -> Scope {
+        Scope {
+            all: a.all || (a.users.is_empty() && a.groups.is_empty()),
+            users: a.users,
+            groups: a.groups,
+            nested: a.nested,
+            group_objects: a.group_objects,
+            rooms: a.rooms,
+        }
+    }
 }
 
 /// A switch's state on the command line.
@@ -247,6 +288,13 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             };
             TenantStore::new(pool).set_guard(tenant, thresholds).await?;
             println!("guard of {tenant}: {max_count} users, {max_percent}%");
+        }
+        Command::Tenant(TenantCommand::Scope(args)) => {
+            let tenant = args.tenant;
+            let scope = TenantStore::new(pool)
+                .set_scope(tenant, args.into())
+                .await?;
+            println!("{}", serde_json::to_string(&scope)?);
         }
         Command::Run(RunCommand::Approve(d)) => {
             let tenant = Deactivations::new(pool)
@@ -403,6 +451,41 @@ mod tests {
                 _ => panic!("{args:?}: expected {expected:?}, got {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn scope_parses_into_the_tenant_scope() {
+        let parse = |args: &[&str]| -> Result<Scope, String> {
+            let argv = [
+                "dirsync",
+                "tenant",
+                "scope",
+                "8c7d0c5e-2f7b-4f7e-9a3c-1d2e3f4a5b6c",
+            ];
+            match Cli::try_parse_from(argv.iter().chain(args)) {
+                Ok(Cli {
+                    command: Command::Tenant(TenantCommand::Scope(a)),
+                    ..
+                }) => Ok(a.into()),
+                Ok(_) => Err("another command".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(parse(&[]).unwrap(), Scope::default());
+        assert_eq!(parse(&["--all"]).unwrap(), Scope::default());
+        let chosen =
+            parse(&["--user", "u1", "--group", "g1", "--group", "g2", "--nested"]).unwrap();
+        assert_eq!(
+            chosen,
+            Scope {
+                all: false,
+                users: vec!["u1".into()],
+                groups: vec!["g1".into(), "g2".into()],
+                nested: true,
+                ..Scope::default()
+            }
+        );
+        assert!(parse(&["--all", "--group", "g1"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod reconcile;
 pub mod run;
 pub mod runs;
 pub mod scheduler;
+pub mod scope;
+pub mod scope_store;
 pub mod tenants;
 
 pub use cloud::Cloud;

@@ -17,7 +17,8 @@ use crate::graph::DeltaPage;
 use crate::guard::{self, Thresholds};
 use crate::runs::RunKind;
 
-/// `run_deactivations.page` of the reconciliation's rows.
+/// `run_deactivations.page` of the reconciliation's rows (users gone from Entra or from the
+/// scope).
 const RECONCILE_PAGE: &str = "reconcile";
 
 /// An operator's decision on a held run.
@@ -208,7 +209,7 @@ impl Deactivations {
     ) -> Result<(u64, bool), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         let t = sqlx::query(
-            "SELECT guard_max_count, guard_max_percent FROM tenants WHERE id = $1 FOR UPDATE",
+            "SELECT guard_max_count, guard_max_percent, scope_all FROM tenants WHERE id = $1 FOR UPDATE",
         )
         .bind(tenant.0)
         .fetch_one(&mut *tx)
@@ -222,15 +223,17 @@ impl Deactivations {
                 .bind(tenant.0)
                 .fetch_one(&mut *tx)
                 .await?;
+        // Where the run's full enumeration began, for a run that has one.
+        let mut full_from = None;
         if kind == RunKind::Initial {
-            let full_from = walk_start(&mut *tx, run).await?;
+            let full_from_seq = walk_start(&mut *tx, run).await?;
             let seen: i64 = sqlx::query_scalar(
                 "SELECT (SELECT coalesce(sum(synced + skipped + failed), 0) FROM batch_results \
                          WHERE run_id = $1 AND seq >= $2 AND seq < $3)::bigint \
                       + (SELECT count(*) FROM run_deactivations WHERE run_id = $1)",
             )
             .bind(run.0)
-            .bind(full_from)
+            .bind(full_from_seq)
             .bind(total as i32)
             .fetch_one(&mut *tx)
             .await?;
@@ -249,15 +252,24 @@ impl Deactivations {
                 .await?;
                 return Err(CoordinatorError::RunFailed(run.to_string(), why));
             }
-            // Active rows that no batch of the full enumeration stamped, and that no
-            // diverted entry covers, are users Entra no longer has: deactivate, never delete
-            // (a soft-deleted user may come back).
+            full_from = Some(full_from_seq);
+        }
+        // Active rows that no diverted entry covers and that are either unseen by the run's
+        // full enumeration (users Entra no longer has) or outside the scope the run resolved
+        // (users who left it): deactivate, never delete (a soft-deleted user may come back,
+        // and a user out of scope still exists).
+        let filtered = !t.try_get::<bool, _>("scope_all")?;
+        if full_from.is_some() || filtered {
             sqlx::query(
                 "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry) \
                  SELECT $1, $3, (row_number() OVER (ORDER BY m.entra_id))::int4, m.entra_id, \
                         jsonb_build_object('id', m.entra_id, 'removed', 'changed') \
                  FROM mirror_users m WHERE m.tenant_id = $2 AND m.active \
-                   AND NOT coalesce(m.last_seen_run = $1 AND m.last_seen_seq >= $4, false) \
+                   AND ( \
+                     ($4::int4 IS NOT NULL \
+                      AND NOT coalesce(m.last_seen_run = $1 AND m.last_seen_seq >= $4, false)) \
+                     OR ($5 AND NOT EXISTS (SELECT 1 FROM scope_members s \
+                                            WHERE s.tenant_id = $2 AND s.entra_id = m.entra_id))) \
                    AND NOT EXISTS (SELECT 1 FROM run_deactivations d \
                                    WHERE d.run_id = $1 AND d.entra_id = m.entra_id) \
                  ORDER BY m.entra_id ON CONFLICT (run_id, page, idx) DO NOTHING",
@@ -266,6 +278,7 @@ impl Deactivations {
             .bind(tenant.0)
             .bind(RECONCILE_PAGE)
             .bind(full_from)
+            .bind(filtered)
             .execute(&mut *tx)
             .await?;
         }

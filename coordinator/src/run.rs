@@ -4,6 +4,9 @@
 //! row in `batch_results`; a crash anywhere before that leaves the run open, and the next
 //! attempt resumes it from its checkpointed cursor (batches are idempotent by run and seq).
 
+mod scope;
+mod tracker;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,17 +16,16 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology, WIRE_VERSION};
+use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology};
 
 use crate::broker::{BatchPublisher, RunResults};
 use crate::graph::{GraphClient, PageLink};
 use crate::inflight::InFlight;
 use crate::reconcile::Deactivations;
 use crate::runs::{RunKind, RunStore};
+use crate::scope_store::ScopeStore;
 use crate::{CoordinatorError, TenantStore};
-
-/// How often the tracker re-reads PostgreSQL when no result event arrives.
-const POLL: Duration = Duration::from_millis(500);
+use tracker::{Outbox, Tracker};
 
 /// Live progress of a run, for progress displays.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct RunProgress {
     pub batches_published: u32,
     pub batches_recorded: u32,
     pub users_published: u64,
+    /// Entries of the users walk dropped as out of the tenant's scope.
+    pub out_of_scope: u64,
     pub enumeration_done: bool,
 }
 
@@ -56,90 +60,6 @@ pub struct Runner {
     window: u32,
     /// RU per 10 s each tenant's Graph client keeps to.
     graph_budget: u32,
-}
-
-/// Follows a run's batches: which are recorded, and which users are in flight.
-struct Tracker {
-    runs: RunStore,
-    run: RunId,
-    results: RunResults,
-    /// Sequence numbers known to be recorded.
-    seen: HashSet<u32>,
-    recorded: u32,
-    counts: Counts,
-    inflight: InFlight,
-}
-
-impl Tracker {
-    fn mark_recorded(&mut self, seq: u32) {
-        self.seen.insert(seq);
-        self.inflight.recorded(seq);
-        self.recorded = self.recorded.max(self.seen.len() as u32);
-    }
-
-    /// Takes the result events already delivered, without waiting. Each event is sent only
-    /// after its batch committed, so the distinct sequence numbers seen are a lower bound
-    /// of what PostgreSQL holds.
-    fn drain(&mut self) {
-        while let Ok(e) = self.results.events.try_recv() {
-            self.mark_recorded(e.seq);
-        }
-    }
-
-    /// Waits for at least one more result event, or re-reads PostgreSQL after a quiet spell
-    /// (events can be missed: a restarted coordinator, a broker restart).
-    async fn wait(&mut self, cancel: &CancellationToken) -> Result<(), CoordinatorError> {
-        tokio::select! {
-            _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
-            event = self.results.events.recv() => match event {
-                Some(e) => {
-                    self.mark_recorded(e.seq);
-                    self.drain();
-                    return Ok(());
-                }
-                // The event stream is gone: fall back to polling, at the polling pace.
-                None => tokio::time::sleep(POLL).await,
-            },
-            _ = tokio::time::sleep(POLL) => {}
-        }
-        self.refresh().await
-    }
-
-    /// Reads the authoritative count, sums and in-flight state from PostgreSQL.
-    async fn refresh(&mut self) -> Result<(), CoordinatorError> {
-        let (n, counts) = self.runs.recorded(self.run).await?;
-        self.recorded = self.recorded.max(n);
-        self.counts = counts;
-        if !self.inflight.is_empty() {
-            for seq in self
-                .runs
-                .recorded_seqs(self.run, &self.inflight.pending())
-                .await?
-            {
-                self.mark_recorded(seq);
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until PostgreSQL holds all `total` batches; the counts are then final.
-    async fn settle(
-        &mut self,
-        total: u32,
-        cancel: &CancellationToken,
-    ) -> Result<(), CoordinatorError> {
-        loop {
-            while self.recorded < total {
-                self.wait(cancel).await?;
-            }
-            let (n, counts) = self.runs.recorded(self.run).await?;
-            self.recorded = n;
-            self.counts = counts;
-            if n >= total {
-                return Ok(());
-            }
-        }
-    }
 }
 
 impl Runner {
@@ -177,9 +97,15 @@ impl Runner {
         let open = match runs.open_run(tenant_id).await? {
             Some(open) => open,
             None => {
+                // A tenant that went back to all users after a filtered scope has users
+                // that no delta will mention: only a full walk finds them.
+                let widened = tenant.scope.all
+                    && ScopeStore::new(self.pool.clone())
+                        .has_members(tenant_id)
+                        .await?;
                 let (kind, link) = match &tenant.delta_link {
-                    Some(delta) => (RunKind::Incremental, delta.clone()),
-                    None => (RunKind::Initial, graph.initial_users_url()),
+                    Some(delta) if !widened => (RunKind::Incremental, delta.clone()),
+                    _ => (RunKind::Initial, graph.initial_users_url()),
                 };
                 let id = runs.create(tenant_id, kind, &link).await?;
                 runs.open_run(tenant_id)
@@ -225,13 +151,20 @@ impl Runner {
 
         let mut kind = open.kind;
         let deactivations = Deactivations::new(self.pool.clone());
+        let scopes = ScopeStore::new(self.pool.clone());
         let (total, delta_link) = if open.enumerating {
-            let publisher = BatchPublisher::new(&self.amqp, &self.topology).await?;
+            let mut outbox = Outbox {
+                publisher: BatchPublisher::new(&self.amqp, &self.topology).await?,
+                runs: runs.clone(),
+                run,
+                tenant: tenant_id,
+                seq: open.batches_published,
+                window: self.window,
+            };
             let mut url = open
                 .cursor_link
                 .clone()
                 .unwrap_or_else(|| graph.initial_users_url());
-            let mut seq = open.batches_published;
             if let Some((staged, bytes)) = &open.pending {
                 // A previous coordinator staged this batch and may have published it: unless it
                 // is recorded already, send the very same bytes again (a duplicate delivery is
@@ -244,37 +177,74 @@ impl Runner {
                 })?;
                 if runs.recorded_seqs(run, &[*staged]).await?.is_empty() {
                     tracker.inflight.track(*staged, &batch.users);
-                    publisher.publish(bytes).await?;
+                    outbox.publisher.publish(bytes).await?;
                     tracing::info!(
                         seq = staged,
                         "republished the batch staged before the restart"
                     );
                 }
-                seq = seq.max(staged + 1);
+                outbox.seq = outbox.seq.max(staged + 1);
             }
             // Batches a previous coordinator published are not in this tracker's in-flight
             // set; let them be recorded before any page that may share their users goes out.
-            tracker.settle(seq, cancel).await?;
+            tracker.settle(outbox.seq, cancel).await?;
             // Diverted entries are keyed by walk and page: a resync restarts the walk at the
             // same first page, which must not collide with the earlier walk's rows.
             let mut walk = crate::reconcile::walk_start(&self.pool, run).await?;
+            let mut diverted = deactivations.diverted_users(run).await?;
+            let filtered = tenant.scope.is_filtered();
+            if !open.scope_done {
+                let round = if tenant.scope.needs_groups() {
+                    Some(scope::groups_round(&graph, &tenant, cancel).await?)
+                } else {
+                    None
+                };
+                // A full users walk sees every user: only an incremental one needs the
+                // users who enter the scope read one by one.
+                scopes
+                    .resolve(
+                        run,
+                        tenant_id,
+                        &tenant.scope,
+                        round.as_ref(),
+                        kind == RunKind::Incremental,
+                    )
+                    .await?;
+            }
+            if filtered {
+                let entering = scope::Entering {
+                    graph: &graph,
+                    scopes: &scopes,
+                    deactivations: &deactivations,
+                    run,
+                    kind,
+                    cursor: &url,
+                    walk,
+                };
+                state.users_published += entering
+                    .send(&mut outbox, &mut tracker, &mut diverted, cancel)
+                    .await?;
+                state.batches_published = outbox.seq;
+                report(&state);
+            }
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
-            let mut diverted = deactivations.diverted_users(run).await?;
             loop {
                 let fetched = tokio::select! {
                     page = graph.users_page(&url) => page,
                     _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
                 };
-                let page = match fetched {
+                let mut page = match fetched {
                     Ok(page) => page,
                     Err(CoordinatorError::ResyncRequired(why)) if !resynced => {
                         // Batches already published stay valid; the walk restarts from scratch.
                         tracing::warn!(reason = %why, "delta state gone, full resync");
                         resynced = true;
                         runs.discard_delta_link(tenant_id).await?;
-                        deactivations.full_enumeration_starts(run, seq).await?;
-                        walk = seq as i32;
+                        deactivations
+                            .full_enumeration_starts(run, outbox.seq)
+                            .await?;
+                        walk = outbox.seq as i32;
                         kind = RunKind::Initial;
                         url = graph.initial_users_url();
                         continue;
@@ -288,44 +258,40 @@ impl Runner {
                     }
                 };
                 state.pages += 1;
+                if filtered && !page.users.is_empty() {
+                    let ids: Vec<&str> = page.users.iter().map(|u| u.id.as_str()).collect();
+                    let (in_scope, mirrored) = scopes.lookup(tenant_id, &ids).await?;
+                    let kept = crate::scope::filter_page(
+                        std::mem::take(&mut page.users),
+                        &in_scope,
+                        &mirrored,
+                    );
+                    page.users = kept.users;
+                    state.out_of_scope += kept.dropped;
+                }
                 // Deactivating entries wait for the end of the run and the deletion guard.
                 let page = deactivations
                     .divert_page(run, &format!("{walk}:{url}"), page, &mut diverted)
                     .await?;
                 if !page.users.is_empty() {
-                    tracker.drain();
-                    while seq.saturating_sub(tracker.recorded) >= self.window
-                        || tracker.inflight.overlaps(&page.users)
-                    {
-                        tracker.wait(cancel).await?;
-                    }
-                    tracker.inflight.track(seq, &page.users);
                     state.users_published += page.users.len() as u64;
-                    let bytes = BatchMessage {
-                        version: WIRE_VERSION,
-                        tenant_id,
-                        run_id: run,
-                        seq,
-                        users: page.users,
-                    }
-                    .encode();
                     let after = match &page.link {
                         PageLink::Next(link) | PageLink::Delta(link) => link,
                     };
-                    runs.stage(run, kind, after, seq, &bytes).await?;
-                    publisher.publish(&bytes).await?;
-                    seq += 1;
+                    outbox
+                        .send(&mut tracker, kind, page.users, after, &[], cancel)
+                        .await?;
                 } else if let PageLink::Next(next) = &page.link {
-                    runs.checkpoint(run, kind, next, seq).await?;
+                    runs.checkpoint(run, kind, next, outbox.seq).await?;
                 }
-                state.batches_published = seq;
+                state.batches_published = outbox.seq;
                 state.batches_recorded = tracker.recorded;
                 report(&state);
                 match page.link {
                     PageLink::Next(next) => url = next,
                     PageLink::Delta(delta) => {
-                        runs.finish_enumeration(run, seq, &delta).await?;
-                        break (seq, delta);
+                        runs.finish_enumeration(run, outbox.seq, &delta).await?;
+                        break (outbox.seq, delta);
                     }
                 }
                 if cancel.is_cancelled() {

@@ -43,6 +43,8 @@ pub struct OpenRun {
     pub new_delta_link: Option<String>,
     /// A batch staged for publishing that may or may not have reached the broker.
     pub pending: Option<(u32, Vec<u8>)>,
+    /// The run's groups round is applied and its scope resolved.
+    pub scope_done: bool,
 }
 
 /// Access to `runs` and `batch_results`.
@@ -59,7 +61,7 @@ impl RunStore {
     pub async fn open_run(&self, tenant: TenantId) -> Result<Option<OpenRun>, CoordinatorError> {
         let row = sqlx::query(
             "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link, \
-             pending_seq, pending_batch \
+             pending_seq, pending_batch, scope_done \
              FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining', 'awaiting_approval')",
         )
         .bind(tenant.0)
@@ -83,6 +85,7 @@ impl RunStore {
                     (Some(seq), Some(batch)) => Some((seq as u32, batch)),
                     _ => None,
                 },
+                scope_done: r.try_get("scope_done")?,
             })
         })
         .transpose()
@@ -137,17 +140,30 @@ impl RunStore {
         seq: u32,
         batch: &[u8],
     ) -> Result<(), CoordinatorError> {
-        sqlx::query(
-            "UPDATE runs SET cursor_link = $2, kind = $3, batches_published = $4, pending_seq = $4, \
-             pending_batch = $5 WHERE id = $1",
-        )
-        .bind(run.0)
-        .bind(cursor_after)
-        .bind(kind.as_str())
-        .bind(seq as i32)
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
+        stage_query(run, kind, cursor_after, seq, batch)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Self::stage`] for a batch of users entering the scope (`run_entering`): marks them
+    /// as carried by batch `seq` in the same transaction, so a resumed run reads only the
+    /// others again.
+    pub async fn stage_entering(
+        &self,
+        run: RunId,
+        kind: RunKind,
+        cursor_after: &str,
+        seq: u32,
+        batch: &[u8],
+        entering: &[String],
+    ) -> Result<(), CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        stage_query(run, kind, cursor_after, seq, batch)
+            .execute(&mut *tx)
+            .await?;
+        mark_entering(&mut *tx, run, entering, seq as i32).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -224,10 +240,13 @@ impl RunStore {
         .await?;
         sqlx::query(
             "UPDATE tenants SET delta_link = $2, status = 'Active', updated_at = now(), sync_requested = false, \
-             next_run_at = now() + make_interval(secs => sync_interval_s) WHERE id = $1",
+             next_run_at = now() + make_interval(secs => sync_interval_s), \
+             groups_delta_link = coalesce((SELECT new_groups_delta_link FROM runs WHERE id = $3), groups_delta_link) \
+             WHERE id = $1",
         )
         .bind(tenant.0)
         .bind(delta_link)
+        .bind(run.0)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -254,4 +273,38 @@ impl RunStore {
             .await?;
         Ok(())
     }
+}
+
+fn stage_query<'q>(
+    run: RunId,
+    kind: RunKind,
+    cursor_after: &'q str,
+    seq: u32,
+    batch: &'q [u8],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "UPDATE runs SET cursor_link = $2, kind = $3, batches_published = $4, pending_seq = $4, \
+         pending_batch = $5 WHERE id = $1",
+    )
+    .bind(run.0)
+    .bind(cursor_after)
+    .bind(kind.as_str())
+    .bind(seq as i32)
+    .bind(batch)
+}
+
+/// Marks users entering the scope as handled by batch `seq` (-1: nothing to publish).
+pub async fn mark_entering<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    run: RunId,
+    ids: &[String],
+    seq: i32,
+) -> Result<(), CoordinatorError> {
+    sqlx::query("UPDATE run_entering SET seq = $3 WHERE run_id = $1 AND entra_id = ANY($2)")
+        .bind(run.0)
+        .bind(ids)
+        .bind(seq)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use dirsync_proto::TenantId;
 
 use crate::CoordinatorError;
 use crate::guard::Thresholds;
+use crate::scope::Scope;
 
 /// Settings given when registering a tenant.
 #[derive(Debug, Clone)]
@@ -88,6 +89,9 @@ pub struct Tenant {
     pub delta_link: Option<String>,
     /// False for a tenant saved with "authorize later": it is never synced.
     pub authorized: bool,
+    pub scope: Scope,
+    /// The `groups/delta` deltaLink of the last completed run that walked groups.
+    pub groups_delta_link: Option<String>,
 }
 
 /// Access to the `tenants` table.
@@ -139,7 +143,8 @@ impl TenantStore {
     pub async fn get(&self, id: TenantId) -> Result<Tenant, CoordinatorError> {
         let row = sqlx::query(
             "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
-             scim_base_url, status, delta_link, authorized FROM tenants WHERE id = $1",
+             scim_base_url, status, delta_link, authorized, scope_all, scope_users, scope_groups, \
+             scope_nested, sync_group_objects, sync_rooms, groups_delta_link FROM tenants WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -157,6 +162,15 @@ impl TenantStore {
             status: row.try_get("status")?,
             delta_link: row.try_get("delta_link")?,
             authorized: row.try_get("authorized")?,
+            scope: Scope {
+                all: row.try_get("scope_all")?,
+                users: row.try_get("scope_users")?,
+                groups: row.try_get("scope_groups")?,
+                nested: row.try_get("scope_nested")?,
+                group_objects: row.try_get("sync_group_objects")?,
+                rooms: row.try_get("sync_rooms")?,
+            },
+            groups_delta_link: row.try_get("groups_delta_link")?,
         })
     }
 
@@ -246,6 +260,30 @@ impl TenantStore {
             return Err(CoordinatorError::TenantNotFound(id.to_string()));
         }
         Ok(())
+    }
+
+    /// Replaces the tenant's scope; it applies from the next run on (a run in progress
+    /// keeps the scope it resolved).
+    pub async fn set_scope(&self, id: TenantId, scope: Scope) -> Result<Scope, CoordinatorError> {
+        let scope = scope.validated()?;
+        let n = sqlx::query(
+            "UPDATE tenants SET scope_all = $2, scope_users = $3, scope_groups = $4, scope_nested = $5, \
+             sync_group_objects = $6, sync_rooms = $7, updated_at = now() WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(scope.all)
+        .bind(&scope.users)
+        .bind(&scope.groups)
+        .bind(scope.nested)
+        .bind(scope.group_objects)
+        .bind(scope.rooms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(scope)
     }
 
     /// Every tenant as (id, name, status, has a deltaLink), by name.

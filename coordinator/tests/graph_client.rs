@@ -338,3 +338,22 @@ async fn a_token_revoked_mid_walk_is_replaced_and_the_walk_goes_on_from_its_page
     assert_eq!(pages, [0, 1, 2, 2, 3, 4], "page 2 asked again, not page 0");
     assert_eq!(walk.requests[3].1, "t2");
 }
+
+#[test]
+fn a_targeted_read_names_at_most_fifty_ids_as_odata_literals() {
+    let graph = client("http://graph.test");
+    let ids: Vec<String> = vec!["a".into(), "o'brien".into()];
+    let url = url::Url::parse(&graph.users_by_id_url(&ids).unwrap()).unwrap();
+    assert_eq!(url.path(), "/v1.0/users/delta");
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["$filter"], "id eq 'a' or id eq 'o''brien'");
+    assert!(query["$select"].contains("userPrincipalName"));
+    let fifty: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+    assert!(graph.users_by_id_url(&fifty).is_ok());
+    let too_many: Vec<String> = (0..51).map(|i| i.to_string()).collect();
+    assert!(matches!(
+        graph.users_by_id_url(&too_many),
+        Err(CoordinatorError::Invalid(_))
+    ));
+    assert!(graph.users_by_id_url(&[]).is_err());
+}

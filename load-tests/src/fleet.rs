@@ -1,6 +1,7 @@
 //! A whole dirsync on one machine: both simulators, a coordinator in-process, workers as
 //! separate processes, all on isolated resources. Used by the demo and the end-to-end tests.
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict};
 use crate::scim_sim::{ScimSim, ScimSimConfig};
 use crate::serve::{self, Served, any_loopback_port};
-use crate::synthetic::{ChangeReport, ChangeStep};
+use crate::synthetic::{ChangeReport, ChangeStep, GroupSpec};
 use crate::testkit::TestEnv;
 
 /// What to build.
@@ -43,6 +44,8 @@ pub struct StackOptions {
     pub allow_hard_delete: bool,
     /// The tenant's accidental-deletion guard; `None` keeps the defaults (500 users, 10%).
     pub guard: Option<Thresholds>,
+    /// The groups the tenant is generated with (none by default).
+    pub groups: GroupSpec,
 }
 
 impl StackOptions {
@@ -58,6 +61,7 @@ impl StackOptions {
             allow_hard_delete: true,
             guard: None,
             graph: GraphSimConfig::default(),
+            groups: GroupSpec::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl Stack {
             opts.users,
             opts.seed,
             opts.allow_hard_delete,
+            opts.groups,
         )
         .await?;
         let (tenant_id, entra_tenant, org_id) = (first.tenant_id, first.entra_tenant, first.org_id);
@@ -201,6 +206,7 @@ impl Stack {
             users,
             seed,
             self.allow_hard_delete,
+            GroupSpec::default(),
         )
         .await
     }
@@ -270,6 +276,34 @@ impl Stack {
                 users.iter().map(|u| (&u.user, u.state)),
                 self.allow_hard_delete,
             );
+            self.scim
+                .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
+            oracle.verdict()
+        })?)
+    }
+
+    /// Entra ids (SCIM `externalId`) of the org's users, split into (active, inactive).
+    pub fn webex_users(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let (mut active, mut inactive) = (BTreeSet::new(), BTreeSet::new());
+        self.scim.for_each_user(&self.org_id, |u| {
+            let id = u["externalId"].as_str().unwrap_or_default().to_string();
+            if u["active"].as_bool() == Some(false) {
+                inactive.insert(id);
+            } else {
+                active.insert(id);
+            }
+        });
+        (active, inactive)
+    }
+
+    /// The oracle's verdict for a tenant that syncs only `scope` (Entra ids).
+    pub fn verdict_in_scope(&self, scope: HashSet<String>) -> anyhow::Result<Verdict> {
+        Ok(self.graph.with_users(&self.entra_tenant, |users| {
+            let mut oracle = Oracle::new(
+                users.iter().map(|u| (&u.user, u.state)),
+                self.allow_hard_delete,
+            )
+            .with_scope(scope);
             self.scim
                 .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
             oracle.verdict()
@@ -354,18 +388,22 @@ async fn register(
     users: usize,
     seed: u64,
     allow_hard_delete: bool,
+    groups: GroupSpec,
 ) -> anyhow::Result<Pairing> {
     let (graph_url, scim_url) = (servers[0].base_url(), servers[1].base_url());
     let entra_tenant = uuid::Uuid::new_v4().to_string();
     let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
-    graph.add_tenant(TenantSpec {
-        tenant_id: entra_tenant.clone(),
-        domain: domain.into(),
-        client_id: "dirsync-app".into(),
-        client_secret: client_secret.clone(),
-        seed,
-        users,
-    })?;
+    graph.add_tenant_with_groups(
+        TenantSpec {
+            tenant_id: entra_tenant.clone(),
+            domain: domain.into(),
+            client_id: "dirsync-app".into(),
+            client_secret: client_secret.clone(),
+            seed,
+            users,
+        },
+        groups,
+    )?;
     let org_id = uuid::Uuid::new_v4().to_string();
     let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
     scim.add_org(&org_id, &scim_token);

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::graph_sim::{SimUser, UserState};
+use crate::graph_sim::{MemberKind, SimGroup, SimUser, UserState};
 use crate::synthetic::EntraUser;
 
 /// The oracle's answer, with the first few problems found.
@@ -53,6 +53,8 @@ pub struct Oracle<'a> {
     /// `externalId`s that name no tenant user.
     strangers: HashSet<String>,
     hard_delete_removes: bool,
+    /// The users in the tenant's scope, when it does not sync all users.
+    scope: Option<HashSet<String>>,
     webex_users: usize,
     problems: Vec<String>,
     problem_count: usize,
@@ -76,10 +78,23 @@ impl<'a> Oracle<'a> {
             by_id,
             strangers: HashSet::new(),
             hard_delete_removes,
+            scope: None,
             webex_users: 0,
             problems: Vec::new(),
             problem_count: 0,
         }
+    }
+
+    /// Checks against a scope: only its users must be active in Webex; a user outside it
+    /// may be absent or inactive (with whatever attributes it had when it left the scope),
+    /// never active.
+    pub fn with_scope(mut self, scope: HashSet<String>) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    fn in_scope(&self, id: &str) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(id))
     }
 
     fn problem(&mut self, problem: String) {
@@ -110,6 +125,12 @@ impl<'a> Oracle<'a> {
             ));
         }
         let (u, state) = self.tenant[index];
+        if !self.in_scope(&u.id) {
+            if active_flag(w) {
+                self.problem(format!("{} is out of scope but active in webex", u.id));
+            }
+            return;
+        }
         if state == UserState::HardDeleted {
             if self.hard_delete_removes || w.get("active") != Some(&Value::Bool(false)) {
                 self.problem(format!(
@@ -131,7 +152,7 @@ impl<'a> Oracle<'a> {
         let mut expected_active = 0;
         for i in 0..self.tenant.len() {
             let (u, state) = self.tenant[i];
-            if must_be_active(u, state) {
+            if must_be_active(u, state) && self.in_scope(&u.id) {
                 expected_active += 1;
                 if !self.seen[i] {
                     self.problem(format!(
@@ -178,6 +199,51 @@ fn work_email(v: &Value) -> Option<&str> {
         .as_str()
 }
 
+/// A Webex user's `active` (absent means active).
+fn active_flag(w: &Value) -> bool {
+    match w.get("active") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => true,
+    }
+}
+
+/// The users a scope of chosen users and groups covers, computed from the simulator's
+/// groups independently of the coordinator's SQL: the chosen users, the user members of the
+/// chosen groups and, with `nested`, of the groups nested in them at any depth. A deleted
+/// group counts as empty.
+pub fn expected_scope(
+    groups: &[SimGroup],
+    users: &[String],
+    chosen: &[String],
+    nested: bool,
+) -> HashSet<String> {
+    let by_id: HashMap<&str, &SimGroup> = groups
+        .iter()
+        .filter(|g| g.state == UserState::Live)
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    let mut scope: HashSet<String> = users.iter().cloned().collect();
+    let mut queue: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    let mut reached = HashSet::new();
+    while let Some(id) = queue.pop() {
+        let Some(group) = by_id.get(id) else { continue };
+        if !reached.insert(id) {
+            continue;
+        }
+        for m in &group.members {
+            match m.kind {
+                MemberKind::User => {
+                    scope.insert(m.id.clone());
+                }
+                MemberKind::Group if nested => queue.push(&m.id),
+                MemberKind::Group => {}
+            }
+        }
+    }
+    scope
+}
+
 fn compare(u: &EntraUser, w: &Value, active: bool, problems: &mut Vec<String>) {
     let mut expect = |what: &str, want: Option<&str>, got: Option<&str>| {
         // Entra has no value: Webex keeps whatever it had (nulls never clear by default).
@@ -202,11 +268,7 @@ fn compare(u: &EntraUser, w: &Value, active: bool, problems: &mut Vec<String>) {
         get("name.familyName"),
     );
     expect("userType", Some("user"), get("userType"));
-    let got_active = match w.get("active") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => true,
-    };
+    let got_active = active_flag(w);
     if got_active != active {
         problems.push(format!(
             "{}: active is {got_active}, expected {active}",

@@ -24,20 +24,6 @@ async fn stack(opts: StackOptions) -> Stack {
     stack
 }
 
-/// Entra ids (SCIM `externalId`) of the org's users, split into (active, inactive).
-fn webex_users(stack: &Stack) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut active, mut inactive) = (BTreeSet::new(), BTreeSet::new());
-    for u in stack.scim.users(&stack.org_id) {
-        let id = u["externalId"].as_str().unwrap().to_string();
-        if u["active"].as_bool() == Some(false) {
-            inactive.insert(id);
-        } else {
-            active.insert(id);
-        }
-    }
-    (active, inactive)
-}
-
 /// (state, decision, decided_by) of a run.
 async fn run_row(stack: &Stack, run: RunId) -> (String, Option<String>, Option<String>) {
     sqlx::query_as("SELECT state, decision, decided_by FROM runs WHERE id = $1")
@@ -66,7 +52,7 @@ async fn a_resync_deactivates_exactly_the_users_entra_no_longer_has() {
     .await;
     let initial = stack.cycle("initial", None).await.unwrap();
     assert!(initial.converged, "{:?}", initial.verdict);
-    let (active_before, inactive_before) = webex_users(&stack);
+    let (active_before, inactive_before) = stack.webex_users();
     assert!(inactive_before.is_empty());
 
     // Users leave while the deltaLink is lost: no tombstone will ever tell.
@@ -93,7 +79,7 @@ async fn a_resync_deactivates_exactly_the_users_entra_no_longer_has() {
     let resync = stack.cycle("resync", None).await.unwrap();
     assert_eq!(resync.kind, RunKind::Initial);
     assert!(resync.converged, "{:?}", resync.verdict);
-    let (active_after, inactive_after) = webex_users(&stack);
+    let (active_after, inactive_after) = stack.webex_users();
     assert_eq!(
         inactive_after, gone,
         "exactly the gone users are deactivated"
@@ -120,7 +106,7 @@ async fn a_resync_deactivates_exactly_the_users_entra_no_longer_has() {
 async fn an_empty_read_of_a_tenant_with_users_deactivates_nobody() {
     let stack = stack(StackOptions::new("reconcile_empty", 300)).await;
     assert!(stack.cycle("initial", None).await.unwrap().converged);
-    let (active_before, _) = webex_users(&stack);
+    let (active_before, _) = stack.webex_users();
     let writes_before = stack.scim.counters(&stack.org_id).writes();
 
     // Every user vanishes and the delta state is lost: the full read comes back empty.
@@ -140,7 +126,7 @@ async fn an_empty_read_of_a_tenant_with_users_deactivates_nobody() {
         .expect_err("an empty read must fail the run");
     assert!(format!("{err:#}").contains("no users"), "{err:#}");
 
-    assert_eq!(webex_users(&stack).0, active_before, "nobody deactivated");
+    assert_eq!(stack.webex_users().0, active_before, "nobody deactivated");
     assert_eq!(stack.scim.counters(&stack.org_id).writes(), writes_before);
     let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM runs WHERE state = 'failed'")
         .fetch_one(&stack.env.pool)
@@ -169,7 +155,7 @@ async fn over_the_threshold(label: &str) -> (Stack, BTreeSet<String>, BTreeSet<S
     })
     .await;
     assert!(stack.cycle("initial", None).await.unwrap().converged);
-    let (active_before, _) = webex_users(&stack);
+    let (active_before, _) = stack.webex_users();
     let change = stack
         .change(&ChangeStep {
             soft_deletes: 15,
@@ -199,7 +185,7 @@ async fn a_held_run_pushes_its_deactivations_once_approved() {
     let (stack, active_before, _) = over_the_threshold("reconcile_approve").await;
     let run = held_run(stack.cycle("held", None).await);
     assert_eq!(
-        webex_users(&stack).0,
+        stack.webex_users().0,
         active_before,
         "nothing deactivated or deleted while held"
     );
@@ -212,7 +198,7 @@ async fn a_held_run_pushes_its_deactivations_once_approved() {
     assert_eq!(status, "Quarantine");
     // Without a decision the tenant is not synced further.
     assert_eq!(held_run(stack.cycle("still held", None).await), run);
-    assert_eq!(webex_users(&stack).0, active_before);
+    assert_eq!(stack.webex_users().0, active_before);
 
     let deactivations = Deactivations::new(stack.env.pool.clone());
     deactivations
@@ -260,7 +246,7 @@ async fn a_rejected_run_completes_without_its_deactivations() {
         "nothing pushed"
     );
     assert_eq!(
-        webex_users(&stack).0,
+        stack.webex_users().0,
         active_before,
         "the held users stay active"
     );

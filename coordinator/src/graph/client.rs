@@ -28,6 +28,9 @@ pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surnam
 employeeId,businessPhones,mobilePhone,faxNumber,streetAddress,city,state,postalCode,country,usageLocation,\
 accountEnabled,manager";
 
+/// Most ids one `$filter=id eq …` read may name (graph.md §1.1).
+pub const MAX_FILTER_IDS: usize = 50;
+
 /// Refresh a token this long before Graph says it expires.
 const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(120);
 
@@ -127,6 +130,30 @@ impl GraphClient {
             "{}/v1.0/users/delta?$select={USER_SELECT}",
             self.graph_base_url
         )
+    }
+
+    /// A targeted read of up to [`MAX_FILTER_IDS`] users by object id (`$filter=id eq '…'`
+    /// OR-ed, the one filter `users/delta` supports), with the walk's properties. Its pages
+    /// are fetched with [`Self::users_page`]; the deltaLink that ends them is not kept.
+    pub fn users_by_id_url(&self, ids: &[String]) -> Result<String, CoordinatorError> {
+        if ids.is_empty() || ids.len() > MAX_FILTER_IDS {
+            return Err(CoordinatorError::Invalid(format!(
+                "a targeted read names 1 to {MAX_FILTER_IDS} users, not {}",
+                ids.len()
+            )));
+        }
+        let filter = ids
+            .iter()
+            // OData string literals escape a quote by doubling it.
+            .map(|id| format!("id eq '{}'", id.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut url = url::Url::parse(&format!("{}/v1.0/users/delta", self.graph_base_url))
+            .map_err(|e| CoordinatorError::Invalid(format!("graph base url: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("$select", USER_SELECT)
+            .append_pair("$filter", &filter);
+        Ok(url.into())
     }
 
     /// Fetches one page (a nextLink, a deltaLink or the initial URL) with retries.

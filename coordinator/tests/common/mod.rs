@@ -20,6 +20,8 @@ pub fn client(url: &str) -> GraphClient {
         status: "NotRun".into(),
         delta_link: None,
         authorized: true,
+        scope: Default::default(),
+        groups_delta_link: None,
     };
     GraphClient::new(reqwest::Client::new(), &tenant)
 }

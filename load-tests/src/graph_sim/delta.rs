@@ -148,6 +148,7 @@ pub(crate) fn tally(
             if query.skiptoken.is_none() {
                 Counters::bump(&counters.delta_rounds, 1);
             }
+            Counters::bump(&counters.filtered_reads, u64::from(query.filter.is_some()));
             Ok(served.body)
         }
         Err(e) => {

@@ -159,6 +159,16 @@ impl GroupStore {
         self.groups.apply(step, users, gone_users, report)
     }
 
+    /// See [`SyntheticGroups::set_membership`]; the event is recorded by the caller.
+    pub(crate) fn set_membership(
+        &mut self,
+        group_id: &str,
+        member: MemberRef,
+        present: bool,
+    ) -> Option<GroupEvent> {
+        self.groups.set_membership(group_id, member, present)
+    }
+
     pub(crate) fn record(&mut self, version: u64, events: &[GroupEvent]) {
         for event in events {
             let index = match event {

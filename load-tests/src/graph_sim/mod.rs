@@ -187,6 +187,8 @@ pub struct RequestCounts {
     pub duplicates_returned: u64,
     /// Inserted empty pages (with a nextLink), included in `delta_pages`.
     pub empty_pages: u64,
+    /// Targeted reads (`$filter=id eq …`) answered, included in `delta_pages`.
+    pub filtered_reads: u64,
 }
 
 /// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
@@ -280,6 +282,7 @@ pub(crate) struct Counters {
     pub reset_refusals: AtomicU64,
     pub duplicates_returned: AtomicU64,
     pub empty_pages: AtomicU64,
+    pub filtered_reads: AtomicU64,
 }
 
 impl Counters {
@@ -306,6 +309,7 @@ impl Counters {
             reset_refusals: get(&self.reset_refusals),
             duplicates_returned: get(&self.duplicates_returned),
             empty_pages: get(&self.empty_pages),
+            filtered_reads: get(&self.filtered_reads),
         }
     }
 }
@@ -387,6 +391,21 @@ impl GraphSim {
         let tenant = self.tenant(tenant_id)?;
         let report = tenant.write().apply_step(users, groups);
         Ok(report)
+    }
+
+    /// Adds (`present`) or removes one member of one live group, as a change step of its
+    /// own. Returns whether anything changed (an unknown or deleted group, or a membership
+    /// already in that state, changes nothing).
+    pub fn set_membership(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        member: MemberRef,
+        present: bool,
+    ) -> Result<bool, GraphSimError> {
+        let tenant = self.tenant(tenant_id)?;
+        let changed = tenant.write().set_membership(group_id, member, present);
+        Ok(changed)
     }
 
     /// Every group of the tenant as it is now, deleted ones included, in generation order.

@@ -156,6 +156,21 @@ impl TenantStore {
         report
     }
 
+    /// One membership change as a version of its own (see `GraphSim::set_membership`).
+    pub(crate) fn set_membership(
+        &mut self,
+        group_id: &str,
+        member: crate::synthetic::MemberRef,
+        present: bool,
+    ) -> bool {
+        let Some(event) = self.groups.set_membership(group_id, member, present) else {
+            return false;
+        };
+        self.version += 1;
+        self.groups.record(self.version, &[event]);
+        true
+    }
+
     /// Up to `limit` users with id after `after`, in id order: live users, plus tombstones when
     /// `tombstones` is set.
     pub(crate) fn initial_page(

@@ -267,6 +267,30 @@ impl SyntheticGroups {
         &self.groups
     }
 
+    /// Adds (`present`) or removes one member of the live group `group_id`; the event, or
+    /// `None` when the group is unknown or deleted or the membership is already so.
+    pub fn set_membership(
+        &mut self,
+        group_id: &str,
+        member: MemberRef,
+        present: bool,
+    ) -> Option<GroupEvent> {
+        let group = self
+            .groups
+            .iter()
+            .position(|g| g.group.id == group_id && g.state == UserState::Live)?;
+        let members = &mut self.groups[group].members;
+        if present {
+            members
+                .insert(member.clone())
+                .then_some(GroupEvent::Added { group, member })
+        } else {
+            members
+                .remove(&member)
+                .then_some(GroupEvent::Removed { group, member })
+        }
+    }
+
     /// Applies the next group step after the users' part of the same step, which hard-deleted
     /// the users `gone_users` (ids): they leave every group first. Then, in order: deletes,
     /// creations, removals, additions; one (group, member) pair changes at most once per step.

@@ -1,0 +1,248 @@
+//! End-to-end scope: chosen users and chosen groups (direct members, then with "sync children
+//! groups"), users entering the scope through membership alone (read by `$filter`, 50 at a
+//! time, and provisioned in the same run), users leaving it (deactivated, never deleted), and
+//! the way back to all users.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use dirsync_coordinator::TenantStore;
+use dirsync_coordinator::runs::RunKind;
+use dirsync_coordinator::scope::Scope;
+use dirsync_coordinator::scope_store::ScopeStore;
+use dirsync_load_tests::fleet::{Stack, StackOptions};
+use dirsync_load_tests::graph_sim::{GroupSpec, MemberRef, SimGroup, UserState};
+use dirsync_load_tests::oracle::expected_scope;
+
+fn worker_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
+}
+
+/// Ids of the tenant's live, enabled users: the ones that must be active when in scope.
+fn enabled(stack: &Stack) -> HashSet<String> {
+    stack
+        .graph
+        .snapshot(&stack.entra_tenant)
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.state == UserState::Live && u.user.account_enabled)
+        .map(|u| u.user.id)
+        .collect()
+}
+
+fn groups(stack: &Stack) -> Vec<SimGroup> {
+    stack.graph.groups(&stack.entra_tenant).unwrap()
+}
+
+async fn set_scope(stack: &Stack, scope: Scope) {
+    TenantStore::new(stack.env.pool.clone())
+        .set_scope(stack.tenant_id, scope)
+        .await
+        .unwrap();
+}
+
+fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = ids.into_iter().collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_by_users_and_groups_follows_memberships() {
+    let stack = Stack::start(&StackOptions {
+        groups: GroupSpec {
+            count: 24,
+            max_members: 40,
+            nesting_depth: 2,
+        },
+        ..StackOptions::new("scope_groups", 500)
+    })
+    .await
+    .unwrap();
+    stack.spawn_worker(&worker_exe()).unwrap();
+    let enabled_users = enabled(&stack);
+
+    // A group whose nested groups bring in users of their own, enabled ones among them.
+    let all_groups = groups(&stack);
+    let (group, direct, nested) = all_groups
+        .iter()
+        .filter(|g| g.state == UserState::Live)
+        .find_map(|g| {
+            let chosen = [g.id.clone()];
+            let direct = expected_scope(&all_groups, &[], &chosen, false);
+            let nested = expected_scope(&all_groups, &[], &chosen, true);
+            let extra = nested
+                .difference(&direct)
+                .filter(|u| enabled_users.contains(*u));
+            (direct.iter().any(|u| enabled_users.contains(u)) && extra.count() >= 2)
+                .then(|| (g.id.clone(), direct, nested))
+        })
+        .expect("the generated tenant has a group with nested members");
+    // And one user chosen by hand, in no group of the scope.
+    let chosen_user = enabled_users
+        .iter()
+        .filter(|u| !nested.contains(*u))
+        .min()
+        .unwrap()
+        .clone();
+
+    // 1. Initial run: the chosen user and the group's direct members only.
+    let direct_scope = Scope {
+        all: false,
+        users: vec![chosen_user.clone()],
+        groups: vec![group.clone()],
+        ..Scope::default()
+    };
+    set_scope(&stack, direct_scope.clone()).await;
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert_eq!(initial.kind, RunKind::Initial);
+    let mut scope = direct.clone();
+    scope.insert(chosen_user.clone());
+    let verdict = stack.verdict_in_scope(scope.clone()).unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    let (active, inactive) = stack.webex_users();
+    let want: BTreeSet<String> = scope.intersection(&enabled_users).cloned().collect();
+    assert_eq!(
+        active, want,
+        "exactly the scope's enabled users are in webex"
+    );
+    assert!(inactive.is_empty());
+    assert_eq!(initial.users.synced, want.len() as u64);
+    assert_eq!(initial.users.failed, 0);
+
+    // 2. "Sync children groups": nested members enter through the scope alone. No user
+    // changed in Entra, so only targeted reads can bring them in, 50 ids per read.
+    let reads_before = stack
+        .graph
+        .requests(&stack.entra_tenant)
+        .unwrap()
+        .filtered_reads;
+    set_scope(
+        &stack,
+        Scope {
+            nested: true,
+            ..direct_scope.clone()
+        },
+    )
+    .await;
+    let widened = stack.cycle("children groups", None).await.unwrap();
+    assert_eq!(widened.kind, RunKind::Incremental);
+    let mut scope = nested.clone();
+    scope.insert(chosen_user.clone());
+    let verdict = stack.verdict_in_scope(scope.clone()).unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    let entering = ScopeStore::new(stack.env.pool.clone())
+        .entering(widened.run_id)
+        .await
+        .unwrap();
+    let newcomers = sorted(nested.difference(&direct).cloned());
+    assert_eq!(entering, newcomers, "exactly the nested members enter");
+    let reads = stack
+        .graph
+        .requests(&stack.entra_tenant)
+        .unwrap()
+        .filtered_reads
+        - reads_before;
+    assert_eq!(reads, newcomers.len().div_ceil(50) as u64);
+    let enabled_newcomers = newcomers
+        .iter()
+        .filter(|u| enabled_users.contains(*u))
+        .count();
+    assert_eq!(widened.users.synced, enabled_newcomers as u64);
+    assert_eq!(widened.scim_writes, enabled_newcomers as u64);
+
+    // 3. Membership changes only: three users join the group, two direct members leave it.
+    let outsiders: Vec<String> = sorted(
+        enabled_users
+            .iter()
+            .filter(|u| !scope.contains(*u))
+            .cloned(),
+    )
+    .into_iter()
+    .take(3)
+    .collect();
+    for u in &outsiders {
+        assert!(
+            stack
+                .graph
+                .set_membership(
+                    &stack.entra_tenant,
+                    &group,
+                    MemberRef::user(u.clone()),
+                    true
+                )
+                .unwrap()
+        );
+    }
+    // Direct members reachable no other way, so that removing them takes them out of scope.
+    let leavers: Vec<String> = {
+        let (active, _) = stack.webex_users();
+        let mut candidates: Vec<String> = direct
+            .iter()
+            .filter(|u| active.contains(*u) && **u != chosen_user)
+            .cloned()
+            .collect();
+        candidates.sort();
+        let mut picked = Vec::new();
+        for u in candidates {
+            let gs = groups(&stack);
+            let mut without = gs.clone();
+            for g in without.iter_mut().filter(|g| g.id == group) {
+                g.members.retain(|m| m.id != u);
+            }
+            if !expected_scope(&without, &[], std::slice::from_ref(&group), true).contains(&u) {
+                picked.push(u);
+            }
+            if picked.len() == 2 {
+                break;
+            }
+        }
+        picked
+    };
+    assert_eq!(leavers.len(), 2, "two direct members can leave the scope");
+    for u in &leavers {
+        assert!(
+            stack
+                .graph
+                .set_membership(
+                    &stack.entra_tenant,
+                    &group,
+                    MemberRef::user(u.clone()),
+                    false
+                )
+                .unwrap()
+        );
+    }
+    let moved = stack.cycle("memberships", None).await.unwrap();
+    let mut scope = expected_scope(&groups(&stack), &[], std::slice::from_ref(&group), true);
+    scope.insert(chosen_user.clone());
+    let verdict = stack.verdict_in_scope(scope.clone()).unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    let (active, inactive) = stack.webex_users();
+    for u in &outsiders {
+        assert!(
+            active.contains(u),
+            "{u} joined the group and is provisioned"
+        );
+    }
+    for u in &leavers {
+        assert!(
+            inactive.contains(u),
+            "{u} left the scope: deactivated, not deleted (the tenant allows deletes)"
+        );
+    }
+    assert_eq!(moved.users.synced, 5);
+    assert_eq!(moved.scim_writes, 5, "3 creates and 2 deactivations");
+
+    // 4. Back to all users: a full walk brings in everyone, the leavers included.
+    set_scope(&stack, Scope::default()).await;
+    let all = stack.cycle("all users", None).await.unwrap();
+    assert_eq!(all.kind, RunKind::Initial);
+    assert!(all.converged, "{:?}", all.verdict);
+    let (active, _) = stack.webex_users();
+    assert_eq!(active, enabled(&stack).into_iter().collect());
+    let next = stack.cycle("unchanged", None).await.unwrap();
+    assert_eq!(next.kind, RunKind::Incremental);
+    assert_eq!(next.scim_writes, 0);
+    stack.shutdown().await.unwrap();
+}
