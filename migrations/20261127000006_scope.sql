@@ -14,7 +14,10 @@ ALTER TABLE tenants
     -- "Identify and sync room objects"
     ADD COLUMN sync_rooms         boolean NOT NULL DEFAULT false,
     -- the groups/delta deltaLink, committed with the users' one when a run completes
-    ADD COLUMN groups_delta_link  text;
+    ADD COLUMN groups_delta_link  text,
+    -- the next run walks all users from scratch: the scope widened in a way no delta shows
+    -- (back to all users, rooms turned on); cleared when that run is created
+    ADD COLUMN full_walk_requested boolean NOT NULL DEFAULT false;
 
 -- The users in scope of a tenant that does not sync all users, as of its latest run's groups
 -- walk. Replaced in the same transaction as the memberships it is computed from.

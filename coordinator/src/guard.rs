@@ -88,7 +88,8 @@ pub fn empty_read(seen: u64, active: u64) -> bool {
 
 /// Whether the entry deactivates or deletes the user in Webex (if Webex has it).
 pub fn deactivates(user: &SourceUser) -> bool {
-    user.removed.is_some() || user.bool_attr("accountEnabled") == Some(false)
+    // A room's account is disabled in Entra by design; that does not make the room inactive.
+    user.removed.is_some() || (user.bool_attr("accountEnabled") == Some(false) && !user.is_room())
 }
 
 /// What is left of an entry once its deactivation is rejected: nothing of a tombstone, and
@@ -163,6 +164,17 @@ mod tests {
             u.attributes.insert("accountEnabled".into(), json!(e));
         }
         u
+    }
+
+    #[test]
+    fn a_disabled_room_does_not_deactivate() {
+        let mut room = user("r", None, Some(false));
+        assert!(deactivates(&room));
+        room.attributes
+            .insert(dirsync_proto::ROOM_ATTRIBUTE.into(), json!(true));
+        assert!(!deactivates(&room));
+        room.removed = Some(RemovedReason::Changed);
+        assert!(deactivates(&room), "a removed room is gone all the same");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology};
 
 use crate::broker::{BatchPublisher, RunResults};
+use crate::graph::rooms::mark_rooms;
 use crate::graph::{GraphClient, PageLink};
 use crate::inflight::InFlight;
 use crate::reconcile::Deactivations;
@@ -97,14 +98,12 @@ impl Runner {
         let open = match runs.open_run(tenant_id).await? {
             Some(open) => open,
             None => {
-                // A tenant that went back to all users after a filtered scope has users
-                // that no delta will mention: only a full walk finds them.
-                let widened = tenant.scope.all
-                    && ScopeStore::new(self.pool.clone())
-                        .has_members(tenant_id)
-                        .await?;
+                // A scope widened in a way no delta shows (back to all users, rooms on)
+                // has users that only a full walk finds.
                 let (kind, link) = match &tenant.delta_link {
-                    Some(delta) if !widened => (RunKind::Incremental, delta.clone()),
+                    Some(delta) if !tenant.full_walk_requested => {
+                        (RunKind::Incremental, delta.clone())
+                    }
                     _ => (RunKind::Initial, graph.initial_users_url()),
                 };
                 let id = runs.create(tenant_id, kind, &link).await?;
@@ -193,6 +192,15 @@ impl Runner {
             let mut walk = crate::reconcile::walk_start(&self.pool, run).await?;
             let mut diverted = deactivations.diverted_users(run).await?;
             let filtered = tenant.scope.is_filtered();
+            // Rooms are few: their addresses are read once per attempt, then matched per page.
+            let rooms = if tenant.scope.rooms {
+                tokio::select! {
+                    rooms = graph.room_emails() => rooms?,
+                    _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
+                }
+            } else {
+                HashSet::new()
+            };
             if !open.scope_done {
                 let round = if tenant.scope.needs_groups() {
                     Some(scope::groups_round(&graph, &tenant, cancel).await?)
@@ -220,6 +228,7 @@ impl Runner {
                     kind,
                     cursor: &url,
                     walk,
+                    rooms: &rooms,
                 };
                 state.users_published += entering
                     .send(&mut outbox, &mut tracker, &mut diverted, cancel)
@@ -258,6 +267,7 @@ impl Runner {
                     }
                 };
                 state.pages += 1;
+                mark_rooms(&mut page.users, &rooms);
                 if filtered && !page.users.is_empty() {
                     let ids: Vec<&str> = page.users.iter().map(|u| u.id.as_str()).collect();
                     let (in_scope, mirrored) = scopes.lookup(tenant_id, &ids).await?;

@@ -98,13 +98,22 @@ impl RunStore {
         start_link: &str,
     ) -> Result<RunId, CoordinatorError> {
         let id = RunId::new();
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO runs (id, tenant_id, kind, cursor_link) VALUES ($1, $2, $3, $4)")
             .bind(id.0)
             .bind(tenant.0)
             .bind(kind.as_str())
             .bind(start_link)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if kind == RunKind::Initial {
+            // This run is the full walk that was asked for.
+            sqlx::query("UPDATE tenants SET full_walk_requested = false WHERE id = $1")
+                .bind(tenant.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(id)
     }
 

@@ -103,7 +103,8 @@ pub struct Filtered {
     pub dropped: u64,
 }
 
-/// Keeps the entries of users in scope, and the deactivating entries (tombstones, disables)
+/// Keeps the entries of users in scope, of rooms (a tenant that syncs rooms syncs them
+/// all: rooms are not members of the groups that choose people), and the deactivating entries (tombstones, disables)
 /// of users Webex has active from dirsync: a user who left the scope and was then deleted in
 /// Entra is deleted (or deactivated) as the tombstone says, not merely taken out of scope.
 pub fn filter_page(
@@ -115,7 +116,9 @@ pub fn filter_page(
     let users: Vec<SourceUser> = users
         .into_iter()
         .filter(|u| {
-            in_scope.contains(&u.id) || (guard::deactivates(u) && mirrored_active.contains(&u.id))
+            in_scope.contains(&u.id)
+                || u.is_room()
+                || (guard::deactivates(u) && mirrored_active.contains(&u.id))
         })
         .collect();
     Filtered {

@@ -170,16 +170,6 @@ impl ScopeStore {
         .await?)
     }
 
-    /// Whether the tenant has a resolved scope stored (it filtered users in its last run).
-    pub async fn has_members(&self, tenant: TenantId) -> Result<bool, CoordinatorError> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM scope_members WHERE tenant_id = $1)")
-                .bind(tenant.0)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
     /// The tenant's resolved scope, by id (empty for a tenant that syncs all users).
     pub async fn members(&self, tenant: TenantId) -> Result<HashSet<String>, CoordinatorError> {
         let ids: Vec<String> =

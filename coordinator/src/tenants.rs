@@ -92,6 +92,8 @@ pub struct Tenant {
     pub scope: Scope,
     /// The `groups/delta` deltaLink of the last completed run that walked groups.
     pub groups_delta_link: Option<String>,
+    /// The next run must walk all users from scratch (see `tenants.full_walk_requested`).
+    pub full_walk_requested: bool,
 }
 
 /// Access to the `tenants` table.
@@ -144,7 +146,8 @@ impl TenantStore {
         let row = sqlx::query(
             "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
              scim_base_url, status, delta_link, authorized, scope_all, scope_users, scope_groups, \
-             scope_nested, sync_group_objects, sync_rooms, groups_delta_link FROM tenants WHERE id = $1",
+             scope_nested, sync_group_objects, sync_rooms, groups_delta_link, full_walk_requested \
+             FROM tenants WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -171,6 +174,7 @@ impl TenantStore {
                 rooms: row.try_get("sync_rooms")?,
             },
             groups_delta_link: row.try_get("groups_delta_link")?,
+            full_walk_requested: row.try_get("full_walk_requested")?,
         })
     }
 
@@ -267,8 +271,12 @@ impl TenantStore {
     pub async fn set_scope(&self, id: TenantId, scope: Scope) -> Result<Scope, CoordinatorError> {
         let scope = scope.validated()?;
         let n = sqlx::query(
+            // Users a delta never mentions can enter a scope that goes back to all users
+            // or turns rooms on: the next run walks everyone. (Old values on the right.)
             "UPDATE tenants SET scope_all = $2, scope_users = $3, scope_groups = $4, scope_nested = $5, \
-             sync_group_objects = $6, sync_rooms = $7, updated_at = now() WHERE id = $1",
+             sync_group_objects = $6, sync_rooms = $7, updated_at = now(), \
+             full_walk_requested = full_walk_requested OR ($2 AND NOT scope_all) OR ($7 AND NOT sync_rooms) \
+             WHERE id = $1",
         )
         .bind(id.0)
         .bind(scope.all)

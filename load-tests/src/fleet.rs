@@ -270,16 +270,7 @@ impl Stack {
 
     /// The oracle's verdict on the current state of both simulators.
     pub fn verdict(&self) -> anyhow::Result<Verdict> {
-        // Streamed: copying both sides of a large tenant would double the process's memory.
-        Ok(self.graph.with_users(&self.entra_tenant, |users| {
-            let mut oracle = Oracle::new(
-                users.iter().map(|u| (&u.user, u.state)),
-                self.allow_hard_delete,
-            );
-            self.scim
-                .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
-            oracle.verdict()
-        })?)
+        self.verdict_with(|oracle| oracle)
     }
 
     /// Entra ids (SCIM `externalId`) of the org's users, split into (active, inactive).
@@ -298,12 +289,29 @@ impl Stack {
 
     /// The oracle's verdict for a tenant that syncs only `scope` (Entra ids).
     pub fn verdict_in_scope(&self, scope: HashSet<String>) -> anyhow::Result<Verdict> {
+        self.verdict_with(|oracle| oracle.with_scope(scope))
+    }
+
+    /// The oracle's verdict for a tenant that syncs its rooms too.
+    pub fn verdict_with_rooms(&self) -> anyhow::Result<Verdict> {
+        let rooms = self
+            .graph
+            .room_ids(&self.entra_tenant)?
+            .into_iter()
+            .collect();
+        self.verdict_with(|oracle| oracle.with_rooms(rooms))
+    }
+
+    /// Streamed: copying both sides of a large tenant would double the process's memory.
+    fn verdict_with(
+        &self,
+        configure: impl FnOnce(Oracle<'_>) -> Oracle<'_>,
+    ) -> anyhow::Result<Verdict> {
         Ok(self.graph.with_users(&self.entra_tenant, |users| {
-            let mut oracle = Oracle::new(
+            let mut oracle = configure(Oracle::new(
                 users.iter().map(|u| (&u.user, u.state)),
                 self.allow_hard_delete,
-            )
-            .with_scope(scope);
+            ));
             self.scim
                 .for_each_user(&self.org_id, |w| oracle.webex_user(&w));
             oracle.verdict()

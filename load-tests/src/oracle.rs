@@ -55,6 +55,8 @@ pub struct Oracle<'a> {
     hard_delete_removes: bool,
     /// The users in the tenant's scope, when it does not sync all users.
     scope: Option<HashSet<String>>,
+    /// Ids of room users, when rooms are synced.
+    rooms: HashSet<String>,
     webex_users: usize,
     problems: Vec<String>,
     problem_count: usize,
@@ -79,6 +81,7 @@ impl<'a> Oracle<'a> {
             strangers: HashSet::new(),
             hard_delete_removes,
             scope: None,
+            rooms: HashSet::new(),
             webex_users: 0,
             problems: Vec::new(),
             problem_count: 0,
@@ -91,6 +94,17 @@ impl<'a> Oracle<'a> {
     pub fn with_scope(mut self, scope: HashSet<String>) -> Self {
         self.scope = Some(scope);
         self
+    }
+
+    /// Checks rooms too: the users with these ids are rooms, to be active in Webex with
+    /// `userType` room while they exist in Entra, although their Entra account is disabled.
+    pub fn with_rooms(mut self, rooms: HashSet<String>) -> Self {
+        self.rooms = rooms;
+        self
+    }
+
+    fn must_be_active(&self, u: &EntraUser, state: UserState) -> bool {
+        state == UserState::Live && (u.account_enabled || self.rooms.contains(&u.id))
     }
 
     fn in_scope(&self, id: &str) -> bool {
@@ -141,7 +155,8 @@ impl<'a> Oracle<'a> {
             return;
         }
         let mut problems = Vec::new();
-        compare(u, w, must_be_active(u, state), &mut problems);
+        let room = self.rooms.contains(&u.id);
+        compare(u, w, self.must_be_active(u, state), room, &mut problems);
         for p in problems {
             self.problem(p);
         }
@@ -152,7 +167,7 @@ impl<'a> Oracle<'a> {
         let mut expected_active = 0;
         for i in 0..self.tenant.len() {
             let (u, state) = self.tenant[i];
-            if must_be_active(u, state) && self.in_scope(&u.id) {
+            if self.must_be_active(u, state) && self.in_scope(&u.id) {
                 expected_active += 1;
                 if !self.seen[i] {
                     self.problem(format!(
@@ -177,10 +192,6 @@ impl<'a> Oracle<'a> {
             problem_count: self.problem_count,
         }
     }
-}
-
-fn must_be_active(u: &EntraUser, state: UserState) -> bool {
-    state == UserState::Live && u.account_enabled
 }
 
 fn field<'a>(v: &'a Value, path: &str) -> &'a str {
@@ -244,7 +255,7 @@ pub fn expected_scope(
     scope
 }
 
-fn compare(u: &EntraUser, w: &Value, active: bool, problems: &mut Vec<String>) {
+fn compare(u: &EntraUser, w: &Value, active: bool, room: bool, problems: &mut Vec<String>) {
     let mut expect = |what: &str, want: Option<&str>, got: Option<&str>| {
         // Entra has no value: Webex keeps whatever it had (nulls never clear by default).
         if let Some(want) = want
@@ -267,7 +278,8 @@ fn compare(u: &EntraUser, w: &Value, active: bool, problems: &mut Vec<String>) {
         u.surname.as_deref(),
         get("name.familyName"),
     );
-    expect("userType", Some("user"), get("userType"));
+    let user_type = if room { "room" } else { "user" };
+    expect("userType", Some(user_type), get("userType"));
     let got_active = active_flag(w);
     if got_active != active {
         problems.push(format!(

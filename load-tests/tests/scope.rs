@@ -11,7 +11,7 @@ use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::scope_store::ScopeStore;
 use dirsync_load_tests::fleet::{Stack, StackOptions};
-use dirsync_load_tests::graph_sim::{GroupSpec, MemberRef, SimGroup, UserState};
+use dirsync_load_tests::graph_sim::{GraphSimConfig, GroupSpec, MemberRef, SimGroup, UserState};
 use dirsync_load_tests::oracle::expected_scope;
 
 fn worker_exe() -> PathBuf {
@@ -244,5 +244,72 @@ async fn scope_by_users_and_groups_follows_memberships() {
     let next = stack.cycle("unchanged", None).await.unwrap();
     assert_eq!(next.kind, RunKind::Incremental);
     assert_eq!(next.scim_writes, 0);
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_read_and_synced_only_when_turned_on() {
+    let stack = Stack::start(&StackOptions {
+        graph: GraphSimConfig {
+            rooms: 5,
+            ..GraphSimConfig::default()
+        },
+        ..StackOptions::new("scope_rooms", 200)
+    })
+    .await
+    .unwrap();
+    stack.spawn_worker(&worker_exe()).unwrap();
+    let rooms: BTreeSet<String> = stack
+        .graph
+        .room_ids(&stack.entra_tenant)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(rooms.len(), 5);
+    let room_pages = || {
+        stack
+            .graph
+            .requests(&stack.entra_tenant)
+            .unwrap()
+            .room_pages
+    };
+
+    // Off (the default): the places API is not read; rooms, disabled accounts in Entra,
+    // are not provisioned.
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert!(initial.converged, "{:?}", initial.verdict);
+    assert_eq!(room_pages(), 0);
+    let (active, inactive) = stack.webex_users();
+    assert!(active.is_disjoint(&rooms) && inactive.is_disjoint(&rooms));
+
+    // On: the rooms did not change in Entra, so only a full walk finds them; they become
+    // active Webex rooms.
+    set_scope(
+        &stack,
+        Scope {
+            rooms: true,
+            ..Scope::default()
+        },
+    )
+    .await;
+    let on = stack.cycle("rooms on", None).await.unwrap();
+    assert_eq!(on.kind, RunKind::Initial);
+    assert_eq!(room_pages(), 1);
+    let verdict = stack.verdict_with_rooms().unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    assert_eq!(on.scim_writes, 5, "one create per room, nothing else");
+    let (active, _) = stack.webex_users();
+    assert!(rooms.is_subset(&active));
+    for u in stack.scim.users(&stack.org_id) {
+        let is_room = rooms.contains(u["externalId"].as_str().unwrap());
+        assert_eq!(u["userType"] == "room", is_room, "{u}");
+    }
+
+    // Next cycle: incremental, the list read again, nothing to write.
+    let next = stack.cycle("unchanged", None).await.unwrap();
+    assert_eq!(next.kind, RunKind::Incremental);
+    assert_eq!(next.scim_writes, 0);
+    assert_eq!(room_pages(), 2);
+    assert!(stack.verdict_with_rooms().unwrap().converged);
     stack.shutdown().await.unwrap();
 }

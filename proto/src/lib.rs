@@ -16,5 +16,5 @@ pub use counts::Counts;
 pub use error::ProtoError;
 pub use ids::{RunId, TenantId};
 pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
-pub use source::{RemovedReason, SourceUser};
+pub use source::{ROOM_ATTRIBUTE, RemovedReason, SourceUser};
 pub use topology::Topology;

@@ -10,6 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// An attribute the coordinator adds, not Graph (Graph property names never hold a dot):
+/// `true` on a user that the places API lists as a room, for a tenant that syncs rooms.
+pub const ROOM_ATTRIBUTE: &str = "dirsync.room";
+
 /// Why Graph marked an object `@removed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,5 +46,10 @@ impl SourceUser {
     /// A boolean property, if present and a boolean.
     pub fn bool_attr(&self, name: &str) -> Option<bool> {
         self.attributes.get(name).and_then(Value::as_bool)
+    }
+
+    /// Whether the coordinator identified this user as a room ([`ROOM_ATTRIBUTE`]).
+    pub fn is_room(&self) -> bool {
+        self.bool_attr(ROOM_ATTRIBUTE) == Some(true)
     }
 }

@@ -44,15 +44,20 @@ pub fn map_user(user: &SourceUser) -> ScimAttributes {
         }
     }
     out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
+    let room = user.is_room();
     let active = if user.removed.is_some() {
         Some(false)
+    } else if room {
+        // A room's Entra account is disabled by design; the room itself is in use.
+        Some(true)
     } else {
         user.bool_attr("accountEnabled")
     };
     if let Some(active) = active {
         out.insert(ACTIVE.to_string(), Value::Bool(active));
     }
-    out.insert("userType".to_string(), Value::String("user".to_string()));
+    let user_type = if room { "room" } else { "user" };
+    out.insert("userType".to_string(), Value::String(user_type.to_string()));
     out
 }
 
@@ -158,6 +163,28 @@ mod tests {
                               "displayName": "Zoë Ólafsdóttir 山田", "name.givenName": "Zoë",
                               "name.familyName": "Ólafsdóttir", "externalId": "e4",
                               "active": false, "userType": "user"})),
+            ),
+            (
+                "a room is an active room whatever its entra account",
+                user(
+                    "e7",
+                    None,
+                    json!({"userPrincipalName": "cf1@example.com", "displayName": "Conf Room 1",
+                           "accountEnabled": false, "dirsync.room": true}),
+                ),
+                expect(json!({"userName": "cf1@example.com",
+                              "emails[type eq \"work\"].value": "cf1@example.com",
+                              "displayName": "Conf Room 1", "externalId": "e7",
+                              "active": true, "userType": "room"})),
+            ),
+            (
+                "a removed room is inactive",
+                user(
+                    "e8",
+                    Some(RemovedReason::Deleted),
+                    json!({"dirsync.room": true}),
+                ),
+                expect(json!({"externalId": "e8", "active": false, "userType": "room"})),
             ),
             (
                 "soft-deleted tombstone is inactive",

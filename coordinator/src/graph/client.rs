@@ -8,6 +8,7 @@
 //! once more; the page URL being fetched is kept, so an enumeration continues where it was.
 //! Delta-state errors become [`CoordinatorError::ResyncRequired`].
 
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 
 use super::groups::{GROUP_SELECT, GroupsPage, parse_groups_page};
 use super::pacing::{self, DEFAULT_RU_PER_10S, Pacer, PacerKey};
+use super::rooms::parse_rooms_page;
 use super::wire::{DeltaPage, ErrorEnvelope, parse_page};
 use crate::{CoordinatorError, Tenant};
 
@@ -173,6 +175,25 @@ impl GraphClient {
     /// [`Self::users_page`].
     pub async fn groups_page(&self, url: &str) -> Result<GroupsPage, CoordinatorError> {
         self.fetch(url, parse_groups_page).await
+    }
+
+    /// The first page of the tenant's room list (`places/microsoft.graph.room`).
+    pub fn rooms_url(&self) -> String {
+        format!("{}/v1.0/places/microsoft.graph.room", self.graph_base_url)
+    }
+
+    /// Every room's email address (lowercased), following the list's nextLinks.
+    pub async fn room_emails(&self) -> Result<HashSet<String>, CoordinatorError> {
+        let mut emails = HashSet::new();
+        let mut url = self.rooms_url();
+        loop {
+            let page = self.fetch(&url, parse_rooms_page).await?;
+            emails.extend(page.emails);
+            match page.next {
+                Some(next) => url = next,
+                None => return Ok(emails),
+            }
+        }
     }
 
     /// One page of any delta chain, parsed by `parse`, with retries.

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod groups;
 pub mod pacing;
+pub mod rooms;
 pub mod wire;
 
 pub use client::GraphClient;

@@ -10,6 +10,7 @@ use dirsync_proto::{RunId, SourceUser};
 use super::tracker::{Outbox, Tracker};
 use crate::graph::client::MAX_FILTER_IDS;
 use crate::graph::groups::GroupsDelta;
+use crate::graph::rooms::mark_rooms;
 use crate::graph::{DeltaPage, GraphClient, PageLink};
 use crate::guard::USERS_PER_BATCH;
 use crate::reconcile::Deactivations;
@@ -82,6 +83,8 @@ pub(super) struct Entering<'a> {
     pub cursor: &'a str,
     /// Names this walk in the keys of diverted entries.
     pub walk: i32,
+    /// Email addresses of the tenant's rooms, when it syncs them.
+    pub rooms: &'a HashSet<String>,
 }
 
 impl Entering<'_> {
@@ -105,6 +108,7 @@ impl Entering<'_> {
             for ids in chunk.chunks(MAX_FILTER_IDS) {
                 users.extend(self.read(ids, cancel).await?);
             }
+            mark_rooms(&mut users, self.rooms);
             let page = DeltaPage {
                 users,
                 link: PageLink::Next(self.cursor.to_string()),

@@ -22,6 +22,7 @@ pub fn client(url: &str) -> GraphClient {
         authorized: true,
         scope: Default::default(),
         groups_delta_link: None,
+        full_walk_requested: false,
     };
     GraphClient::new(reqwest::Client::new(), &tenant)
 }

@@ -64,6 +64,7 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/v1.0/users/microsoft.graph.delta", get(users_delta))
         .route("/v1.0/groups/delta", get(groups_delta))
         .route("/v1.0/groups/microsoft.graph.delta", get(groups_delta))
+        .route("/v1.0/places/microsoft.graph.room", get(rooms))
         .route("/_sim/tenants", post(add_tenant).get(list_tenants))
         .route("/_sim/tenants/{tenant}/changes", post(apply_changes))
         .route("/_sim/tenants/{tenant}/users", get(snapshot))
@@ -112,6 +113,14 @@ async fn groups_delta(
     RawQuery(raw): RawQuery,
 ) -> Response {
     delta_request(&sim, &headers, raw.as_deref(), groups_delta::respond)
+}
+
+async fn rooms(
+    State(sim): State<GraphSim>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    delta_request(&sim, &headers, raw.as_deref(), super::rooms::respond)
 }
 
 /// Authentication, throttling and injected faults, then `respond`.

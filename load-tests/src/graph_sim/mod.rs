@@ -42,6 +42,7 @@ mod groups_delta;
 mod http;
 mod paging;
 mod render;
+mod rooms;
 mod store;
 mod throttle;
 mod token;
@@ -90,6 +91,9 @@ pub struct GraphSimConfig {
     /// Every Nth delta request (past authentication and throttling) fails with 503, then
     /// 504, alternately, in the Graph error envelope.
     pub fail_every: Option<usize>,
+    /// Room mailboxes added to every tenant: disabled user objects that
+    /// `places/microsoft.graph.room` lists by email address.
+    pub rooms: usize,
 }
 
 impl Default for GraphSimConfig {
@@ -105,6 +109,7 @@ impl Default for GraphSimConfig {
             throttling: false,
             ru_budget_per_10s: None,
             fail_every: None,
+            rooms: 0,
         }
     }
 }
@@ -189,6 +194,8 @@ pub struct RequestCounts {
     pub empty_pages: u64,
     /// Targeted reads (`$filter=id eq …`) answered, included in `delta_pages`.
     pub filtered_reads: u64,
+    /// Pages of `places/microsoft.graph.room` answered, included in `delta_pages`.
+    pub room_pages: u64,
 }
 
 /// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
@@ -283,6 +290,7 @@ pub(crate) struct Counters {
     pub duplicates_returned: AtomicU64,
     pub empty_pages: AtomicU64,
     pub filtered_reads: AtomicU64,
+    pub room_pages: AtomicU64,
 }
 
 impl Counters {
@@ -310,6 +318,7 @@ impl Counters {
             duplicates_returned: get(&self.duplicates_returned),
             empty_pages: get(&self.empty_pages),
             filtered_reads: get(&self.filtered_reads),
+            room_pages: get(&self.room_pages),
         }
     }
 }
@@ -348,7 +357,8 @@ impl GraphSim {
         if self.tenant(&spec.tenant_id).is_ok() {
             return Err(GraphSimError::DuplicateTenant(spec.tenant_id));
         }
-        let users = SyntheticTenant::new(spec.seed, spec.users, &spec.domain);
+        let mut users = SyntheticTenant::new(spec.seed, spec.users, &spec.domain);
+        users.add_rooms(self.config().rooms);
         let generated = SyntheticGroups::new(spec.seed, &groups, users.users());
         let store = TenantStore::with_groups(users, generated);
         let tenant = Tenant {
@@ -420,6 +430,18 @@ impl GraphSim {
         let mut reset = tenant.reset.lock().unwrap_or_else(PoisonError::into_inner);
         *reset = (reset.0 + 1, Some(mode));
         Ok(())
+    }
+
+    /// Object ids of the tenant's room mailboxes.
+    pub fn room_ids(&self, tenant_id: &str) -> Result<Vec<String>, GraphSimError> {
+        let tenant = self.tenant(tenant_id)?;
+        let store = tenant.read();
+        let users = store.users();
+        Ok(store
+            .rooms()
+            .iter()
+            .map(|&i| users[i].user.id.clone())
+            .collect())
     }
 
     /// Every user of the tenant, hard-deleted tombstones included, in generation order.

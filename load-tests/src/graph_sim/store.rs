@@ -94,6 +94,11 @@ impl TenantStore {
         self.version
     }
 
+    /// Indices of the room mailboxes in [`Self::users`].
+    pub(crate) fn rooms(&self) -> &[usize] {
+        self.tenant.rooms()
+    }
+
     pub(crate) fn users(&self) -> &[TenantUser] {
         self.tenant.users()
     }

@@ -133,10 +133,13 @@ pub struct SyntheticTenant {
     seed: u64,
     domain: String,
     users: Vec<TenantUser>,
+    /// Indices of room mailboxes in `users`.
+    rooms: Vec<usize>,
     steps: u64,
 }
 
 const STEP_SALT: u64 = 0x57E9_C4A2_6E5D_0001;
+const ROOM_SALT: u64 = 0x57E9_C4A2_6E5D_0002;
 
 impl SyntheticTenant {
     /// Generates `count` users; about 0.5% (at least one when `count > 0`) start soft-deleted, so
@@ -159,6 +162,7 @@ impl SyntheticTenant {
             seed,
             domain,
             users,
+            rooms: Vec::new(),
             steps: 0,
         }
     }
@@ -169,6 +173,50 @@ impl SyntheticTenant {
 
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// Adds `count` room mailboxes: in Entra a room is a user object with a disabled account
+    /// (`Conf Room N`, `room-N@domain`), found as a room only through the places API.
+    pub fn add_rooms(&mut self, count: usize) {
+        for n in 0..count {
+            let upn = format!("room-{n:04}@{}", self.domain);
+            let mut rng = Rng::with_seed(mix(self.seed ^ ROOM_SALT, n as u64));
+            let id = uuid::Builder::from_random_bytes(rng.u128(..).to_be_bytes())
+                .into_uuid()
+                .to_string();
+            self.rooms.push(self.users.len());
+            self.users.push(TenantUser {
+                user: super::EntraUser {
+                    id,
+                    display_name: format!("Conf Room {n}"),
+                    mail: Some(upn.clone()),
+                    user_principal_name: upn,
+                    given_name: None,
+                    surname: None,
+                    job_title: None,
+                    department: None,
+                    employee_id: None,
+                    business_phones: Vec::new(),
+                    mobile_phone: None,
+                    fax_number: None,
+                    street_address: None,
+                    city: None,
+                    state: None,
+                    postal_code: None,
+                    country: None,
+                    usage_location: None,
+                    account_enabled: false,
+                    manager_id: None,
+                },
+                state: UserState::Live,
+                cleared: PropSet::EMPTY,
+            });
+        }
+    }
+
+    /// Indices (in [`Self::users`]) of the room mailboxes.
+    pub fn rooms(&self) -> &[usize] {
+        &self.rooms
     }
 
     /// Every user ever generated, tombstones included, in generation order.
@@ -207,8 +255,13 @@ impl SyntheticTenant {
             }),
         ];
         for (kind, wanted, eligible) in kinds {
+            // Rooms stay as added: change steps model people.
             let candidates = (0..self.users.len())
-                .filter(|&i| !touched_mask[i] && eligible(&self.users[i]))
+                .filter(|&i| {
+                    !touched_mask[i]
+                        && eligible(&self.users[i])
+                        && self.rooms.binary_search(&i).is_err()
+                })
                 .collect();
             for index in choose(&mut rng, candidates, wanted) {
                 touched_mask[index] = true;
