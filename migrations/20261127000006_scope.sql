@@ -42,3 +42,7 @@ CREATE TABLE run_entering (
     seq      integer,
     PRIMARY KEY (run_id, entra_id)
 );
+
+-- The walk a diverted entry came from (the batch number where that walk began; NULL for the
+-- reconciliation's rows): after a resync, only the new walk's entries count as "seen".
+ALTER TABLE run_deactivations ADD COLUMN walk integer;

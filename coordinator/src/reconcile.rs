@@ -77,11 +77,13 @@ impl Deactivations {
     }
 
     /// Stores the page's deactivating entries (and later entries of diverted users) and
-    /// returns the page without them. `url` names where the page was read from (with the
-    /// walk it belongs to): reading it again after a restart stores nothing twice.
+    /// returns the page without them. `walk` (where the current walk began) and `url` (where
+    /// the page was read from) name the page: reading it again after a restart stores
+    /// nothing twice.
     pub async fn divert_page(
         &self,
         run: RunId,
+        walk: i32,
         url: &str,
         mut page: DeltaPage,
         diverted: &mut HashSet<String>,
@@ -96,8 +98,8 @@ impl Deactivations {
         let entries: Vec<sqlx::types::Json<&SourceUser>> =
             out.iter().map(|(_, u)| sqlx::types::Json(u)).collect();
         sqlx::query(
-            "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry) \
-             SELECT $1, md5($2), d.idx, d.entra_id, d.entry \
+            "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry, walk) \
+             SELECT $1, md5($6::int4::text || ':' || $2), d.idx, d.entra_id, d.entry, $6 \
              FROM UNNEST($3::int4[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS d(idx, entra_id, entry, n) \
              ORDER BY d.n ON CONFLICT (run_id, page, idx) DO NOTHING",
         )
@@ -106,6 +108,7 @@ impl Deactivations {
         .bind(&idx)
         .bind(&ids)
         .bind(&entries)
+        .bind(walk)
         .execute(&self.pool)
         .await?;
         Ok(page)
@@ -230,7 +233,7 @@ impl Deactivations {
             let seen: i64 = sqlx::query_scalar(
                 "SELECT (SELECT coalesce(sum(synced + skipped + failed), 0) FROM batch_results \
                          WHERE run_id = $1 AND seq >= $2 AND seq < $3)::bigint \
-                      + (SELECT count(*) FROM run_deactivations WHERE run_id = $1)",
+                      + (SELECT count(*) FROM run_deactivations WHERE run_id = $1 AND walk = $2)",
             )
             .bind(run.0)
             .bind(full_from_seq)

@@ -281,7 +281,7 @@ impl Runner {
                 }
                 // Deactivating entries wait for the end of the run and the deletion guard.
                 let page = deactivations
-                    .divert_page(run, &format!("{walk}:{url}"), page, &mut diverted)
+                    .divert_page(run, walk, &url, page, &mut diverted)
                     .await?;
                 if !page.users.is_empty() {
                     state.users_published += page.users.len() as u64;

@@ -11,7 +11,9 @@ use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::scope_store::ScopeStore;
 use dirsync_load_tests::fleet::{Stack, StackOptions};
-use dirsync_load_tests::graph_sim::{GraphSimConfig, GroupSpec, MemberRef, SimGroup, UserState};
+use dirsync_load_tests::graph_sim::{
+    GraphSimConfig, GroupSpec, MemberRef, ResetMode, SimGroup, UserState,
+};
 use dirsync_load_tests::oracle::expected_scope;
 
 fn worker_exe() -> PathBuf {
@@ -311,5 +313,149 @@ async fn rooms_are_read_and_synced_only_when_turned_on() {
     assert_eq!(next.scim_writes, 0);
     assert_eq!(room_pages(), 2);
     assert!(stack.verdict_with_rooms().unwrap().converged);
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entering_users_resume_after_an_interrupted_run_without_reading_twice() {
+    let stack = Stack::start(&StackOptions {
+        graph_latency: std::time::Duration::from_millis(30),
+        ..StackOptions::new("scope_resume", 600)
+    })
+    .await
+    .unwrap();
+    stack.spawn_worker(&worker_exe()).unwrap();
+    let chosen = sorted(enabled(&stack));
+    let pick = |n: usize| Scope {
+        all: false,
+        users: chosen[..n].to_vec(),
+        ..Scope::default()
+    };
+    set_scope(&stack, pick(10)).await;
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert_eq!(initial.users.synced, 10);
+
+    // 440 users enter by hand: 3 batches (200, 200, 40) read in 9 targeted reads.
+    set_scope(&stack, pick(450)).await;
+    let reads = || {
+        stack
+            .graph
+            .requests(&stack.entra_tenant)
+            .unwrap()
+            .filtered_reads
+    };
+    let before = reads();
+    let creates_before = stack.scim.counters(&stack.org_id).create;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let interrupt = {
+        let cancel = cancel.clone();
+        let graph = stack.graph.clone();
+        let tenant = stack.entra_tenant.clone();
+        tokio::spawn(async move {
+            // Past the first batch's four reads: it is staged and published.
+            while graph.requests(&tenant).unwrap().filtered_reads < before + 5 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            cancel.cancel();
+        })
+    };
+    let interrupted = stack
+        .runner
+        .sync_tenant(stack.tenant_id, None, &cancel)
+        .await;
+    interrupt.await.unwrap();
+    assert!(interrupted.is_err(), "the run was interrupted mid-way");
+    let resumed = stack.cycle("resumed", None).await.unwrap();
+    assert_eq!(resumed.kind, RunKind::Incremental);
+    let verdict = stack
+        .verdict_in_scope(chosen[..450].iter().cloned().collect())
+        .unwrap();
+    assert!(verdict.converged, "{verdict:?}");
+    let total_reads = reads() - before;
+    // Reading everything again would take 9 + the 5 or more reads done before the cut.
+    assert!(
+        (9..=12).contains(&total_reads),
+        "published users are not read again: {total_reads} reads"
+    );
+    assert_eq!(
+        stack.scim.counters(&stack.org_id).create - creates_before,
+        440,
+        "every entering user created once"
+    );
+    let entering = ScopeStore::new(stack.env.pool.clone())
+        .entering(resumed.run_id)
+        .await
+        .unwrap();
+    assert_eq!(entering.len(), 440);
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_of_both_delta_chains_rebuilds_the_scope_without_spurious_deactivations() {
+    let stack = Stack::start(&StackOptions {
+        groups: GroupSpec {
+            count: 12,
+            max_members: 60,
+            nesting_depth: 1,
+        },
+        ..StackOptions::new("scope_reset", 400)
+    })
+    .await
+    .unwrap();
+    stack.spawn_worker(&worker_exe()).unwrap();
+    let all_groups = groups(&stack);
+    let chosen: Vec<String> = all_groups
+        .iter()
+        .filter(|g| g.state == UserState::Live && !g.members.is_empty())
+        .take(3)
+        .map(|g| g.id.clone())
+        .collect();
+    set_scope(
+        &stack,
+        Scope {
+            all: false,
+            groups: chosen.clone(),
+            nested: true,
+            ..Scope::default()
+        },
+    )
+    .await;
+    let initial = stack.cycle("initial", None).await.unwrap();
+    let scope = expected_scope(&all_groups, &[], &chosen, true);
+    assert!(stack.verdict_in_scope(scope.clone()).unwrap().converged);
+    let (active_before, _) = stack.webex_users();
+    assert!(!active_before.is_empty());
+    assert_eq!(initial.users.failed, 0);
+
+    // Both deltaLinks (users and groups) are refused: both chains start over in full.
+    stack
+        .graph
+        .reset(&stack.entra_tenant, ResetMode::SyncStateNotFound)
+        .unwrap();
+    let rounds_before = stack
+        .graph
+        .requests(&stack.entra_tenant)
+        .unwrap()
+        .reset_refusals;
+    let resync = stack.cycle("resync", None).await.unwrap();
+    assert_eq!(resync.kind, RunKind::Initial);
+    assert_eq!(
+        stack
+            .graph
+            .requests(&stack.entra_tenant)
+            .unwrap()
+            .reset_refusals
+            - rounds_before,
+        2,
+        "the groups and the users deltaLink were both refused"
+    );
+    assert!(stack.verdict_in_scope(scope).unwrap().converged);
+    let (active_after, inactive_after) = stack.webex_users();
+    assert_eq!(
+        active_after, active_before,
+        "nobody deactivated by the resync"
+    );
+    assert!(inactive_after.is_empty());
+    assert_eq!(resync.scim_writes, 0);
     stack.shutdown().await.unwrap();
 }

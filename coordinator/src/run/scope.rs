@@ -113,10 +113,10 @@ impl Entering<'_> {
                 users,
                 link: PageLink::Next(self.cursor.to_string()),
             };
-            let key = format!("{}:entering:{}", self.walk, chunk[0]);
+            let key = format!("entering:{}", chunk[0]);
             let page = self
                 .deactivations
-                .divert_page(self.run, &key, page, diverted)
+                .divert_page(self.run, self.walk, &key, page, diverted)
                 .await?;
             if page.users.is_empty() {
                 // Nobody to push now (disabled, or gone from Entra meanwhile).
