@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod group_objects;
 pub mod guard;
 pub mod inflight;
 pub mod memberships;

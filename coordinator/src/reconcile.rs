@@ -9,10 +9,9 @@ use std::collections::HashSet;
 
 use sqlx::{PgPool, Row};
 
-use dirsync_proto::{BatchMessage, RunId, SourceUser, TenantId, Topology, WIRE_VERSION};
+use dirsync_proto::{BatchMessage, RunId, SourceUser, TenantId, WIRE_VERSION};
 
 use crate::CoordinatorError;
-use crate::broker::BatchPublisher;
 use crate::graph::DeltaPage;
 use crate::guard::{self, Thresholds};
 use crate::runs::RunKind;
@@ -196,6 +195,7 @@ impl Deactivations {
                 run_id: run,
                 seq: total + i as u32,
                 users,
+                groups: Vec::new(),
             })
             .collect())
     }
@@ -329,33 +329,6 @@ impl Deactivations {
         }
         tx.commit().await?;
         Ok((count as u64, held))
-    }
-
-    /// Publishes those of `batches` that are not recorded yet; returns how many batches the
-    /// run gained.
-    pub async fn publish(
-        &self,
-        amqp: &lapin::Connection,
-        topology: &Topology,
-        batches: &[BatchMessage],
-    ) -> Result<u32, CoordinatorError> {
-        let Some(first) = batches.first() else {
-            return Ok(0);
-        };
-        let seqs: Vec<i32> = batches.iter().map(|b| b.seq as i32).collect();
-        let recorded: Vec<i32> =
-            sqlx::query_scalar("SELECT seq FROM batch_results WHERE run_id = $1 AND seq = ANY($2)")
-                .bind(first.run_id.0)
-                .bind(&seqs)
-                .fetch_all(&self.pool)
-                .await?;
-        let publisher = BatchPublisher::new(amqp, topology).await?;
-        for batch in batches {
-            if !recorded.contains(&(batch.seq as i32)) {
-                publisher.publish(&batch.encode()).await?;
-            }
-        }
-        Ok(batches.len() as u32)
     }
 
     /// Records an operator's decision on a run held by the guard, and makes its tenant due

@@ -16,17 +16,18 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use dirsync_proto::{BatchMessage, Counts, RunId, TenantId, Topology};
+use dirsync_proto::{BatchMessage, Counts, GroupCounts, RunId, TenantId, Topology};
 
 use crate::broker::{BatchPublisher, RunResults};
 use crate::graph::rooms::mark_rooms;
 use crate::graph::{GraphClient, PageLink};
+use crate::group_objects::group_batches;
 use crate::inflight::InFlight;
 use crate::reconcile::Deactivations;
 use crate::runs::{RunKind, RunStore};
 use crate::scope_store::ScopeStore;
 use crate::{CoordinatorError, TenantStore};
-use tracker::{Outbox, Tracker};
+use tracker::{Outbox, Tracker, publish_unrecorded};
 
 /// Live progress of a run, for progress displays.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct RunOutcome {
     pub kind: RunKind,
     pub batches: u32,
     pub counts: Counts,
+    /// Group objects: synced, to be synced, failed.
+    pub groups: GroupCounts,
     pub wall_ms: u64,
 }
 
@@ -326,20 +329,23 @@ impl Runner {
         tracker.settle(total, cancel).await?;
         // Then the deactivations (and a full enumeration's gone users), if the guard allows.
         let held = deactivations.batches(run, tenant_id, kind, total).await?;
-        let total = total
-            + deactivations
-                .publish(&self.amqp, &self.topology, &held)
-                .await?;
+        let total = total + publish_unrecorded(&runs, &self.amqp, &self.topology, &held).await?;
+        tracker.settle(total, cancel).await?;
+        // Then the group objects, once their members' Webex ids are all recorded.
+        let groups = group_batches(&self.pool, run, tenant_id, &tenant.scope, total).await?;
+        let total = total + publish_unrecorded(&runs, &self.amqp, &self.topology, &groups).await?;
         tracker.settle(total, cancel).await?;
         state.batches_recorded = tracker.recorded;
         report(&state);
-        runs.complete(run, tenant_id, &delta_link, tracker.counts)
+        let group_counts = runs.recorded_groups(run).await?;
+        runs.complete(run, tenant_id, &delta_link, tracker.counts, group_counts)
             .await?;
         let outcome = RunOutcome {
             run_id: run,
             kind,
             batches: total,
             counts: tracker.counts,
+            groups: group_counts,
             wall_ms: started.elapsed().as_millis() as u64,
         };
         tracing::info!(

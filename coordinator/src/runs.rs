@@ -2,7 +2,7 @@
 
 use sqlx::{PgPool, Row};
 
-use dirsync_proto::{Counts, RunId, TenantId};
+use dirsync_proto::{Counts, GroupCounts, RunId, TenantId};
 
 use crate::CoordinatorError;
 
@@ -212,6 +212,22 @@ impl RunStore {
         Ok((r.try_get::<i64, _>("n")? as u32, counts))
     }
 
+    /// The group outcomes recorded so far for the run.
+    pub async fn recorded_groups(&self, run: RunId) -> Result<GroupCounts, CoordinatorError> {
+        let (synced, pending, failed): (i64, i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(groups_synced), 0)::bigint, coalesce(sum(groups_pending), 0)::bigint, \
+             coalesce(sum(groups_failed), 0)::bigint FROM batch_results WHERE run_id = $1",
+        )
+        .bind(run.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(GroupCounts {
+            synced: synced as u64,
+            pending: pending as u64,
+            failed: failed as u64,
+        })
+    }
+
     /// Which of `seqs` are recorded.
     pub async fn recorded_seqs(
         &self,
@@ -236,15 +252,20 @@ impl RunStore {
         tenant: TenantId,
         delta_link: &str,
         counts: Counts,
+        groups: GroupCounts,
     ) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE runs SET state = 'completed', synced = $2, skipped = $3, failed = $4, finished_at = now() WHERE id = $1",
+            "UPDATE runs SET state = 'completed', synced = $2, skipped = $3, failed = $4, \
+             groups_synced = $5, groups_pending = $6, groups_failed = $7, finished_at = now() WHERE id = $1",
         )
         .bind(run.0)
         .bind(counts.synced as i64)
         .bind(counts.skipped as i64)
         .bind(counts.failed as i64)
+        .bind(groups.synced as i64)
+        .bind(groups.pending as i64)
+        .bind(groups.failed as i64)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

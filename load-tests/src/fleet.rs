@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use dirsync_coordinator::guard::Thresholds;
 use dirsync_coordinator::runs::RunKind;
+use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
-use dirsync_proto::{Counts, RunId, TenantId};
+use dirsync_proto::{Counts, GroupCounts, RunId, TenantId};
 
 use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict};
@@ -73,6 +74,8 @@ pub struct CycleReport {
     pub run_id: RunId,
     pub kind: RunKind,
     pub users: Counts,
+    /// Group objects: synced, to be synced, failed.
+    pub groups: GroupCounts,
     pub scim_requests: u64,
     pub scim_writes: u64,
     pub wall_ms: u64,
@@ -273,6 +276,14 @@ impl Stack {
         self.verdict_with(|oracle| oracle)
     }
 
+    /// Sets the tenant's scope (it applies from the next cycle).
+    pub async fn set_scope(&self, scope: Scope) -> anyhow::Result<()> {
+        TenantStore::new(self.env.pool.clone())
+            .set_scope(self.tenant_id, scope)
+            .await?;
+        Ok(())
+    }
+
     /// Entra ids (SCIM `externalId`) of the org's users, split into (active, inactive).
     pub fn webex_users(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let (mut active, mut inactive) = (BTreeSet::new(), BTreeSet::new());
@@ -338,6 +349,7 @@ impl Stack {
             run_id: outcome.run_id,
             kind: outcome.kind,
             users: outcome.counts,
+            groups: outcome.groups,
             scim_requests: after.total() - before.total(),
             scim_writes: after.writes() - before.writes(),
             wall_ms,

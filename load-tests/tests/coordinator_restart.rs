@@ -61,6 +61,7 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
             removed: Some(RemovedReason::Deleted),
             attributes: Default::default(),
         }],
+        groups: Vec::new(),
     };
     runs.stage(run, RunKind::Initial, &start, 0, &staged.encode())
         .await

@@ -6,7 +6,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use dirsync_coordinator::TenantStore;
 use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::scope_store::ScopeStore;
@@ -34,13 +33,6 @@ fn enabled(stack: &Stack) -> HashSet<String> {
 
 fn groups(stack: &Stack) -> Vec<SimGroup> {
     stack.graph.groups(&stack.entra_tenant).unwrap()
-}
-
-async fn set_scope(stack: &Stack, scope: Scope) {
-    TenantStore::new(stack.env.pool.clone())
-        .set_scope(stack.tenant_id, scope)
-        .await
-        .unwrap();
 }
 
 fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -95,7 +87,7 @@ async fn scope_by_users_and_groups_follows_memberships() {
         groups: vec![group.clone()],
         ..Scope::default()
     };
-    set_scope(&stack, direct_scope.clone()).await;
+    stack.set_scope(direct_scope.clone()).await.unwrap();
     let initial = stack.cycle("initial", None).await.unwrap();
     assert_eq!(initial.kind, RunKind::Initial);
     let mut scope = direct.clone();
@@ -119,14 +111,13 @@ async fn scope_by_users_and_groups_follows_memberships() {
         .requests(&stack.entra_tenant)
         .unwrap()
         .filtered_reads;
-    set_scope(
-        &stack,
-        Scope {
+    stack
+        .set_scope(Scope {
             nested: true,
             ..direct_scope.clone()
-        },
-    )
-    .await;
+        })
+        .await
+        .unwrap();
     let widened = stack.cycle("children groups", None).await.unwrap();
     assert_eq!(widened.kind, RunKind::Incremental);
     let mut scope = nested.clone();
@@ -237,7 +228,7 @@ async fn scope_by_users_and_groups_follows_memberships() {
     assert_eq!(moved.scim_writes, 5, "3 creates and 2 deactivations");
 
     // 4. Back to all users: a full walk brings in everyone, the leavers included.
-    set_scope(&stack, Scope::default()).await;
+    stack.set_scope(Scope::default()).await.unwrap();
     let all = stack.cycle("all users", None).await.unwrap();
     assert_eq!(all.kind, RunKind::Initial);
     assert!(all.converged, "{:?}", all.verdict);
@@ -286,14 +277,13 @@ async fn rooms_are_read_and_synced_only_when_turned_on() {
 
     // On: the rooms did not change in Entra, so only a full walk finds them; they become
     // active Webex rooms.
-    set_scope(
-        &stack,
-        Scope {
+    stack
+        .set_scope(Scope {
             rooms: true,
             ..Scope::default()
-        },
-    )
-    .await;
+        })
+        .await
+        .unwrap();
     let on = stack.cycle("rooms on", None).await.unwrap();
     assert_eq!(on.kind, RunKind::Initial);
     assert_eq!(room_pages(), 1);
@@ -331,12 +321,12 @@ async fn entering_users_resume_after_an_interrupted_run_without_reading_twice() 
         users: chosen[..n].to_vec(),
         ..Scope::default()
     };
-    set_scope(&stack, pick(10)).await;
+    stack.set_scope(pick(10)).await.unwrap();
     let initial = stack.cycle("initial", None).await.unwrap();
     assert_eq!(initial.users.synced, 10);
 
     // 440 users enter by hand: 3 batches (200, 200, 40) read in 9 targeted reads.
-    set_scope(&stack, pick(450)).await;
+    stack.set_scope(pick(450)).await.unwrap();
     let reads = || {
         stack
             .graph
@@ -410,16 +400,15 @@ async fn a_reset_of_both_delta_chains_rebuilds_the_scope_without_spurious_deacti
         .take(3)
         .map(|g| g.id.clone())
         .collect();
-    set_scope(
-        &stack,
-        Scope {
+    stack
+        .set_scope(Scope {
             all: false,
             groups: chosen.clone(),
             nested: true,
             ..Scope::default()
-        },
-    )
-    .await;
+        })
+        .await
+        .unwrap();
     let initial = stack.cycle("initial", None).await.unwrap();
     let scope = expected_scope(&all_groups, &[], &chosen, true);
     assert!(stack.verdict_in_scope(scope.clone()).unwrap().converged);

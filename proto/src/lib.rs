@@ -7,6 +7,7 @@
 
 pub mod counts;
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod message;
 pub mod source;
@@ -14,6 +15,7 @@ pub mod topology;
 
 pub use counts::Counts;
 pub use error::ProtoError;
+pub use group::{GroupCounts, SourceGroup};
 pub use ids::{RunId, TenantId};
 pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
 pub use source::{ROOM_ATTRIBUTE, RemovedReason, SourceUser};

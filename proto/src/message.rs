@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Counts, ProtoError, RunId, SourceUser, TenantId};
+use crate::{Counts, ProtoError, RunId, SourceGroup, SourceUser, TenantId};
 
 /// The wire version this build writes and reads.
 pub const WIRE_VERSION: u32 = 1;
@@ -20,6 +20,9 @@ pub struct BatchMessage {
     /// Position of the page in the run, from 0; unique per run.
     pub seq: u32,
     pub users: Vec<SourceUser>,
+    /// Group objects to sync (a batch of groups carries no users).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<SourceGroup>,
 }
 
 /// Published by a worker after the batch's mirror rows and result are committed.
@@ -85,7 +88,25 @@ mod tests {
                     attributes: Default::default(),
                 },
             ],
+            groups: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_group_batch_round_trips_and_older_batches_read_without_groups() {
+        let mut msg = sample();
+        msg.users.clear();
+        msg.groups = vec![SourceGroup {
+            id: "g1".into(),
+            removed: None,
+            display_name: Some("Équipe Ærø".into()),
+            members: vec!["u1".into(), "u2".into()],
+        }];
+        assert_eq!(BatchMessage::decode(&msg.encode()).unwrap(), msg);
+        let users_only = sample();
+        let json = String::from_utf8(users_only.encode()).unwrap();
+        assert!(!json.contains("groups"), "{json}");
+        assert_eq!(BatchMessage::decode(json.as_bytes()).unwrap(), users_only);
     }
 
     #[test]

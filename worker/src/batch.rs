@@ -11,6 +11,7 @@
 //! [`crate::push`]), and the counts come from that one complete attempt.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use dirsync_proto::{BatchMessage, BatchResultEvent, Counts, WIRE_VERSION};
 use futures_util::stream;
@@ -23,13 +24,14 @@ use crate::broker::ResultPublisher;
 use crate::config::WorkerSettings;
 use crate::counters::RunCounters;
 use crate::error::WorkerError;
+use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
 use crate::mirror::load_mirror;
 use crate::outcome::UserResult;
 use crate::pipeline::{Planned, plan_batch};
 use crate::push::push;
 use crate::record::{BatchKey, record_batch, stored_counts};
 use crate::scim::ScimClient;
-use crate::tenant::TenantCache;
+use crate::tenant::{Tenant, TenantCache};
 
 /// Reason recorded for every user of a batch whose tenant does not exist.
 pub const UNKNOWN_TENANT: &str = "unknown tenant";
@@ -83,6 +85,14 @@ impl BatchProcessor {
                 debug!("batch already recorded, finishing its later steps");
                 counts
             }
+            None if !batch.groups.is_empty() => {
+                let results = self.sync_groups(batch).await?;
+                let recorded = record_groups(&self.pool, key, &results).await?;
+                if !recorded.newly_recorded {
+                    debug!("another delivery recorded this batch first");
+                }
+                recorded.counts
+            }
             None => {
                 let results = self.sync_users(batch).await?;
                 let recorded = record_batch(&self.pool, key, &results).await?;
@@ -107,28 +117,54 @@ impl BatchProcessor {
         Ok(counts)
     }
 
-    /// Maps, diffs and pushes every user of the batch, one result per entry. SCIM errors
-    /// about one user become a failed user; an error of the tenant's SCIM service stops the
-    /// push and comes back as [`WorkerError::TenantScim`], like any error that makes the
-    /// whole batch worth retrying later (e.g. the database is unreachable).
-    pub async fn sync_users(&self, batch: &BatchMessage) -> Result<Vec<UserResult>, WorkerError> {
-        let Some(tenant) = self.tenants.get(&self.pool, batch.tenant_id).await? else {
-            warn!("batch for an unknown tenant");
+    /// Pushes the batch's group objects. A batch of an unknown tenant fails each group.
+    pub async fn sync_groups(&self, batch: &BatchMessage) -> Result<Vec<GroupResult>, WorkerError> {
+        let Some((_, client)) = self.client(batch).await? else {
             return Ok(batch
-                .users
+                .groups
                 .iter()
-                .map(|u| UserResult::failed(u.id.clone(), UNKNOWN_TENANT))
+                .map(|g| GroupResult {
+                    entra_id: g.id.clone(),
+                    outcome: GroupOutcome::Failed(UNKNOWN_TENANT.into()),
+                    mirror: None,
+                })
                 .collect());
         };
-        let client = match ScimClient::new(
+        sync_groups(&self.pool, &client, batch.tenant_id, &batch.groups).await
+    }
+
+    /// The batch's tenant and its SCIM client; `None` for a tenant that does not exist.
+    async fn client(
+        &self,
+        batch: &BatchMessage,
+    ) -> Result<Option<(Arc<Tenant>, ScimClient)>, WorkerError> {
+        let Some(tenant) = self.tenants.get(&self.pool, batch.tenant_id).await? else {
+            warn!("batch for an unknown tenant");
+            return Ok(None);
+        };
+        match ScimClient::new(
             self.http.clone(),
             &tenant.scim_base_url,
             tenant.scim_token.clone(),
             self.settings.retry.clone(),
         ) {
-            Ok(client) => client,
+            Ok(client) => Ok(Some((tenant, client))),
             // Fixing the tenant's configuration lets the requeued batch through.
-            Err(e) => return Err(WorkerError::TenantScim(Box::new(e))),
+            Err(e) => Err(WorkerError::TenantScim(Box::new(e))),
+        }
+    }
+
+    /// Maps, diffs and pushes every user of the batch, one result per entry. SCIM errors
+    /// about one user become a failed user; an error of the tenant's SCIM service stops the
+    /// push and comes back as [`WorkerError::TenantScim`], like any error that makes the
+    /// whole batch worth retrying later (e.g. the database is unreachable).
+    pub async fn sync_users(&self, batch: &BatchMessage) -> Result<Vec<UserResult>, WorkerError> {
+        let Some((tenant, client)) = self.client(batch).await? else {
+            return Ok(batch
+                .users
+                .iter()
+                .map(|u| UserResult::failed(u.id.clone(), UNKNOWN_TENANT))
+                .collect());
         };
 
         let ids: Vec<String> = batch

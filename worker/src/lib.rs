@@ -3,7 +3,8 @@
 //!
 //! Per batch: decode → idempotency check → tenant → mirror rows → map/diff (pure) →
 //! SCIM push (bounded concurrency, retries) → one PostgreSQL transaction → Redis counts
-//! exactly once → result event with publisher confirm → ack.
+//! exactly once → result event with publisher confirm → ack. A batch of group objects
+//! ("sync group objects") goes the same way through `group_plan` and `group_sync`.
 
 pub mod batch;
 pub mod broker;
@@ -11,6 +12,8 @@ pub mod config;
 pub mod counters;
 pub mod diff;
 pub mod error;
+pub mod group_plan;
+pub mod group_sync;
 pub mod hash;
 pub mod map;
 pub mod mirror;

@@ -141,6 +141,7 @@ impl Outbox {
             run_id: self.run,
             seq: self.seq,
             users,
+            groups: Vec::new(),
         }
         .encode();
         if entering.is_empty() {
@@ -156,4 +157,26 @@ impl Outbox {
         self.seq += 1;
         Ok(())
     }
+}
+
+/// Publishes those of `batches` (a run's deactivations or group objects, rebuilt identically
+/// on resume) that are not recorded yet; returns how many batches the run gained.
+pub(super) async fn publish_unrecorded(
+    runs: &RunStore,
+    amqp: &lapin::Connection,
+    topology: &dirsync_proto::Topology,
+    batches: &[BatchMessage],
+) -> Result<u32, CoordinatorError> {
+    let Some(first) = batches.first() else {
+        return Ok(0);
+    };
+    let seqs: Vec<u32> = batches.iter().map(|b| b.seq).collect();
+    let recorded = runs.recorded_seqs(first.run_id, &seqs).await?;
+    let publisher = BatchPublisher::new(amqp, topology).await?;
+    for batch in batches {
+        if !recorded.contains(&batch.seq) {
+            publisher.publish(&batch.encode()).await?;
+        }
+    }
+    Ok(batches.len() as u32)
 }

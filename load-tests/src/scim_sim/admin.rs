@@ -1,7 +1,8 @@
 //! Verification and setup endpoints of the SCIM simulator, outside the SCIM namespace and
 //! without auth (the simulator is a test tool on a loopback port):
 //! `POST /_sim/orgs` `{"org_id","token"}`, `GET /_sim/orgs/{org}/users`,
-//! `GET /_sim/orgs/{org}/counters`, `POST /_sim/orgs/{org}/counters/reset`.
+//! `GET /_sim/orgs/{org}/groups` (every member of each), `GET /_sim/orgs/{org}/counters`,
+//! `POST /_sim/orgs/{org}/counters/reset`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +20,7 @@ pub(super) fn routes() -> Router<ScimSim> {
     Router::new()
         .route("/_sim/orgs", post(add_org))
         .route("/_sim/orgs/{org_id}/users", get(org_users))
+        .route("/_sim/orgs/{org_id}/groups", get(org_groups))
         .route("/_sim/orgs/{org_id}/counters", get(org_counters))
         .route("/_sim/orgs/{org_id}/counters/reset", post(reset_counters))
 }
@@ -59,6 +61,13 @@ async fn add_org(State(sim): State<ScimSim>, body: Bytes) -> Response {
 async fn org_users(State(sim): State<ScimSim>, Path(org_id): Path<String>) -> Response {
     match sim.inner.org(&org_id) {
         Some(org) => axum::Json(sim.inner.users(&org)).into_response(),
+        None => unknown_org(&org_id),
+    }
+}
+
+async fn org_groups(State(sim): State<ScimSim>, Path(org_id): Path<String>) -> Response {
+    match sim.inner.org(&org_id) {
+        Some(_) => axum::Json(sim.groups(&org_id)).into_response(),
         None => unknown_org(&org_id),
     }
 }

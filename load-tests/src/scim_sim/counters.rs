@@ -1,6 +1,9 @@
 //! Per-org request counters of the SCIM simulator: how many requests of each kind an org
 //! received (whatever their outcome) and how many ended in a 4xx or 5xx, so load tests can
 //! check how much SCIM traffic a sync cost.
+//!
+//! Users and Groups are counted apart: load tests assert "one write per synced user" with
+//! [`RequestCounters::writes`], and group traffic must not blur that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,10 +19,21 @@ pub enum RequestKind {
     Patch,
     Put,
     Delete,
+    GroupCreate,
+    GroupGet,
+    GroupList,
+    /// `GET /Groups/{id}/Members`.
+    GroupMembers,
+    GroupPatch,
+    GroupPut,
+    GroupDelete,
 }
 
-/// A snapshot of an org's counters.
+/// A snapshot of an org's counters. `create` … `delete` count `/Users` requests, the `group_*`
+/// fields `/Groups` requests; `errors_4xx` / `errors_5xx` count both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+// Snapshots serialized before groups existed still read back.
+#[serde(default)]
 pub struct RequestCounters {
     pub create: u64,
     pub get: u64,
@@ -27,19 +41,48 @@ pub struct RequestCounters {
     pub patch: u64,
     pub put: u64,
     pub delete: u64,
+    pub group_create: u64,
+    pub group_get: u64,
+    pub group_list: u64,
+    /// `GET /Groups/{id}/Members` pages.
+    pub group_members: u64,
+    pub group_patch: u64,
+    pub group_put: u64,
+    pub group_delete: u64,
     pub errors_4xx: u64,
     pub errors_5xx: u64,
 }
 
 impl RequestCounters {
-    /// Every SCIM request, of any kind and outcome.
+    /// Every `/Users` request, of any kind and outcome (groups: [`Self::group_total`]).
     pub fn total(&self) -> u64 {
         self.create + self.get + self.list + self.patch + self.put + self.delete
     }
 
-    /// Requests that ask to change state: create + patch + put + delete.
+    /// `/Users` requests that ask to change state: create + patch + put + delete
+    /// (groups: [`Self::group_writes`]).
     pub fn writes(&self) -> u64 {
         self.create + self.patch + self.put + self.delete
+    }
+
+    /// Every `/Groups` request, `/Members` pages included, of any kind and outcome.
+    pub fn group_total(&self) -> u64 {
+        self.group_get + self.group_list + self.group_members + self.group_writes()
+    }
+
+    /// `/Groups` requests that ask to change state: create + patch + put + delete.
+    pub fn group_writes(&self) -> u64 {
+        self.group_create + self.group_patch + self.group_put + self.group_delete
+    }
+
+    /// Every SCIM request, users and groups.
+    pub fn all_total(&self) -> u64 {
+        self.total() + self.group_total()
+    }
+
+    /// Every SCIM request that asks to change state, users and groups.
+    pub fn all_writes(&self) -> u64 {
+        self.writes() + self.group_writes()
     }
 }
 
@@ -52,12 +95,19 @@ pub(crate) struct Counters {
     patch: AtomicU64,
     put: AtomicU64,
     delete: AtomicU64,
+    group_create: AtomicU64,
+    group_get: AtomicU64,
+    group_list: AtomicU64,
+    group_members: AtomicU64,
+    group_patch: AtomicU64,
+    group_put: AtomicU64,
+    group_delete: AtomicU64,
     errors_4xx: AtomicU64,
     errors_5xx: AtomicU64,
 }
 
 impl Counters {
-    fn all(&self) -> [&AtomicU64; 8] {
+    fn all(&self) -> [&AtomicU64; 15] {
         [
             &self.create,
             &self.get,
@@ -65,6 +115,13 @@ impl Counters {
             &self.patch,
             &self.put,
             &self.delete,
+            &self.group_create,
+            &self.group_get,
+            &self.group_list,
+            &self.group_members,
+            &self.group_patch,
+            &self.group_put,
+            &self.group_delete,
             &self.errors_4xx,
             &self.errors_5xx,
         ]
@@ -78,6 +135,13 @@ impl Counters {
             RequestKind::Patch => &self.patch,
             RequestKind::Put => &self.put,
             RequestKind::Delete => &self.delete,
+            RequestKind::GroupCreate => &self.group_create,
+            RequestKind::GroupGet => &self.group_get,
+            RequestKind::GroupList => &self.group_list,
+            RequestKind::GroupMembers => &self.group_members,
+            RequestKind::GroupPatch => &self.group_patch,
+            RequestKind::GroupPut => &self.group_put,
+            RequestKind::GroupDelete => &self.group_delete,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -98,6 +162,13 @@ impl Counters {
             patch,
             put,
             delete,
+            group_create,
+            group_get,
+            group_list,
+            group_members,
+            group_patch,
+            group_put,
+            group_delete,
             errors_4xx,
             errors_5xx,
         ] = self.all().map(|c| c.load(Ordering::Relaxed));
@@ -108,6 +179,13 @@ impl Counters {
             patch,
             put,
             delete,
+            group_create,
+            group_get,
+            group_list,
+            group_members,
+            group_patch,
+            group_put,
+            group_delete,
             errors_4xx,
             errors_5xx,
         }
@@ -135,6 +213,16 @@ mod tests {
             RequestKind::Patch,
             RequestKind::Put,
             RequestKind::Delete,
+            RequestKind::GroupCreate,
+            RequestKind::GroupGet,
+            RequestKind::GroupList,
+            RequestKind::GroupList,
+            RequestKind::GroupMembers,
+            RequestKind::GroupPatch,
+            RequestKind::GroupPatch,
+            RequestKind::GroupPatch,
+            RequestKind::GroupPut,
+            RequestKind::GroupDelete,
         ];
         for k in kinds {
             c.count(k);
@@ -157,12 +245,37 @@ mod tests {
                 patch: 1,
                 put: 1,
                 delete: 1,
+                group_create: 1,
+                group_get: 1,
+                group_list: 2,
+                group_members: 1,
+                group_patch: 3,
+                group_put: 1,
+                group_delete: 1,
                 errors_4xx: 2,
                 errors_5xx: 1
             }
         );
-        assert_eq!((snap.total(), snap.writes()), (7, 5));
+        // (what, got, want): user sums keep their meaning; group sums stand apart.
+        let sums = [
+            ("total", snap.total(), 7),
+            ("writes", snap.writes(), 5),
+            ("group_total", snap.group_total(), 10),
+            ("group_writes", snap.group_writes(), 6),
+            ("all_total", snap.all_total(), 17),
+            ("all_writes", snap.all_writes(), 11),
+        ];
+        for (what, got, want) in sums {
+            assert_eq!(got, want, "{what}");
+        }
         c.reset();
         assert_eq!(c.snapshot(), RequestCounters::default());
+    }
+
+    #[test]
+    fn snapshots_without_group_fields_still_parse() {
+        let old = r#"{"create":1,"get":2,"list":3,"patch":4,"put":5,"delete":6,"errors_4xx":7,"errors_5xx":8}"#;
+        let snap: RequestCounters = serde_json::from_str(old).unwrap();
+        assert_eq!((snap.total(), snap.group_total()), (21, 0));
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::group_schema::CORE_GROUP;
 use super::schema::{CORE_USER, KNOWN_EXTENSIONS};
 
 /// Deepest parenthesis nesting accepted, so hostile input cannot exhaust the stack.
@@ -338,8 +339,11 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'))
 }
 
-/// Splits `name.givenName` or `urn:…:User:manager.value` into JSON keys. The core User schema
-/// URN is dropped (its attributes sit at the top level); an extension URN becomes the first key.
+/// Core schemas, whose attributes sit at the top level of a resource.
+const CORE_SCHEMAS: [&str; 2] = [CORE_USER, CORE_GROUP];
+
+/// Splits `name.givenName` or `urn:…:User:manager.value` into JSON keys. A core schema URN
+/// (User or Group) is dropped; an extension URN becomes the first key.
 fn split_attr(word: &str) -> Result<Vec<String>, SyntaxError> {
     let (urn, rest) = split_urn(word)?;
     let mut segments: Vec<String> = urn.into_iter().collect();
@@ -365,7 +369,7 @@ fn split_urn(word: &str) -> Result<(Option<String>, Option<&str>), SyntaxError> 
     if !is_urn {
         return Ok((None, Some(word)));
     }
-    for known in std::iter::once(&CORE_USER).chain(KNOWN_EXTENSIONS.iter()) {
+    for known in CORE_SCHEMAS.iter().chain(KNOWN_EXTENSIONS.iter()) {
         let Some(head) = word.get(..known.len()) else {
             continue;
         };
@@ -373,7 +377,7 @@ fn split_urn(word: &str) -> Result<(Option<String>, Option<&str>), SyntaxError> 
             continue;
         }
         let tail = &word[known.len()..];
-        let urn = (*known != CORE_USER).then(|| (*known).to_owned());
+        let urn = (!CORE_SCHEMAS.contains(known)).then(|| (*known).to_owned());
         if tail.is_empty() {
             return match urn {
                 Some(u) => Ok((Some(u), None)),

@@ -256,6 +256,22 @@ fn parses_patch_paths() {
                 None,
             ),
         ),
+        // Groups: the core Group URN is dropped like the core User one.
+        (
+            r#"members[value eq "7a00"]"#,
+            vp(&["members"], cmp(&["value"], CompareOp::Eq, "7a00"), None),
+        ),
+        (
+            "urn:ietf:params:scim:schemas:core:2.0:Group:displayName",
+            p(&["displayName"]),
+        ),
+        (
+            "urn:scim:schemas:extension:cisco:webexidentity:2.0:Group:inheritances",
+            p(&[
+                "urn:scim:schemas:extension:cisco:webexidentity:2.0:Group",
+                "inheritances",
+            ]),
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(parse_path(input), Ok(want), "{input}");
@@ -268,6 +284,7 @@ fn parses_patch_paths() {
         "(a)",
         "\"a\"",
         "a.b.c.d",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
     ] {
         assert!(parse_path(bad).is_err(), "{bad}");
     }

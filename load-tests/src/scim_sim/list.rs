@@ -1,7 +1,9 @@
-//! `GET /Users` query parameters and the ListResponse page (webex-scim.md §2, §3;
-//! RFC 7644 §3.4.2): 1-based `startIndex` (< 1 → 1), `count` defaulted and capped,
-//! `count=0` → totals only, `sortBy` ∈ {userName, id, meta.lastModified}.
-//! `attributes`, `excludedAttributes` and the Webex group parameters are accepted and ignored.
+//! List query parameters and the ListResponse page of `GET /Users` and `GET /Groups`
+//! (webex-scim.md §2, §3; RFC 7644 §3.4.2): 1-based `startIndex` (< 1 → 1), `count` defaulted
+//! and capped, `count=0` → totals only, `sortBy` from a per-resource set (Users: userName, id,
+//! meta.lastModified; Groups: displayName, id, meta.lastModified). On `/Users`, `attributes`,
+//! `excludedAttributes` and the Webex group parameters are accepted and ignored; `/Groups`
+//! reads its own parameters through [`parse_query_with`].
 
 use serde_json::{Map, Value, json};
 
@@ -13,9 +15,24 @@ use super::schema::LIST_RESPONSE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortBy {
     UserName,
+    DisplayName,
     Id,
     LastModified,
 }
+
+/// The `sortBy` values `/Users` accepts.
+pub const USER_SORTS: &[(&str, SortBy)] = &[
+    ("userName", SortBy::UserName),
+    ("id", SortBy::Id),
+    ("meta.lastModified", SortBy::LastModified),
+];
+
+/// The `sortBy` values `/Groups` accepts.
+pub const GROUP_SORTS: &[(&str, SortBy)] = &[
+    ("displayName", SortBy::DisplayName),
+    ("id", SortBy::Id),
+    ("meta.lastModified", SortBy::LastModified),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
@@ -33,6 +50,17 @@ fn invalid(detail: String) -> ScimError {
 
 /// Parses the raw (URL-encoded) query string of `GET /Users`.
 pub fn parse_query(raw: Option<&str>, config: &ScimSimConfig) -> Result<ListQuery, ScimError> {
+    parse_query_with(raw, config, USER_SORTS, |_, _| Ok(()))
+}
+
+/// Parses the list parameters every list shares; `sorts` are the accepted `sortBy` values and
+/// `other(lower-cased name, value)` sees each remaining parameter.
+pub fn parse_query_with(
+    raw: Option<&str>,
+    config: &ScimSimConfig,
+    sorts: &[(&str, SortBy)],
+    mut other: impl FnMut(&str, &str) -> Result<(), ScimError>,
+) -> Result<ListQuery, ScimError> {
     let mut q = ListQuery {
         filter: None,
         start_index: 1,
@@ -48,33 +76,18 @@ pub fn parse_query(raw: Option<&str>, config: &ScimSimConfig) -> Result<ListQuer
                 })?;
                 q.filter = Some(f);
             }
-            "startindex" => {
-                let n: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| invalid(format!("startIndex {value:?} is not an integer")))?;
-                q.start_index = usize::try_from(n.max(1)).unwrap_or(usize::MAX);
-            }
-            "count" => {
-                let n: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| invalid(format!("count {value:?} is not an integer")))?;
-                q.count = usize::try_from(n.max(0))
-                    .unwrap_or(usize::MAX)
-                    .min(config.max_count);
-            }
+            "startindex" => q.start_index = parse_start_index(&value)?,
+            "count" => q.count = parse_count(&value, config.max_count)?,
             "sortby" => {
-                q.sort_by = Some(match value.to_ascii_lowercase().as_str() {
-                    "username" => SortBy::UserName,
-                    "id" => SortBy::Id,
-                    "meta.lastmodified" => SortBy::LastModified,
-                    _ => {
-                        return Err(invalid(format!(
-                            "sortBy {value:?} is not one of userName, id, meta.lastModified"
-                        )));
-                    }
-                });
+                let Some((_, by)) = sorts.iter().find(|(n, _)| n.eq_ignore_ascii_case(&value))
+                else {
+                    let names: Vec<&str> = sorts.iter().map(|(n, _)| *n).collect();
+                    return Err(invalid(format!(
+                        "sortBy {value:?} is not one of {}",
+                        names.join(", ")
+                    )));
+                };
+                q.sort_by = Some(*by);
             }
             "sortorder" => {
                 q.descending = match value.to_ascii_lowercase().as_str() {
@@ -87,18 +100,37 @@ pub fn parse_query(raw: Option<&str>, config: &ScimSimConfig) -> Result<ListQuer
                     }
                 };
             }
-            _ => {}
+            other_key => other(other_key, &value)?,
         }
     }
     Ok(q)
 }
 
-/// The sort key of a user for `sort_by`.
-pub fn sort_key(user: &Map<String, Value>, sort_by: SortBy) -> String {
+/// A 1-based `startIndex`; below 1 means 1 (RFC 7644 §3.4.2.4).
+pub fn parse_start_index(value: &str) -> Result<usize, ScimError> {
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("startIndex {value:?} is not an integer")))?;
+    Ok(usize::try_from(n.max(1)).unwrap_or(usize::MAX))
+}
+
+/// A `count`, negative as 0, capped at `max` (the server may return fewer than asked).
+pub fn parse_count(value: &str, max: usize) -> Result<usize, ScimError> {
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("count {value:?} is not an integer")))?;
+    Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX).min(max))
+}
+
+/// The sort key of a user or group for `sort_by`.
+pub fn sort_key(resource: &Map<String, Value>, sort_by: SortBy) -> String {
     let s = match sort_by {
-        SortBy::UserName => user.get("userName"),
-        SortBy::Id => user.get("id"),
-        SortBy::LastModified => user.get("meta").and_then(|m| m.get("lastModified")),
+        SortBy::UserName => resource.get("userName"),
+        SortBy::DisplayName => resource.get("displayName"),
+        SortBy::Id => resource.get("id"),
+        SortBy::LastModified => resource.get("meta").and_then(|m| m.get("lastModified")),
     };
     s.and_then(Value::as_str).unwrap_or_default().to_lowercase()
 }
@@ -218,6 +250,49 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn groups_sort_by_their_own_attributes() {
+        // (sortBy, accepted by /Users, accepted by /Groups)
+        let cases = [
+            ("userName", Some(SortBy::UserName), None),
+            ("displayName", None, Some(SortBy::DisplayName)),
+            ("DISPLAYNAME", None, Some(SortBy::DisplayName)),
+            ("id", Some(SortBy::Id), Some(SortBy::Id)),
+            (
+                "meta.lastModified",
+                Some(SortBy::LastModified),
+                Some(SortBy::LastModified),
+            ),
+        ];
+        for (by, users, groups) in cases {
+            let raw = format!("sortBy={by}");
+            for (sorts, want) in [(USER_SORTS, users), (GROUP_SORTS, groups)] {
+                let got = parse_query_with(Some(&raw), &cfg(), sorts, |_, _| Ok(()));
+                match want {
+                    Some(w) => assert_eq!(got.unwrap().sort_by, Some(w), "{raw}"),
+                    None => assert_eq!(
+                        got.unwrap_err().scim_type(),
+                        Some(ScimType::InvalidValue),
+                        "{raw}"
+                    ),
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        let q = parse_query_with(
+            Some("includeMembers=true&count=3&memberType=user"),
+            &cfg(),
+            GROUP_SORTS,
+            |k, v| {
+                seen.push(format!("{k}={v}"));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(q.count, 3);
+        assert_eq!(seen, ["includemembers=true", "membertype=user"]);
     }
 
     #[test]

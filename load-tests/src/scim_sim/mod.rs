@@ -1,7 +1,9 @@
-//! A Webex Identity SCIM 2.0 simulator for Users, faithful to `shared/reference/webex-scim.md`,
-//! embeddable in tests (`ScimSim::router` + `serve::spawn`) and standalone (`scim-sim serve`).
+//! A Webex Identity SCIM 2.0 simulator for Users and Groups, faithful to
+//! `shared/reference/webex-scim.md`, embeddable in tests (`ScimSim::router` + `serve::spawn`)
+//! and standalone (`scim-sim serve`).
 //!
-//! Routes: `POST|GET /identity/scim/{orgId}/v2/Users`, `GET|PUT|PATCH|DELETE …/Users/{id}`, and
+//! Routes: `POST|GET /identity/scim/{orgId}/v2/Users`, `GET|PUT|PATCH|DELETE …/Users/{id}`,
+//! `POST|GET …/Groups`, `GET|PUT|PATCH|DELETE …/Groups/{id}`, `GET …/Groups/{id}/Members`, and
 //! the verification endpoints under `/_sim` (see `admin.rs`).
 //!
 //! Behaviour worth knowing (details in the module of each concern):
@@ -19,16 +21,30 @@
 //! - Read-only inputs (`id`, `meta`, `groups`) and `password` are ignored on POST/PUT; unknown
 //!   attributes are stored as given; known ones are renamed to their canonical case.
 //! - PATCH choices (noTarget, add through a filter): see `patch.rs`.
+//! - Groups (`group_*.rs`): user members only, each a user of the same org; members kept as a
+//!   set of ids; `displayName` not unique; lists show members only with `includeMembers=true`,
+//!   single groups show at most 500 unless `excludedAttributes=members`; `/Members` pages of at
+//!   most 500; PATCH adds and removes members in Entra's and the RFC's forms, at most 500 per
+//!   operation; PUT without `members` empties the group; deleting a user removes it from its
+//!   groups. Membership choices: see `group_patch.rs`.
 //! - Counters count every request that reached a known org by kind, whatever its outcome, and
-//!   separately those answered 4xx / 5xx.
-//! - Not simulated yet: Groups, `/Bulk`, rate limits (429), injected faults and latency,
-//!   `attributes`/`excludedAttributes` projection.
+//!   separately those answered 4xx / 5xx; `total()`/`writes()` count `/Users` only, the
+//!   `group_*` counters `/Groups`.
+//! - Not simulated yet: `/Bulk`, rate limits (429), injected faults and latency,
+//!   `attributes`/`excludedAttributes` projection (except `excludedAttributes=members`), nested
+//!   group and machine members, the users' `groups` attribute.
 
 mod admin;
 mod counters;
 mod error;
 mod eval;
 mod filter;
+mod group_filter;
+mod group_patch;
+mod group_query;
+mod group_routes;
+mod group_schema;
+mod group_store;
 mod json;
 mod list;
 mod patch;
@@ -46,6 +62,10 @@ use std::sync::Arc;
 pub use counters::RequestCounters;
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompareOp, Filter, Literal, SyntaxError, parse_filter, parse_path};
+pub use group_schema::{
+    CISCO_GROUP, CORE_GROUP, GROUP_MEMBERS, GROUP_SIZE_MAX, MEMBERS_PAGE_MAX,
+    MEMBERS_PER_OPERATION_MAX, MEMBERS_SHOWN_MAX,
+};
 
 use store::Store;
 
@@ -113,6 +133,29 @@ impl ScimSim {
         if let Some(org) = self.inner.org(org_id) {
             self.inner.for_each_user(&org, f);
         }
+    }
+
+    /// The org's groups in creation order (empty for an unknown org), each as `GET
+    /// /Groups/{id}` shows it but with every member (`value`, `type`, `display`, `$ref`).
+    pub fn groups(&self, org_id: &str) -> Vec<serde_json::Value> {
+        let mut groups = Vec::new();
+        self.for_each_group(org_id, |g| groups.push(g));
+        groups
+    }
+
+    /// Calls `f` with each of the org's groups in creation order, as [`ScimSim::groups`] gives
+    /// them, one at a time. The org is locked meanwhile, so `f` must not call the simulator.
+    pub fn for_each_group(&self, org_id: &str, f: impl FnMut(serde_json::Value)) {
+        if let Some(org) = self.inner.org(org_id) {
+            self.inner.for_each_group(&org, f);
+        }
+    }
+
+    /// The user ids of a group's members, in `/Members` page order, without building member
+    /// objects (cheap for a 250,000-member group); `None` for an unknown org or group.
+    pub fn group_member_ids(&self, org_id: &str, group_id: &str) -> Option<Vec<String>> {
+        let org = self.inner.org(org_id)?;
+        self.inner.group_member_ids(&org, group_id)
     }
 
     /// The org's request counters (zero for an unknown org).

@@ -1,6 +1,7 @@
 //! HTTP routes of the SCIM simulator under `/identity/scim/{orgId}/v2/Users`: org lookup,
 //! bearer-token check, counters, then the store. Handlers do their work synchronously, so no
-//! lock is ever held across an await.
+//! lock is ever held across an await. The `/Groups` routes (`group_routes.rs`) share the
+//! request handling defined here.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,6 +30,7 @@ pub(super) fn router(sim: ScimSim) -> Router {
                 .patch(patch_user)
                 .delete(delete_user),
         )
+        .merge(super::group_routes::routes())
         .merge(super::admin::routes())
         .with_state(sim)
 }
@@ -36,7 +38,7 @@ pub(super) fn router(sim: ScimSim) -> Router {
 impl ScimSim {
     /// Runs `op` for a known org with a valid token, counting the request and its outcome.
     /// An unknown org is a 404 and is not counted (there is no org to count it against).
-    fn handle(
+    pub(super) fn handle(
         &self,
         org_id: &str,
         kind: RequestKind,
@@ -73,13 +75,13 @@ fn authorize(org: &Org, headers: &HeaderMap) -> Result<(), ScimError> {
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
     serde_json::from_slice(body)
         .map_err(|e| ScimError::bad(ScimType::InvalidSyntax, format!("invalid JSON: {e}")))
 }
 
 /// `http://<Host>`, for `meta.location` and the `Location` header.
-fn base_url(headers: &HeaderMap) -> String {
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -88,16 +90,17 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// A single user: JSON body plus `ETag` (= `meta.version`) and, for 201, `Location`.
-fn user_response(status: StatusCode, user: Value) -> Response {
+/// A single user or group: JSON body plus `ETag` (= `meta.version`) and, for 201, `Location`.
+pub(super) fn resource_response(status: StatusCode, resource: Value) -> Response {
     let meta = |key: &str| {
-        user.get("meta")
+        resource
+            .get("meta")
             .and_then(|m| m.get(key))
             .and_then(Value::as_str)
             .and_then(|v| HeaderValue::from_str(v).ok())
     };
     let (etag, location) = (meta("version"), meta("location"));
-    let mut response = (status, axum::Json(&user)).into_response();
+    let mut response = (status, axum::Json(&resource)).into_response();
     let headers = response.headers_mut();
     if let Some(etag) = etag {
         headers.insert(header::ETAG, etag);
@@ -118,7 +121,7 @@ async fn create_user(
 ) -> Response {
     sim.handle(&org_id, RequestKind::Create, &headers, |store, org| {
         let user = store.create(org, &base_url(&headers), parse_json(&body)?)?;
-        Ok(user_response(StatusCode::CREATED, user))
+        Ok(resource_response(StatusCode::CREATED, user))
     })
 }
 
@@ -140,7 +143,7 @@ async fn get_user(
     headers: HeaderMap,
 ) -> Response {
     sim.handle(&org_id, RequestKind::Get, &headers, |store, org| {
-        Ok(user_response(StatusCode::OK, store.get(org, &id)?))
+        Ok(resource_response(StatusCode::OK, store.get(org, &id)?))
     })
 }
 
@@ -151,7 +154,7 @@ async fn patch_user(
     body: Bytes,
 ) -> Response {
     sim.handle(&org_id, RequestKind::Patch, &headers, |store, org| {
-        Ok(user_response(
+        Ok(resource_response(
             StatusCode::OK,
             store.patch(org, &id, &parse_json(&body)?)?,
         ))
@@ -165,7 +168,7 @@ async fn put_user(
     body: Bytes,
 ) -> Response {
     sim.handle(&org_id, RequestKind::Put, &headers, |store, org| {
-        Ok(user_response(
+        Ok(resource_response(
             StatusCode::OK,
             store.put(org, &id, parse_json(&body)?)?,
         ))

@@ -214,7 +214,8 @@ pub fn canonicalize(resource: &mut Map<String, Value>) {
     }
 }
 
-fn rename_keys(obj: &mut Map<String, Value>, table: &[&'static str]) {
+/// Renames the keys of `obj` found in `table` (ignoring case) to the spelling in `table`.
+pub fn rename_keys(obj: &mut Map<String, Value>, table: &[&'static str]) {
     let renames: Vec<(String, &'static str)> = obj
         .keys()
         .filter_map(|k| {

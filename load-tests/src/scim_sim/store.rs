@@ -1,4 +1,5 @@
-//! The simulator's state: orgs (token, users, counters) and the Webex-wide `userName` index.
+//! The simulator's state: orgs (token, users, groups, counters) and the Webex-wide `userName`
+//! index. Group operations live in `group_store.rs`, on the same org state.
 //!
 //! Concurrency: each org has its own `Mutex`, held only for synchronous work (never across an
 //! await). `userName` uniqueness spans all orgs (webex-scim.md §6), so a sharded global index
@@ -17,6 +18,7 @@ use super::counters::Counters;
 use super::error::ScimError;
 use super::eval::matches_object;
 use super::filter::{CompareOp, Filter, Literal};
+use super::group_store::Groups;
 use super::list::{ListQuery, list_response, page_range, sort_key};
 use super::patch;
 use super::resource::{self, Stamp};
@@ -24,7 +26,7 @@ use super::stored::StoredUser;
 
 const NAME_SHARDS: usize = 64;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the simulator; the data stays usable.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -32,7 +34,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Org {
     pub id: Arc<str>,
     token: RwLock<String>,
-    state: Mutex<OrgState>,
+    pub(super) state: Mutex<OrgState>,
     pub counters: Counters,
 }
 
@@ -50,13 +52,15 @@ impl Org {
 }
 
 #[derive(Default)]
-struct OrgState {
-    users: HashMap<String, StoredUser>,
+pub(super) struct OrgState {
+    pub users: HashMap<String, StoredUser>,
     /// Creation order, the stable order of unsorted lists.
     order: BTreeMap<u64, String>,
     /// Lower-cased userName → id.
     by_name: HashMap<String, String>,
     next_seq: u64,
+    /// Beside the users, under the same lock: members must be users of the org.
+    pub groups: Groups,
 }
 
 /// Lower-cased userName → (org, user id).
@@ -112,7 +116,7 @@ pub(crate) struct Store {
     version: AtomicU64,
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -127,7 +131,7 @@ fn user_name_key(r: &Map<String, Value>) -> String {
         .to_lowercase()
 }
 
-fn meta_str(r: &Map<String, Value>, key: &str) -> String {
+pub(super) fn meta_str(r: &Map<String, Value>, key: &str) -> String {
     r.get("meta")
         .and_then(|m| m.get(key))
         .and_then(Value::as_str)
@@ -145,7 +149,7 @@ impl Store {
         }
     }
 
-    fn next_version(&self) -> u64 {
+    pub(super) fn next_version(&self) -> u64 {
         self.version.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -342,6 +346,7 @@ impl Store {
         let key = user_name_key(&user.resource());
         st.by_name.remove(&key);
         self.names.release(&key, &org.id, id);
+        self.forget_member(&mut st, id);
         Ok(())
     }
 }

@@ -42,6 +42,31 @@ impl StoredUser {
     pub fn replace(&mut self, resource: &Map<String, Value>) {
         self.body = Body::of(resource);
     }
+
+    /// How a group shows this user as a member: its `displayName`, else its `userName`.
+    /// Reads only those two attributes: a member page asks for up to 500 users at once.
+    pub fn display(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Names {
+            #[serde(rename = "displayName")]
+            display_name: Option<Value>,
+            #[serde(rename = "userName")]
+            user_name: Option<Value>,
+        }
+        let names = match &self.body {
+            Body::Text(text) => serde_json::from_str::<Names>(text).ok()?,
+            Body::Tree(map) => Names {
+                display_name: map.get("displayName").cloned(),
+                user_name: map.get("userName").cloned(),
+            },
+        };
+        [names.display_name, names.user_name]
+            .into_iter()
+            .find_map(|v| match v {
+                Some(Value::String(s)) if !s.is_empty() => Some(s),
+                _ => None,
+            })
+    }
 }
 
 impl Body {
@@ -95,6 +120,32 @@ mod tests {
             assert_eq!(matches!(stored.body, Body::Text(_)), text, "{map:?}");
             stored.replace(&Map::new());
             assert_eq!(stored.resource(), Map::new());
+        }
+    }
+
+    #[test]
+    fn display_is_the_display_name_else_the_user_name() {
+        let cases = [
+            (
+                json!({"userName": "a@x", "displayName": "Ada"}),
+                Some("Ada"),
+            ),
+            (json!({"userName": "a@x", "displayName": ""}), Some("a@x")),
+            (json!({"userName": "a@x", "displayName": null}), Some("a@x")),
+            (json!({"userName": "a@x", "score": 0.5}), Some("a@x")),
+            (
+                json!({"userName": "a@x", "displayName": "Ada", "score": 0.5}),
+                Some("Ada"),
+            ),
+            (json!({"displayName": 5}), None),
+            (json!({}), None),
+        ];
+        for (resource, want) in cases {
+            let Value::Object(map) = &resource else {
+                panic!("case is not an object")
+            };
+            let stored = StoredUser::new(0, map);
+            assert_eq!(stored.display().as_deref(), want, "{resource}");
         }
     }
 }

@@ -67,7 +67,7 @@ impl ScimClient {
         })
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(super) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
@@ -116,7 +116,7 @@ impl ScimClient {
             .map(drop)
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         url: Url,

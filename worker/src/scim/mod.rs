@@ -1,7 +1,9 @@
-//! The SCIM 2.0 side: path parsing, request bodies, wire types, retries and the client.
+//! The SCIM 2.0 side: path parsing, request bodies, wire types, retries and the client
+//! (users, and groups in `groups.rs`).
 
 pub mod body;
 pub mod client;
+pub mod groups;
 pub mod path;
 pub mod retry;
 pub mod wire;

@@ -109,6 +109,7 @@ pub fn batch(tenant: TenantId, run: RunId, seq: u32, users: Vec<SourceUser>) -> 
         run_id: run,
         seq,
         users,
+        groups: Vec::new(),
     }
 }
 

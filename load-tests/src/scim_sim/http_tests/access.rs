@@ -73,6 +73,7 @@ async fn counters_count_each_kind() {
         delete: 1,
         errors_4xx: 2,
         errors_5xx: 0,
+        ..RequestCounters::default()
     };
     assert_eq!(f.sim.counters(ORG), want);
     assert_eq!((want.total(), want.writes()), (8, 5));

@@ -2,6 +2,9 @@
 //! driven with reqwest as a SCIM client would. This file holds the shared fixture.
 
 mod access;
+mod group_access;
+mod group_read;
+mod group_write;
 mod read;
 mod write;
 
@@ -10,6 +13,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::group_schema::{CISCO_GROUP, CORE_GROUP};
 use super::schema::{CORE_USER, ENTERPRISE_USER};
 use super::{RequestCounters, ScimSim, ScimSimConfig};
 use crate::serve;
@@ -60,6 +64,35 @@ async fn start() -> Fixture {
 
 fn user(user_name: &str) -> Value {
     json!({"schemas": [CORE_USER], "userName": user_name, "userType": "user", "displayName": "Test User"})
+}
+
+fn group(display_name: &str) -> Value {
+    json!({"schemas": [CORE_GROUP, CISCO_GROUP], "displayName": display_name})
+}
+
+/// `[{"value": id, "type": "user"}, …]`, our client's member list.
+fn members(ids: &[String]) -> Value {
+    ids.iter()
+        .map(|id| json!({"value": id, "type": "user"}))
+        .collect()
+}
+
+/// The member ids a group answer shows, in order (none without `members`).
+fn member_ids(group: &Value) -> Vec<String> {
+    group
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
 }
 
 fn patch_body(ops: Value) -> Value {
@@ -124,6 +157,42 @@ impl Fixture {
     async fn patch(&self, id: &str, ops: Value) -> Reply {
         self.org1(Method::PATCH, &format!("/{id}"), Some(&patch_body(ops)))
             .await
+    }
+
+    fn groups_url(&self, org: &str) -> String {
+        format!("{}/identity/scim/{org}/v2/Groups", self.base)
+    }
+
+    /// A request to org 1's `/Groups{suffix}`.
+    async fn groups(&self, method: Method, suffix: &str, body: Option<&Value>) -> Reply {
+        self.call(
+            method,
+            &format!("{}{suffix}", self.groups_url(ORG)),
+            Some(TOKEN),
+            body,
+        )
+        .await
+    }
+
+    async fn create_group(&self, body: &Value) -> Value {
+        let r = self.groups(Method::POST, "", Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+
+    async fn patch_group(&self, id: &str, ops: Value) -> Reply {
+        self.groups(Method::PATCH, &format!("/{id}"), Some(&patch_body(ops)))
+            .await
+    }
+
+    /// Creates `n` users named `{prefix}{i}@example.com` in org 1 and returns their ids.
+    async fn create_users(&self, prefix: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let u = self.create(&format!("{prefix}{i}@example.com")).await;
+            ids.push(u["id"].as_str().unwrap().to_owned());
+        }
+        ids
     }
 }
 
