@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-/// The SCIM operation a request asked for.
+/// The SCIM operation a request asked for. The order is that of the counters' slots
+/// ([`RequestCounters::fields_mut`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
     Create,
@@ -86,114 +87,65 @@ impl RequestCounters {
     }
 }
 
+impl RequestCounters {
+    /// Every field, in [`RequestKind`] order and then the two error counts: the order of the
+    /// live counters' slots, so the field list is written out only here.
+    fn fields_mut(&mut self) -> [&mut u64; SLOTS] {
+        [
+            &mut self.create,
+            &mut self.get,
+            &mut self.list,
+            &mut self.patch,
+            &mut self.put,
+            &mut self.delete,
+            &mut self.group_create,
+            &mut self.group_get,
+            &mut self.group_list,
+            &mut self.group_members,
+            &mut self.group_patch,
+            &mut self.group_put,
+            &mut self.group_delete,
+            &mut self.errors_4xx,
+            &mut self.errors_5xx,
+        ]
+    }
+}
+
+/// One slot per [`RequestKind`] (indexed by it), then the 4xx and 5xx counts.
+const SLOTS: usize = 15;
+const ERRORS_4XX: usize = 13;
+const ERRORS_5XX: usize = 14;
+
 /// The live, lock-free counters behind [`RequestCounters`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    create: AtomicU64,
-    get: AtomicU64,
-    list: AtomicU64,
-    patch: AtomicU64,
-    put: AtomicU64,
-    delete: AtomicU64,
-    group_create: AtomicU64,
-    group_get: AtomicU64,
-    group_list: AtomicU64,
-    group_members: AtomicU64,
-    group_patch: AtomicU64,
-    group_put: AtomicU64,
-    group_delete: AtomicU64,
-    errors_4xx: AtomicU64,
-    errors_5xx: AtomicU64,
+    slots: [AtomicU64; SLOTS],
 }
 
 impl Counters {
-    fn all(&self) -> [&AtomicU64; 15] {
-        [
-            &self.create,
-            &self.get,
-            &self.list,
-            &self.patch,
-            &self.put,
-            &self.delete,
-            &self.group_create,
-            &self.group_get,
-            &self.group_list,
-            &self.group_members,
-            &self.group_patch,
-            &self.group_put,
-            &self.group_delete,
-            &self.errors_4xx,
-            &self.errors_5xx,
-        ]
-    }
-
     pub fn count(&self, kind: RequestKind) {
-        let c = match kind {
-            RequestKind::Create => &self.create,
-            RequestKind::Get => &self.get,
-            RequestKind::List => &self.list,
-            RequestKind::Patch => &self.patch,
-            RequestKind::Put => &self.put,
-            RequestKind::Delete => &self.delete,
-            RequestKind::GroupCreate => &self.group_create,
-            RequestKind::GroupGet => &self.group_get,
-            RequestKind::GroupList => &self.group_list,
-            RequestKind::GroupMembers => &self.group_members,
-            RequestKind::GroupPatch => &self.group_patch,
-            RequestKind::GroupPut => &self.group_put,
-            RequestKind::GroupDelete => &self.group_delete,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.slots[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_status(&self, status: StatusCode) {
         if status.is_client_error() {
-            self.errors_4xx.fetch_add(1, Ordering::Relaxed);
+            self.slots[ERRORS_4XX].fetch_add(1, Ordering::Relaxed);
         } else if status.is_server_error() {
-            self.errors_5xx.fetch_add(1, Ordering::Relaxed);
+            self.slots[ERRORS_5XX].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub fn snapshot(&self) -> RequestCounters {
-        let [
-            create,
-            get,
-            list,
-            patch,
-            put,
-            delete,
-            group_create,
-            group_get,
-            group_list,
-            group_members,
-            group_patch,
-            group_put,
-            group_delete,
-            errors_4xx,
-            errors_5xx,
-        ] = self.all().map(|c| c.load(Ordering::Relaxed));
-        RequestCounters {
-            create,
-            get,
-            list,
-            patch,
-            put,
-            delete,
-            group_create,
-            group_get,
-            group_list,
-            group_members,
-            group_patch,
-            group_put,
-            group_delete,
-            errors_4xx,
-            errors_5xx,
+        let mut snap = RequestCounters::default();
+        for (field, slot) in snap.fields_mut().into_iter().zip(&self.slots) {
+            *field = slot.load(Ordering::Relaxed);
         }
+        snap
     }
 
     pub fn reset(&self) {
-        for c in self.all() {
-            c.store(0, Ordering::Relaxed);
+        for slot in &self.slots {
+            slot.store(0, Ordering::Relaxed);
         }
     }
 }

@@ -22,10 +22,9 @@ use super::group_filter;
 use super::group_patch;
 use super::group_query::{GroupListQuery, MembersQuery};
 use super::group_schema::{self, GROUP_MEMBERS, parse_user_id};
-use super::list::{list_response, page_range, sort_key};
+use super::list::{sort_key, sorted_page};
 use super::patch;
-use super::resource::Stamp;
-use super::store::{Org, OrgState, Store, lock, meta_str, now};
+use super::store::{Org, OrgState, Store, kept_meta, lock, new_location, now};
 use super::stored::StoredUser;
 
 pub(crate) struct StoredGroup {
@@ -123,14 +122,6 @@ impl StoredGroup {
         }
         Value::Object(r)
     }
-
-    /// What a write keeps of the group: its `created` and `location`.
-    fn kept_meta(&self) -> (String, String) {
-        (
-            meta_str(&self.resource, "created"),
-            meta_str(&self.resource, "location"),
-        )
-    }
 }
 
 impl Store {
@@ -141,20 +132,12 @@ impl Store {
         body: Value,
         shown: usize,
     ) -> Result<Value, ScimError> {
-        let id = Uuid::new_v4().to_string();
-        let now = now();
-        let location = format!("{base_url}/identity/scim/{}/v2/Groups/{id}", org.id);
-        let stamp = Stamp {
-            org_id: &org.id,
-            id: &id,
-            location: &location,
-            created: &now,
-            now: &now,
-            version: self.next_version(),
-        };
+        let (id, location) = new_location(org, base_url, "Groups");
         let mut st = lock(&org.state);
         let st = &mut *st;
-        let input = group_schema::from_body(body, &stamp, |u| has_user(&st.users, u))?;
+        let input = self.stamped(org, &id, &location, None, |s| {
+            group_schema::from_body(body, s, |u| has_user(&st.users, u))
+        })?;
         st.groups.insert(
             id.clone(),
             input.resource,
@@ -170,7 +153,7 @@ impl Store {
 
     pub fn list_groups(&self, org: &Org, q: &GroupListQuery) -> Value {
         let st = lock(&org.state);
-        let mut hits: Vec<&StoredGroup> = st
+        let hits: Vec<&StoredGroup> = st
             .groups
             .in_order()
             .filter(|g| {
@@ -180,23 +163,12 @@ impl Store {
                     .is_none_or(|f| group_filter::matches(f, &g.resource, &g.members))
             })
             .collect();
-        if let Some(sort_by) = q.list.sort_by {
-            let mut keyed: Vec<(String, &StoredGroup)> = hits
-                .into_iter()
-                .map(|g| (sort_key(&g.resource, sort_by), g))
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.seq.cmp(&b.1.seq)));
-            if q.list.descending {
-                keyed.reverse();
-            }
-            hits = keyed.into_iter().map(|(_, g)| g).collect();
-        }
-        let (from, to) = page_range(hits.len(), &q.list);
-        let page = hits[from..to]
-            .iter()
-            .map(|g| g.render(&st.users, q.shown))
-            .collect();
-        list_response(hits.len(), q.list.start_index, page)
+        sorted_page(
+            hits,
+            &q.list,
+            |g, by| sort_key(&g.resource, by),
+            |g| g.render(&st.users, q.shown),
+        )
     }
 
     /// A `GET /Groups/{id}/Members` page.
@@ -244,17 +216,10 @@ impl Store {
         let group = st.groups.get_mut(id)?;
         let mut r = group.resource.clone();
         let changes = group_patch::apply(&mut r, &group.members, &ops, &|u| has_user(users, u))?;
-        let (created, location) = group.kept_meta();
-        let now = now();
-        let stamp = Stamp {
-            org_id: &org.id,
-            id,
-            location: &location,
-            created: &created,
-            now: &now,
-            version: self.next_version(),
-        };
-        group_schema::after_patch(&mut r, &stamp)?;
+        let (created, location) = kept_meta(&group.resource);
+        self.stamped(org, id, &location, Some(&created), |s| {
+            group_schema::after_patch(&mut r, s)
+        })?;
         changes.commit(&mut group.members);
         group.resource = r;
         Ok(group.render(users, shown))
@@ -271,17 +236,10 @@ impl Store {
         let st = &mut *st;
         let users = &st.users;
         let group = st.groups.get_mut(id)?;
-        let (created, location) = group.kept_meta();
-        let now = now();
-        let stamp = Stamp {
-            org_id: &org.id,
-            id,
-            location: &location,
-            created: &created,
-            now: &now,
-            version: self.next_version(),
-        };
-        let input = group_schema::from_body(body, &stamp, |u| has_user(users, u))?;
+        let (created, location) = kept_meta(&group.resource);
+        let input = self.stamped(org, id, &location, Some(&created), |s| {
+            group_schema::from_body(body, s, |u| has_user(users, u))
+        })?;
         group.resource = input.resource;
         group.members = input.members.into_iter().collect();
         Ok(group.render(users, shown))

@@ -152,6 +152,28 @@ pub fn list_response(total: usize, start_index: usize, resources: Vec<Value>) ->
     })
 }
 
+/// The ListResponse for `hits`, which come in creation order: sorted as `q` asks (a stable
+/// sort, so equal keys keep creation order and lists stay stable across pages), then paged.
+/// `key` gives a hit's sort key and `render` the resource a page shows.
+pub fn sorted_page<T>(
+    mut hits: Vec<T>,
+    q: &ListQuery,
+    key: impl Fn(&T, SortBy) -> String,
+    render: impl Fn(&T) -> Value,
+) -> Value {
+    if let Some(sort_by) = q.sort_by {
+        let mut keyed: Vec<(String, T)> = hits.into_iter().map(|h| (key(&h, sort_by), h)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        if q.descending {
+            keyed.reverse();
+        }
+        hits = keyed.into_iter().map(|(_, h)| h).collect();
+    }
+    let (from, to) = page_range(hits.len(), q);
+    let page = hits[from..to].iter().map(render).collect();
+    list_response(hits.len(), q.start_index, page)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

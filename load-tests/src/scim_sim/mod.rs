@@ -35,6 +35,7 @@
 //!   group and machine members, the users' `groups` attribute.
 
 mod admin;
+mod call;
 mod counters;
 mod error;
 mod eval;

@@ -19,7 +19,7 @@ use super::error::ScimError;
 use super::eval::matches_object;
 use super::filter::{CompareOp, Filter, Literal};
 use super::group_store::Groups;
-use super::list::{ListQuery, list_response, page_range, sort_key};
+use super::list::{ListQuery, sort_key, sorted_page};
 use super::patch;
 use super::resource::{self, Stamp};
 use super::stored::StoredUser;
@@ -131,12 +131,25 @@ fn user_name_key(r: &Map<String, Value>) -> String {
         .to_lowercase()
 }
 
-pub(super) fn meta_str(r: &Map<String, Value>, key: &str) -> String {
+fn meta_str(r: &Map<String, Value>, key: &str) -> String {
     r.get("meta")
         .and_then(|m| m.get(key))
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// What a rewrite (PATCH, PUT) keeps of a user or group: its `meta.created` and `meta.location`.
+pub(super) fn kept_meta(r: &Map<String, Value>) -> (String, String) {
+    (meta_str(r, "created"), meta_str(r, "location"))
+}
+
+/// A new user's or group's id and its `meta.location` under `…/v2/{endpoint}` (`Users`,
+/// `Groups`).
+pub(super) fn new_location(org: &Org, base_url: &str, endpoint: &str) -> (String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let location = format!("{base_url}/identity/scim/{}/v2/{endpoint}/{id}", org.id);
+    (id, location)
 }
 
 impl Store {
@@ -151,6 +164,27 @@ impl Store {
 
     pub(super) fn next_version(&self) -> u64 {
         self.version.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Calls `f` with the server's part of a write of resource `id`: a new version and one
+    /// timestamp, which is also `created` when there is none to keep (a new resource).
+    pub(super) fn stamped<T>(
+        &self,
+        org: &Org,
+        id: &str,
+        location: &str,
+        created: Option<&str>,
+        f: impl FnOnce(&Stamp<'_>) -> T,
+    ) -> T {
+        let now = now();
+        f(&Stamp {
+            org_id: &org.id,
+            id,
+            location,
+            created: created.unwrap_or(&now),
+            now: &now,
+            version: self.next_version(),
+        })
     }
 
     /// Adds an org, or changes the token of an existing one (its users stay).
@@ -197,18 +231,8 @@ impl Store {
     }
 
     pub fn create(&self, org: &Org, base_url: &str, body: Value) -> Result<Value, ScimError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = now();
-        let location = format!("{base_url}/identity/scim/{}/v2/Users/{id}", org.id);
-        let stamp = Stamp {
-            org_id: &org.id,
-            id: &id,
-            location: &location,
-            created: &now,
-            now: &now,
-            version: self.next_version(),
-        };
-        let resource = resource::from_body(body, &stamp)?;
+        let (id, location) = new_location(org, base_url, "Users");
+        let resource = self.stamped(org, &id, &location, None, |s| resource::from_body(body, s))?;
         let key = user_name_key(&resource);
         let mut st = lock(&org.state);
         self.names.claim(&key, &org.id, &id)?;
@@ -230,7 +254,7 @@ impl Store {
 
     pub fn list(&self, org: &Org, q: &ListQuery) -> Value {
         let st = lock(&org.state);
-        let mut hits: Vec<&StoredUser> = match &q.filter {
+        let hits: Vec<&StoredUser> = match &q.filter {
             None => st
                 .order
                 .values()
@@ -256,23 +280,12 @@ impl Store {
                     .collect(),
             },
         };
-        if let Some(sort_by) = q.sort_by {
-            let mut keyed: Vec<(String, &StoredUser)> = hits
-                .into_iter()
-                .map(|u| (sort_key(&u.resource(), sort_by), u))
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            if q.descending {
-                keyed.reverse();
-            }
-            hits = keyed.into_iter().map(|(_, u)| u).collect();
-        }
-        let (from, to) = page_range(hits.len(), q);
-        let page = hits[from..to]
-            .iter()
-            .map(|u| Value::Object(u.resource()))
-            .collect();
-        list_response(hits.len(), q.start_index, page)
+        sorted_page(
+            hits,
+            q,
+            |u, by| sort_key(&u.resource(), by),
+            |u| Value::Object(u.resource()),
+        )
     }
 
     pub fn patch(&self, org: &Org, id: &str, body: &Value) -> Result<Value, ScimError> {
@@ -284,18 +297,11 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let (created, location) = (meta_str(&r, "created"), meta_str(&r, "location"));
+        let (created, location) = kept_meta(&r);
         patch::apply(&mut r, &ops)?;
-        let now = now();
-        let stamp = Stamp {
-            org_id: &org.id,
-            id,
-            location: &location,
-            created: &created,
-            now: &now,
-            version: self.next_version(),
-        };
-        resource::after_patch(&mut r, &old_name, &stamp)?;
+        self.stamped(org, id, &location, Some(&created), |s| {
+            resource::after_patch(&mut r, &old_name, s)
+        })?;
         self.commit(org, &mut st, id, &old_name.to_lowercase(), r)
     }
 
@@ -303,17 +309,10 @@ impl Store {
         let mut st = lock(&org.state);
         let old = st.users.get(id).ok_or_else(|| not_found(id))?.resource();
         let old_key = user_name_key(&old);
-        let (created, location) = (meta_str(&old, "created"), meta_str(&old, "location"));
-        let now = now();
-        let stamp = Stamp {
-            org_id: &org.id,
-            id,
-            location: &location,
-            created: &created,
-            now: &now,
-            version: self.next_version(),
-        };
-        let r = resource::from_body(body, &stamp)?;
+        let (created, location) = kept_meta(&old);
+        let r = self.stamped(org, id, &location, Some(&created), |s| {
+            resource::from_body(body, s)
+        })?;
         self.commit(org, &mut st, id, &old_key, r)
     }
 

@@ -27,18 +27,8 @@ async fn create_returns_the_group_with_members_and_meta() {
     body["externalId"] = json!("0a1b2c3d-0000-4000-8000-000000000001");
     body["members"] = json!([{"value": ada_id, "type": "user"}, {"value": bob_id}]);
     let r = f.groups(Method::POST, "", Some(&body)).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_new_resource(&f, &r, GROUPS, "group").await;
     let g = &r.body;
-    let id = g["id"].as_str().unwrap();
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
-    let location = format!("{}/{id}", f.groups_url(ORG));
-    assert_eq!(r.headers["location"].to_str().unwrap(), location);
-    assert_eq!(g["meta"]["location"], json!(location));
-    assert_eq!(g["meta"]["resourceType"], json!("group"));
-    assert_eq!(
-        r.headers["etag"].to_str().unwrap(),
-        g["meta"]["version"].as_str().unwrap()
-    );
     assert_eq!(g["schemas"], json!([CORE_GROUP, CISCO_GROUP]));
     assert_eq!(g["displayName"], json!("Sales"));
     assert_eq!(
@@ -54,8 +44,6 @@ async fn create_returns_the_group_with_members_and_meta() {
     want.sort_by(|a, b| a["value"].as_str().cmp(&b["value"].as_str()));
     assert_eq!(g["members"], json!(want), "members in id order");
 
-    let got = f.groups(Method::GET, &format!("/{id}"), None).await;
-    assert_eq!((got.status, &got.body), (200, g));
     assert_eq!(f.sim.groups(ORG), vec![g.clone()]);
 
     // displayName is not unique.
@@ -66,11 +54,6 @@ async fn create_returns_the_group_with_members_and_meta() {
         "an empty group shows no members"
     );
     assert_eq!(f.sim.groups(ORG).len(), 2);
-
-    let missing = f
-        .groups(Method::GET, "/9e000000-0000-4000-8000-00000000dead", None)
-        .await;
-    assert_scim_error(&missing, 404, None);
 }
 
 #[tokio::test]
@@ -144,14 +127,6 @@ async fn filters_groups_by_display_name_external_id_and_members() {
         }
         f.create_group(&g).await;
     }
-    let names = |r: &Reply| -> Vec<String> {
-        r.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["displayName"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let member_filter = format!(r#"members[value eq "{}"]"#, ada[0]);
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (r#"displayName eq "Sales""#, vec!["Sales"]),
@@ -171,43 +146,26 @@ async fn filters_groups_by_display_name_external_id_and_members() {
         (&member_filter, vec!["Support"]),
         ("members pr", vec!["Support"]),
     ];
-    for (filter, want) in cases {
-        let r = f
-            .groups(Method::GET, &format!("?{}", filter_query(filter)), None)
-            .await;
-        assert_eq!(r.status, 200, "{filter}: {}", r.body);
-        assert_eq!(
-            r.body["schemas"],
-            json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
-        );
-        assert_eq!(r.body["totalResults"], json!(want.len()), "{filter}");
-        assert_eq!(r.body["itemsPerPage"], json!(want.len()), "{filter}");
-        assert_eq!(names(&r), want, "{filter}");
-    }
+    assert_filters(&f, GROUPS, "displayName", &cases).await;
     // Entra's lookup: a filter on displayName without members.
     let entra = f
-        .groups(
-            Method::GET,
+        .list_at(
+            GROUPS,
             &format!(
-                "?excludedAttributes=members&{}",
+                "excludedAttributes=members&{}",
                 filter_query(r#"displayName eq "Support""#)
             ),
-            None,
         )
         .await;
-    assert_eq!(names(&entra), vec!["Support"]);
+    assert_eq!(resource_attrs(&entra, "displayName"), vec!["Support"]);
     assert!(entra.body["Resources"][0].get("members").is_none());
 
-    for bad in [
+    let bad = [
         r#"displayName co "S""#,
         r#"members[type eq "user"]"#,
         "displayName eq",
-    ] {
-        let r = f
-            .groups(Method::GET, &format!("?{}", filter_query(bad)), None)
-            .await;
-        assert_scim_error(&r, 400, Some("invalidFilter"));
-    }
+    ];
+    assert_bad_filters(&f, GROUPS, &bad).await;
 }
 
 #[tokio::test]
@@ -221,17 +179,9 @@ async fn lists_page_like_users_and_show_members_only_on_request() {
         }
         f.create_group(&g).await;
     }
-    let list =
-        |query: String| async move { f.groups(Method::GET, &format!("?{query}"), None).await };
-    let all_ids: Vec<Value> = f.sim.groups(ORG).iter().map(|g| g["id"].clone()).collect();
-    let ids = |r: &Reply| -> Vec<Value> {
-        r.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["id"].clone())
-            .collect()
-    };
+    let list = |query: String| async move { f.list_at(GROUPS, &query).await };
+    let all_ids: Vec<String> = f.sim.groups(ORG).iter().map(id_of).collect();
+    assert_eq!(all_ids.len(), 105);
     // (query, startIndex echoed, itemsPerPage, index of the first group)
     let cases = [
         ("", 1, 100, 0),
@@ -241,26 +191,12 @@ async fn lists_page_like_users_and_show_members_only_on_request() {
         ("startIndex=200", 200, 0, 105),
         ("count=0", 1, 0, 0),
     ];
-    for (query, start, per_page, first) in cases {
-        let r = list(query.to_owned()).await;
-        assert_eq!(r.status, 200, "{query}: {}", r.body);
-        assert_eq!(r.body["totalResults"], json!(105), "{query}");
-        assert_eq!(r.body["startIndex"], json!(start), "{query}");
-        assert_eq!(r.body["itemsPerPage"], json!(per_page), "{query}");
-        assert_eq!(
-            ids(&r),
-            all_ids[first..first + per_page].to_vec(),
-            "{query}"
-        );
-    }
+    assert_pages(f, GROUPS, &all_ids, &cases).await;
     let sorted_desc = list("sortBy=displayName&sortOrder=descending&count=2".into()).await;
-    let names: Vec<&str> = sorted_desc.body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["displayName"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["group 104", "group 103"]);
+    assert_eq!(
+        resource_attrs(&sorted_desc, "displayName"),
+        vec!["group 104", "group 103"]
+    );
     assert_scim_error(
         &list("sortBy=userName".into()).await,
         400,
@@ -370,17 +306,15 @@ async fn big_groups_show_500_members_and_page_them_in_500s() {
     assert_scim_error(&page("?count=lots").await, 400, Some("invalidValue"));
 
     // A client paging by itemsPerPage sees every member exactly once.
-    let mut seen = Vec::new();
-    let mut start = 1;
-    loop {
-        let r = page(&format!("?startIndex={start}&count=300")).await;
-        let per_page = r.body["itemsPerPage"].as_u64().unwrap() as usize;
-        seen.extend(member_ids(&r.body));
-        start += per_page;
-        if per_page == 0 || start > r.body["memberSize"].as_u64().unwrap() as usize {
-            break;
-        }
-    }
+    let members_path = format!("/{id}/Members");
+    let seen = walk_pages(
+        f,
+        GROUPS,
+        &members_path,
+        300,
+        ["members", "value", "memberSize"],
+    )
+    .await;
     assert_eq!(seen, all);
 
     let missing = f

@@ -82,20 +82,12 @@ async fn patch_adds_and_removes_members_in_every_form() {
     ];
     let mut version = g["meta"]["version"].clone();
     for (ops, name, want) in cases {
-        let r = f.patch_group(id, ops.clone()).await;
-        assert_eq!(r.status, 200, "{ops}: {}", r.body);
-        assert_eq!(r.body["displayName"], json!(name), "{ops}");
+        let r = assert_patched(&f, GROUPS, id, &ops, &mut version).await;
+        assert_eq!(r["displayName"], json!(name), "{ops}");
         let want: Vec<String> = sorted(want.into_iter().cloned().collect());
-        assert_eq!(member_ids(&r.body), want, "{ops}");
-        assert_ne!(
-            r.body["meta"]["version"], version,
-            "each PATCH changes the version"
-        );
-        version = r.body["meta"]["version"].clone();
-        assert_eq!(r.body["meta"]["created"], g["meta"]["created"]);
-        assert_eq!(r.body["externalId"], json!("e-1"));
-        let got = f.groups(Method::GET, &format!("/{id}"), None).await;
-        assert_eq!(got.body, r.body, "PATCH answers the stored group");
+        assert_eq!(member_ids(&r), want, "{ops}");
+        assert_eq!(r["meta"]["created"], g["meta"]["created"]);
+        assert_eq!(r["externalId"], json!("e-1"));
     }
     let lean = f
         .groups(
@@ -121,7 +113,6 @@ async fn patch_errors_are_scim_errors_and_change_nothing() {
     let id = g["id"].as_str().unwrap();
     let (ada, bob) = (&u[0], &u[1]);
     let over_500: Vec<Value> = (0..501).map(|_| json!({"value": bob})).collect();
-    let before = f.sim.groups(ORG);
     let cases: Vec<(Value, &str)> = vec![
         (
             json!([{"op": "add", "path": "members", "value": [{"value": "7a000000-0000-4000-8000-00000000dead"}]}]),
@@ -169,27 +160,7 @@ async fn patch_errors_are_scim_errors_and_change_nothing() {
             "invalidPath",
         ),
     ];
-    for (ops, scim_type) in cases {
-        let r = f.patch_group(id, ops.clone()).await;
-        assert_eq!(r.status, 400, "{ops}: {}", r.body);
-        assert_scim_error(&r, 400, Some(scim_type));
-        assert_eq!(f.sim.groups(ORG), before, "{ops} must change nothing");
-    }
-    let no_schema = f
-        .groups(
-            Method::PATCH,
-            &format!("/{id}"),
-            Some(&json!({"Operations": []})),
-        )
-        .await;
-    assert_scim_error(&no_schema, 400, Some("invalidSyntax"));
-    let missing = f
-        .patch_group(
-            "9e000000-0000-4000-8000-00000000dead",
-            json!([{"op": "replace", "path": "displayName", "value": "x"}]),
-        )
-        .await;
-    assert_scim_error(&missing, 404, None);
+    assert_patch_errors(&f, GROUPS, id, cases, || f.sim.groups(ORG)).await;
 }
 
 #[tokio::test]
@@ -203,11 +174,7 @@ async fn put_replaces_the_group_and_empties_it_without_members() {
     body["members"] = members(&u[1..]);
     body["id"] = json!("ignored");
     let r = f.groups(Method::PUT, &url, Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["id"], g["id"]);
-    assert_eq!(r.body["meta"]["created"], g["meta"]["created"]);
-    assert_eq!(r.body["meta"]["location"], g["meta"]["location"]);
-    assert_ne!(r.body["meta"]["version"], g["meta"]["version"]);
+    assert_replaced(&r, &g);
     assert_eq!(r.body["displayName"], json!("Sales Team"));
     assert!(
         r.body.get("externalId").is_none(),
@@ -237,14 +204,7 @@ async fn put_replaces_the_group_and_empties_it_without_members() {
         );
     }
     assert_eq!(f.sim.groups(ORG), vec![r.body]);
-    let missing = f
-        .groups(
-            Method::PUT,
-            "/9e000000-0000-4000-8000-00000000dead",
-            Some(&group("X")),
-        )
-        .await;
-    assert_scim_error(&missing, 404, None);
+    assert_put_unknown_is_404(&f, GROUPS, &group("X")).await;
 }
 
 #[tokio::test]
@@ -274,11 +234,7 @@ async fn delete_removes_the_group_and_deleted_users_leave_their_groups() {
         .await;
     assert_scim_error(&r, 400, Some("invalidValue"));
 
-    let url = format!("/{}", sales_group["id"].as_str().unwrap());
-    let r = f.groups(Method::DELETE, &url, None).await;
-    assert_eq!((r.status, r.body), (204, Value::Null));
-    assert_scim_error(&f.groups(Method::GET, &url, None).await, 404, None);
-    assert_scim_error(&f.groups(Method::DELETE, &url, None).await, 404, None);
+    assert_deleted(&f, GROUPS, &id_of(&sales_group)).await;
     assert_eq!(f.sim.groups(ORG).len(), 2);
     assert_eq!(
         f.sim.users(ORG).len(),

@@ -1,7 +1,9 @@
 //! End-to-end tests of the SCIM simulator over HTTP: the router served on a loopback port,
-//! driven with reqwest as a SCIM client would. This file holds the shared fixture.
+//! driven with reqwest as a SCIM client would. This file holds the shared fixture; `checks.rs`
+//! the assertions that users and groups share.
 
 mod access;
+mod checks;
 mod group_access;
 mod group_read;
 mod group_write;
@@ -17,11 +19,18 @@ use super::group_schema::{CISCO_GROUP, CORE_GROUP};
 use super::schema::{CORE_USER, ENTERPRISE_USER};
 use super::{RequestCounters, ScimSim, ScimSimConfig};
 use crate::serve;
+use checks::*;
 
 const ORG: &str = "5e000000-0000-4000-8000-000000000001";
 const TOKEN: &str = "token-org-1";
 const ORG2: &str = "5e000000-0000-4000-8000-000000000002";
 const TOKEN2: &str = "token-org-2";
+/// An org no test adds.
+const UNKNOWN_ORG: &str = "5e000000-0000-4000-8000-0000000000ff";
+
+/// The SCIM collections, as they stand in URLs (`…/v2/Users`, `…/v2/Groups`).
+const USERS: &str = "Users";
+const GROUPS: &str = "Groups";
 
 struct Fixture {
     sim: ScimSim,
@@ -100,8 +109,17 @@ fn patch_body(ops: Value) -> Value {
 }
 
 impl Fixture {
+    /// `…/identity/scim/{org}/v2/{endpoint}`.
+    fn url(&self, endpoint: &str, org: &str) -> String {
+        format!("{}/identity/scim/{org}/v2/{endpoint}", self.base)
+    }
+
     fn users_url(&self, org: &str) -> String {
-        format!("{}/identity/scim/{org}/v2/Users", self.base)
+        self.url(USERS, org)
+    }
+
+    fn groups_url(&self, org: &str) -> String {
+        self.url(GROUPS, org)
     }
 
     async fn call(
@@ -134,55 +152,75 @@ impl Fixture {
         }
     }
 
+    /// A request to org 1's `/{endpoint}{suffix}`, with its token.
+    async fn at(
+        &self,
+        endpoint: &str,
+        method: Method,
+        suffix: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let url = format!("{}{suffix}", self.url(endpoint, ORG));
+        self.call(method, &url, Some(TOKEN), body).await
+    }
+
+    /// A request to org 1's `/Users{suffix}`.
     async fn org1(&self, method: Method, suffix: &str, body: Option<&Value>) -> Reply {
-        self.call(
-            method,
-            &format!("{}{suffix}", self.users_url(ORG)),
-            Some(TOKEN),
-            body,
-        )
-        .await
-    }
-
-    async fn create(&self, user_name: &str) -> Value {
-        let r = self.org1(Method::POST, "", Some(&user(user_name))).await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body
-    }
-
-    async fn list(&self, query: &str) -> Reply {
-        self.org1(Method::GET, &format!("?{query}"), None).await
-    }
-
-    async fn patch(&self, id: &str, ops: Value) -> Reply {
-        self.org1(Method::PATCH, &format!("/{id}"), Some(&patch_body(ops)))
-            .await
-    }
-
-    fn groups_url(&self, org: &str) -> String {
-        format!("{}/identity/scim/{org}/v2/Groups", self.base)
+        self.at(USERS, method, suffix, body).await
     }
 
     /// A request to org 1's `/Groups{suffix}`.
     async fn groups(&self, method: Method, suffix: &str, body: Option<&Value>) -> Reply {
-        self.call(
-            method,
-            &format!("{}{suffix}", self.groups_url(ORG)),
-            Some(TOKEN),
-            body,
+        self.at(GROUPS, method, suffix, body).await
+    }
+
+    /// A request to the unauthenticated `/_sim{path}` endpoints.
+    async fn sim_call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let url = format!("{}/_sim{path}", self.base);
+        self.call(method, &url, None, body).await
+    }
+
+    /// A `GET` of org 1's `/{endpoint}?{query}`.
+    async fn list_at(&self, endpoint: &str, query: &str) -> Reply {
+        self.at(endpoint, Method::GET, &format!("?{query}"), None)
+            .await
+    }
+
+    async fn list(&self, query: &str) -> Reply {
+        self.list_at(USERS, query).await
+    }
+
+    async fn patch_at(&self, endpoint: &str, id: &str, ops: Value) -> Reply {
+        self.at(
+            endpoint,
+            Method::PATCH,
+            &format!("/{id}"),
+            Some(&patch_body(ops)),
         )
         .await
     }
 
-    async fn create_group(&self, body: &Value) -> Value {
-        let r = self.groups(Method::POST, "", Some(body)).await;
+    async fn patch(&self, id: &str, ops: Value) -> Reply {
+        self.patch_at(USERS, id, ops).await
+    }
+
+    async fn patch_group(&self, id: &str, ops: Value) -> Reply {
+        self.patch_at(GROUPS, id, ops).await
+    }
+
+    /// POSTs `body` to org 1's `/{endpoint}`, which must create it.
+    async fn create_at(&self, endpoint: &str, body: &Value) -> Value {
+        let r = self.at(endpoint, Method::POST, "", Some(body)).await;
         assert_eq!(r.status, 201, "{}", r.body);
         r.body
     }
 
-    async fn patch_group(&self, id: &str, ops: Value) -> Reply {
-        self.groups(Method::PATCH, &format!("/{id}"), Some(&patch_body(ops)))
-            .await
+    async fn create(&self, user_name: &str) -> Value {
+        self.create_at(USERS, &user(user_name)).await
+    }
+
+    async fn create_group(&self, body: &Value) -> Value {
+        self.create_at(GROUPS, body).await
     }
 
     /// Creates `n` users named `{prefix}{i}@example.com` in org 1 and returns their ids.
@@ -190,10 +228,15 @@ impl Fixture {
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {
             let u = self.create(&format!("{prefix}{i}@example.com")).await;
-            ids.push(u["id"].as_str().unwrap().to_owned());
+            ids.push(id_of(&u));
         }
         ids
     }
+}
+
+/// The `id` of a user or group answer.
+fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap().to_owned()
 }
 
 fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {

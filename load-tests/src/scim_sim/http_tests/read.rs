@@ -8,21 +8,8 @@ async fn create_returns_the_user_with_id_work_email_and_meta() {
     let r = f
         .org1(Method::POST, "", Some(&user("ada@example.com")))
         .await;
-    assert_eq!(r.status, 201);
+    assert_new_resource(&f, &r, USERS, "User").await;
     let u = &r.body;
-    let id = u["id"].as_str().unwrap();
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
-    let location = format!("{}/{id}", f.users_url(ORG));
-    assert_eq!(r.headers["location"].to_str().unwrap(), location);
-    assert_eq!(u["meta"]["location"], json!(location));
-    assert_eq!(u["meta"]["resourceType"], json!("User"));
-    let version = u["meta"]["version"].as_str().unwrap();
-    assert!(
-        version.starts_with("W/\"") && version.ends_with('"'),
-        "{version}"
-    );
-    assert_eq!(r.headers["etag"].to_str().unwrap(), version);
-    assert!(u["meta"]["created"].is_string() && u["meta"]["created"] == u["meta"]["lastModified"]);
     assert_eq!(
         u["emails"],
         json!([{"value": "ada@example.com", "type": "work", "primary": true}])
@@ -35,15 +22,7 @@ async fn create_returns_the_user_with_id_work_email_and_meta() {
         json!(["active"])
     );
 
-    let got = f.org1(Method::GET, &format!("/{id}"), None).await;
-    assert_eq!(got.status, 200);
-    assert_eq!(&got.body, u);
     assert_eq!(f.sim.users(ORG), vec![u.clone()]);
-
-    let missing = f
-        .org1(Method::GET, "/7a000000-0000-4000-8000-00000000dead", None)
-        .await;
-    assert_scim_error(&missing, 404, None);
 }
 
 #[tokio::test]
@@ -55,14 +34,6 @@ async fn filters_by_user_name_and_others() {
     let ext = json!({"schemas": [CORE_USER], "userName": "dan@example.com", "externalId": "e-1", "name": {"familyName": "Lovelace"}});
     assert_eq!(f.org1(Method::POST, "", Some(&ext)).await.status, 201);
 
-    let names = |r: &Reply| -> Vec<String> {
-        r.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["userName"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (r#"userName eq "BOB@example.com""#, vec!["bob@example.com"]),
         (r#"userName eq "nobody@example.com""#, vec![]),
@@ -85,34 +56,18 @@ async fn filters_by_user_name_and_others() {
         (r#"emails.value sw "ada""#, vec!["ada@example.com"]),
         (r#"userName eq "bob@example.com" and externalId pr"#, vec![]),
     ];
-    for (filter, want) in cases {
-        let r = f.list(&filter_query(filter)).await;
-        assert_eq!(r.status, 200, "{filter}: {}", r.body);
-        assert_eq!(
-            r.body["schemas"],
-            json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
-        );
-        assert_eq!(r.body["totalResults"], json!(want.len()), "{filter}");
-        assert_eq!(r.body["itemsPerPage"], json!(want.len()), "{filter}");
-        assert_eq!(r.body["startIndex"], json!(1));
-        assert_eq!(names(&r), want, "{filter}");
-    }
-    let id = f.sim.users(ORG)[1]["id"].as_str().unwrap().to_owned();
-    let by_id = f.list(&filter_query(&format!("id eq \"{id}\""))).await;
-    assert_eq!(names(&by_id), vec!["bob@example.com"]);
+    assert_filters(&f, USERS, "userName", &cases).await;
+    let id = id_of(&f.sim.users(ORG)[1]);
+    let by_id = format!("id eq \"{id}\"");
+    assert_filters(&f, USERS, "userName", &[(&by_id, vec!["bob@example.com"])]).await;
 
-    for bad in [
+    let bad = [
         r#"userName co "a""#,
         r#"userName gt "a""#,
         "userName eq",
         "(userName eq \"a\"",
-    ] {
-        assert_scim_error(
-            &f.list(&filter_query(bad)).await,
-            400,
-            Some("invalidFilter"),
-        );
-    }
+    ];
+    assert_bad_filters(&f, USERS, &bad).await;
 }
 
 #[tokio::test]
@@ -125,16 +80,7 @@ async fn pages_with_start_index_and_count() {
     for i in 0..25 {
         f.create(&format!("user{i:02}@example.com")).await;
     }
-    let all_ids: Vec<Value> = f.sim.users(ORG).iter().map(|u| u["id"].clone()).collect();
-    let ids = |r: &Reply| -> Vec<Value> {
-        r.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].clone())
-            .collect()
-    };
-
+    let all_ids: Vec<String> = f.sim.users(ORG).iter().map(id_of).collect();
     // (query, startIndex echoed, itemsPerPage, index of the first item)
     let cases = [
         ("", 1, 4, 0),
@@ -146,40 +92,17 @@ async fn pages_with_start_index_and_count() {
         ("startIndex=26", 26, 0, 25),
         ("count=0", 1, 0, 0),
     ];
-    for (query, start, per_page, first) in cases {
-        let r = f.list(query).await;
-        assert_eq!(r.status, 200, "{query}");
-        assert_eq!(r.body["totalResults"], json!(25), "{query}");
-        assert_eq!(r.body["startIndex"], json!(start), "{query}");
-        assert_eq!(r.body["itemsPerPage"], json!(per_page), "{query}");
-        assert_eq!(
-            ids(&r),
-            all_ids[first..first + per_page].to_vec(),
-            "{query}"
-        );
-    }
+    assert_eq!(all_ids.len(), 25);
+    assert_pages(&f, USERS, &all_ids, &cases).await;
 
     // A client paging by itemsPerPage sees every user exactly once, in a stable order.
-    let mut seen = Vec::new();
-    let mut start = 1;
-    loop {
-        let r = f.list(&format!("startIndex={start}&count=6")).await;
-        let per_page = r.body["itemsPerPage"].as_u64().unwrap() as usize;
-        seen.extend(ids(&r));
-        start += per_page;
-        if per_page == 0 || start > r.body["totalResults"].as_u64().unwrap() as usize {
-            break;
-        }
-    }
+    let seen = walk_pages(&f, USERS, "", 6, LIST_PAGE).await;
     assert_eq!(seen, all_ids);
 
     let sorted = f.list("sortBy=userName&sortOrder=descending&count=2").await;
-    let names: Vec<&str> = sorted.body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["user24@example.com", "user23@example.com"]);
+    assert_eq!(
+        resource_attrs(&sorted, "userName"),
+        vec!["user24@example.com", "user23@example.com"]
+    );
     assert_scim_error(&f.list("count=abc").await, 400, Some("invalidValue"));
 }

@@ -5,10 +5,7 @@ use super::*;
 #[tokio::test]
 async fn patch_updates_attributes() {
     let f = start().await;
-    let id = f.create("ada@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = id_of(&f.create("ada@example.com").await);
     let department = format!("/{ENTERPRISE_USER}/department");
     let cases: Vec<(Value, &str, Value)> = vec![
         (
@@ -70,20 +67,14 @@ async fn patch_updates_attributes() {
             Value::Null,
         ),
     ];
-    let mut version = String::new();
+    let mut version = Value::Null;
     for (ops, pointer, want) in cases {
-        let r = f.patch(&id, ops.clone()).await;
-        assert_eq!(r.status, 200, "{ops}: {}", r.body);
+        let r = assert_patched(&f, USERS, &id, &ops, &mut version).await;
         assert_eq!(
-            r.body.pointer(pointer).cloned().unwrap_or(Value::Null),
+            r.pointer(pointer).cloned().unwrap_or(Value::Null),
             want,
             "{ops}"
         );
-        let new_version = r.body["meta"]["version"].as_str().unwrap().to_owned();
-        assert_ne!(new_version, version, "each write changes the version");
-        version = new_version;
-        let got = f.org1(Method::GET, &format!("/{id}"), None).await;
-        assert_eq!(got.body, r.body, "PATCH returns the full, stored resource");
     }
     let u = &f.sim.users(ORG)[0];
     assert_eq!(u["userName"], json!("ada.lovelace@example.com"));
@@ -114,74 +105,43 @@ async fn patch_updates_attributes() {
 #[tokio::test]
 async fn patch_errors_are_scim_errors_and_atomic() {
     let f = start().await;
-    let id = f.create("ada@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let before = f.sim.users(ORG);
-    let cases: Vec<(Value, u16, Option<&str>)> = vec![
-        (json!([{"op": "remove"}]), 400, Some("noTarget")),
+    let id = id_of(&f.create("ada@example.com").await);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!([{"op": "remove"}]), "noTarget"),
         (
             json!([{"op": "remove", "path": "phoneNumbers[type eq \"fax\"]"}]),
-            400,
-            Some("noTarget"),
+            "noTarget",
         ),
         (
             json!([{"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1"}]),
-            400,
-            Some("noTarget"),
+            "noTarget",
         ),
         (
             json!([{"op": "replace", "path": "title", "value": "T"}, {"op": "remove", "path": "emails[type eq \"home\"]"}]),
-            400,
-            Some("noTarget"),
+            "noTarget",
         ),
         (
             json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "other@example.com"}]),
-            400,
-            Some("invalidValue"),
+            "invalidValue",
         ),
         (
             json!([{"op": "replace", "path": "active", "value": "maybe"}]),
-            400,
-            Some("invalidValue"),
+            "invalidValue",
         ),
         (
             json!([{"op": "replace", "path": "id", "value": "x"}]),
-            400,
-            Some("mutability"),
+            "mutability",
         ),
         (
             json!([{"op": "frobnicate", "path": "title", "value": "x"}]),
-            400,
-            Some("invalidSyntax"),
+            "invalidSyntax",
         ),
         (
             json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
-            400,
-            Some("invalidPath"),
+            "invalidPath",
         ),
     ];
-    for (ops, status, scim_type) in cases {
-        let r = f.patch(&id, ops.clone()).await;
-        assert_scim_error(&r, status, scim_type);
-        assert_eq!(f.sim.users(ORG), before, "{ops} must change nothing");
-    }
-    let no_schema = f
-        .org1(
-            Method::PATCH,
-            &format!("/{id}"),
-            Some(&json!({"Operations": []})),
-        )
-        .await;
-    assert_scim_error(&no_schema, 400, Some("invalidSyntax"));
-    let missing = f
-        .patch(
-            "7a000000-0000-4000-8000-00000000dead",
-            json!([{"op": "replace", "path": "title", "value": "x"}]),
-        )
-        .await;
-    assert_scim_error(&missing, 404, None);
+    assert_patch_errors(&f, USERS, &id, cases, || f.sim.users(ORG)).await;
 }
 
 #[tokio::test]
@@ -191,11 +151,7 @@ async fn put_replaces_the_user_but_keeps_id_and_created() {
     let id = created["id"].as_str().unwrap();
     let body = json!({"schemas": [CORE_USER], "userName": "ada@example.com", "title": "Countess", "id": "ignored"});
     let r = f.org1(Method::PUT, &format!("/{id}"), Some(&body)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["id"], created["id"]);
-    assert_eq!(r.body["meta"]["created"], created["meta"]["created"]);
-    assert_eq!(r.body["meta"]["location"], created["meta"]["location"]);
-    assert_ne!(r.body["meta"]["version"], created["meta"]["version"]);
+    assert_replaced(&r, &created);
     assert_eq!(r.body["title"], json!("Countess"));
     assert!(
         r.body.get("displayName").is_none(),
@@ -214,35 +170,14 @@ async fn put_replaces_the_user_but_keeps_id_and_created() {
         400,
         Some("invalidValue"),
     );
-    let missing = f
-        .org1(
-            Method::PUT,
-            "/7a000000-0000-4000-8000-00000000dead",
-            Some(&body),
-        )
-        .await;
-    assert_scim_error(&missing, 404, None);
+    assert_put_unknown_is_404(&f, USERS, &body).await;
 }
 
 #[tokio::test]
 async fn delete_then_404_and_the_user_name_is_free_again() {
     let f = start().await;
-    let id = f.create("ada@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = f.org1(Method::DELETE, &format!("/{id}"), None).await;
-    assert_eq!((r.status, r.body), (204, Value::Null));
-    assert_scim_error(
-        &f.org1(Method::GET, &format!("/{id}"), None).await,
-        404,
-        None,
-    );
-    assert_scim_error(
-        &f.org1(Method::DELETE, &format!("/{id}"), None).await,
-        404,
-        None,
-    );
+    let id = id_of(&f.create("ada@example.com").await);
+    assert_deleted(&f, USERS, &id).await;
     assert_eq!(
         f.list(&filter_query(r#"userName eq "ada@example.com""#))
             .await
