@@ -80,6 +80,11 @@ pub enum TenantCommand {
     Authorize { tenant: TenantId },
     /// Turn scheduled cycles on or off (off keeps the configuration).
     AutoSync { tenant: TenantId, state: OnOff },
+    /// "Clear attributes": on, a value removed in Entra is removed in Webex too (off, the
+    /// default: Webex keeps it).
+    ClearAttributes { tenant: TenantId, state: OnOff },
+    /// The users in escrow (failed for a reason of their own) and when they are retried.
+    Escrow { tenant: TenantId },
     /// Ask the coordinators (`dirsync serve`) to sync the tenant now, even with auto-sync off.
     SyncNow { tenant: TenantId },
     /// Set the accidental-deletion guard: a run that would deactivate or delete more users
@@ -250,6 +255,26 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 if state == OnOff::On { "on" } else { "off" }
             );
         }
+        Command::Tenant(TenantCommand::ClearAttributes { tenant, state }) => {
+            let on = state == OnOff::On;
+            TenantStore::new(pool)
+                .set_clear_attributes(tenant, on)
+                .await?;
+            println!(
+                "clear attributes of {tenant}: {}",
+                if on { "on" } else { "off" }
+            );
+        }
+        Command::Tenant(TenantCommand::Escrow { tenant }) => {
+            let schedule: Vec<i32> = cli
+                .config
+                .escrow_retry_secs
+                .iter()
+                .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
+                .collect();
+            let entries = crate::escrow::list(&pool, tenant, &schedule).await?;
+            println!("{}", serde_json::to_string(&entries)?);
+        }
         Command::Tenant(TenantCommand::SyncNow { tenant }) => {
             TenantStore::new(pool).request_sync(tenant).await?;
             println!("{tenant} will be synced by the next free coordinator");
@@ -336,12 +361,10 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
     let amqp = broker::connect(&config.amqp_url)
         .await
         .context("connecting to rabbitmq")?;
-    Ok(Runner::new(
-        pool,
-        Arc::new(amqp),
-        config.topology(),
-        config.run_window,
-    ))
+    Ok(
+        Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window)
+            .with_escrow_retry(&config.escrow_retry_secs),
+    )
 }
 
 /// A lease owner name that identifies this process in the `tenants` table.

@@ -40,6 +40,15 @@ pub struct CoordinatorConfig {
     /// runs of one that died.
     #[arg(long, env = "DIRSYNC_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_secs: u64,
+    /// Seconds from a failed user's last failure to its retries: the n-th retry waits the
+    /// n-th value, the last one repeating (Entra's schedule: 6 h, 12 h, then daily).
+    #[arg(
+        long,
+        env = "DIRSYNC_ESCROW_RETRY_SECS",
+        value_delimiter = ',',
+        default_values_t = crate::run::DEFAULT_ESCROW_RETRY_SECS
+    )]
+    pub escrow_retry_secs: Vec<u32>,
 }
 
 impl CoordinatorConfig {

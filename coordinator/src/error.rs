@@ -43,6 +43,8 @@ pub enum CoordinatorError {
         count: u64,
         reason: String,
     },
+    #[error("tenant quarantined: {0}")]
+    Quarantined(String),
     #[error("shutting down")]
     Cancelled,
     #[error("lost the lease on tenant {0} to another coordinator")]
@@ -61,6 +63,19 @@ impl CoordinatorError {
             Self::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             _ => false,
         }
+    }
+
+    /// Whether Graph refused the tenant's credentials (the token request, or a 401/403 that
+    /// a fresh token did not cure): the tenant is quarantined at once.
+    pub fn is_credential_failure(&self) -> bool {
+        matches!(self, Self::GraphAuth(_))
+            || matches!(
+                self,
+                Self::GraphStatus {
+                    status: 401 | 403,
+                    ..
+                }
+            )
     }
 
     /// The server's requested wait before retrying, when it gave one.

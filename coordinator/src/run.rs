@@ -23,6 +23,7 @@ use crate::graph::rooms::mark_rooms;
 use crate::graph::{GraphClient, PageLink};
 use crate::group_objects::group_batches;
 use crate::inflight::InFlight;
+use crate::quarantine;
 use crate::reconcile::Deactivations;
 use crate::runs::{RunKind, RunStore};
 use crate::scope_store::ScopeStore;
@@ -64,7 +65,14 @@ pub struct Runner {
     window: u32,
     /// RU per 10 s each tenant's Graph client keeps to.
     graph_budget: u32,
+    /// Seconds from a user's last failure to its n-th retry (the last step repeats).
+    escrow_retry: Vec<i32>,
+    /// Failures of a run that quarantine its tenant.
+    quarantine: quarantine::Thresholds,
 }
+
+/// Entra's retry schedule for objects in escrow: 6 h, 12 h, 24 h, then daily.
+pub const DEFAULT_ESCROW_RETRY_SECS: [u32; 3] = [6 * 3600, 12 * 3600, 24 * 3600];
 
 impl Runner {
     pub fn new(pool: PgPool, amqp: Arc<Connection>, topology: Topology, window: u32) -> Self {
@@ -79,10 +87,30 @@ impl Runner {
             http,
             window: window.max(1),
             graph_budget: crate::graph::DEFAULT_RU_PER_10S,
+            escrow_retry: DEFAULT_ESCROW_RETRY_SECS.map(|s| s as i32).to_vec(),
+            quarantine: quarantine::Thresholds::default(),
         }
     }
 
+    /// Quarantines tenants by `thresholds` instead of Entra's.
+    pub fn with_quarantine(mut self, thresholds: quarantine::Thresholds) -> Self {
+        self.quarantine = thresholds;
+        self
+    }
+
+    /// Retries users in escrow `schedule` seconds after their last failure (n-th retry:
+    /// `schedule[n - 1]`, the last step repeating) instead of Entra's 6 h, 12 h, 24 h.
+    pub fn with_escrow_retry(mut self, schedule: &[u32]) -> Self {
+        self.escrow_retry = schedule
+            .iter()
+            .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
+            .collect();
+        self
+    }
+
     /// Runs (or resumes) one sync of `tenant` to completion.
+    /// A refused credential (Graph, or Webex as seen by the workers) quarantines the tenant,
+    /// and so does a completed run with too many failures.
     #[tracing::instrument(name = "run", skip_all, fields(tenant_id = %tenant_id, run_id = tracing::field::Empty))]
     pub async fn sync_tenant(
         &self,
@@ -90,7 +118,43 @@ impl Runner {
         progress: Option<&watch::Sender<RunProgress>>,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome, CoordinatorError> {
+        let result = self.sync_tenant_once(tenant_id, progress, cancel).await;
+        match &result {
+            Err(e @ CoordinatorError::Quarantined(_)) => {
+                let reason = e.to_string();
+                tracing::warn!(%reason, "webex refused the tenant's credentials, quarantined");
+                let reason = reason
+                    .trim_start_matches("tenant quarantined: ")
+                    .to_string();
+                quarantine::quarantine(&self.pool, tenant_id, "credentials", &reason).await?;
+            }
+            Err(e) if e.is_credential_failure() => {
+                tracing::warn!(error = %e, "graph refused the tenant's credentials, quarantined");
+                quarantine::quarantine(&self.pool, tenant_id, "credentials", &e.to_string())
+                    .await?;
+            }
+            Ok(outcome) => {
+                let counts = outcome.counts;
+                if let Some(reason) =
+                    quarantine::judge(self.quarantine, counts.failed, counts.total())
+                {
+                    tracing::warn!(%reason, "too many failures, tenant quarantined");
+                    quarantine::quarantine(&self.pool, tenant_id, "failures", &reason).await?;
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn sync_tenant_once(
+        &self,
+        tenant_id: TenantId,
+        progress: Option<&watch::Sender<RunProgress>>,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, CoordinatorError> {
         let started = Instant::now();
+        let attempt_started = chrono::Utc::now();
         let tenant = TenantStore::new(self.pool.clone()).get(tenant_id).await?;
         if !tenant.authorized {
             return Err(crate::tenants::not_authorized(tenant_id));
@@ -138,6 +202,9 @@ impl Runner {
             recorded: 0,
             counts: Counts::default(),
             inflight: InFlight::default(),
+            tenant: tenant_id,
+            pool: self.pool.clone(),
+            started: attempt_started,
         };
         (tracker.recorded, tracker.counts) = runs.recorded(run).await?;
         let mut state = RunProgress {
@@ -219,10 +286,11 @@ impl Runner {
                         &tenant.scope,
                         round.as_ref(),
                         kind == RunKind::Incremental,
+                        &self.escrow_retry,
                     )
                     .await?;
             }
-            if filtered {
+            {
                 let entering = scope::Entering {
                     graph: &graph,
                     scopes: &scopes,
@@ -303,6 +371,21 @@ impl Runner {
                 match page.link {
                     PageLink::Next(next) => url = next,
                     PageLink::Delta(delta) => {
+                        // Second pass: manager references deferred until their manager was
+                        // in Webex. Staged like pages, so a resumed run resends the same.
+                        tracker.settle(outbox.seq, cancel).await?;
+                        let refs = crate::references::pending(&self.pool, tenant_id).await?;
+                        if !refs.is_empty() {
+                            tracing::info!(
+                                users = refs.len(),
+                                "applying deferred manager references"
+                            );
+                        }
+                        for chunk in refs.chunks(crate::guard::USERS_PER_BATCH) {
+                            outbox
+                                .send(&mut tracker, kind, chunk.to_vec(), &delta, &[], cancel)
+                                .await?;
+                        }
                         runs.finish_enumeration(run, outbox.seq, &delta).await?;
                         break (outbox.seq, delta);
                     }

@@ -271,7 +271,9 @@ impl RunStore {
         sqlx::query(
             "UPDATE tenants SET delta_link = $2, status = 'Active', updated_at = now(), sync_requested = false, \
              next_run_at = now() + make_interval(secs => sync_interval_s), \
-             groups_delta_link = coalesce((SELECT new_groups_delta_link FROM runs WHERE id = $3), groups_delta_link) \
+             groups_delta_link = coalesce((SELECT new_groups_delta_link FROM runs WHERE id = $3), groups_delta_link), \
+             quarantine_kind = NULL, quarantine_reason = NULL, quarantined_since = NULL, \
+             quarantine_updated_at = NULL, quarantine_backoff_s = NULL \
              WHERE id = $1",
         )
         .bind(tenant.0)

@@ -242,6 +242,16 @@ async fn finished(
             }
             return;
         }
+        Ok((id, Err(e)))
+            if matches!(e, CoordinatorError::Quarantined(_)) || e.is_credential_failure() =>
+        {
+            // The run quarantined its tenant and set its backoff: keep that.
+            report.failed += 1;
+            if let Some(tenant) = tenants.remove(&id) {
+                tracing::warn!(tenant_id = %tenant, reason = %e, "tenant quarantined");
+            }
+            return;
+        }
         Ok((id, Err(e))) => (id, e.to_string()),
         // A panicked run never released its lease; it expires on its own.
         Err(e) => (e.id(), format!("run task ended abnormally: {e}")),

@@ -53,6 +53,7 @@ impl ScopeStore {
         scope: &Scope,
         round: Option<&GroupsRound>,
         find_entering: bool,
+        escrow_retry: &[i32],
     ) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         if let Some(round) = round {
@@ -108,6 +109,26 @@ impl ScopeStore {
                 .bind(tenant.0)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if find_entering && !escrow_retry.is_empty() {
+            // Users in escrow whose retry is due are read by id like entering ones: the n-th
+            // retry waits `escrow_retry[n - 1]` seconds after the last failure (the last step
+            // repeats), and only users still in scope come back.
+            sqlx::query(
+                "INSERT INTO run_entering (run_id, entra_id) \
+                 SELECT $1, e.entra_id FROM escrow e WHERE e.tenant_id = $2 \
+                   AND e.last_failed_at + make_interval(secs => \
+                       ($3::int4[])[LEAST(e.attempts, array_length($3::int4[], 1))]) <= now() \
+                   AND (NOT $4 OR EXISTS (SELECT 1 FROM scope_members s \
+                                          WHERE s.tenant_id = $2 AND s.entra_id = e.entra_id)) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run.0)
+            .bind(tenant.0)
+            .bind(escrow_retry)
+            .bind(scope.is_filtered())
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "UPDATE runs SET scope_done = true, \

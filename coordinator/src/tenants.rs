@@ -192,6 +192,20 @@ impl TenantStore {
         .await
     }
 
+    /// "Clear attributes": whether a source value that becomes null removes the Webex value.
+    pub async fn set_clear_attributes(
+        &self,
+        id: TenantId,
+        on: bool,
+    ) -> Result<(), CoordinatorError> {
+        self.update(
+            id,
+            "UPDATE tenants SET clear_attributes = $2, updated_at = now() WHERE id = $1",
+            on,
+        )
+        .await
+    }
+
     /// Turns scheduled cycles on or off; off keeps the configuration and the deltaLink.
     pub async fn set_auto_sync(&self, id: TenantId, on: bool) -> Result<(), CoordinatorError> {
         self.update(

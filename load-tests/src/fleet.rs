@@ -303,6 +303,11 @@ impl Stack {
         self.verdict_with(|oracle| oracle.with_scope(scope))
     }
 
+    /// The oracle's verdict for a tenant that clears attributes.
+    pub fn verdict_clearing(&self) -> anyhow::Result<Verdict> {
+        self.verdict_with(|oracle| oracle.with_clearing())
+    }
+
     /// The oracle's verdict for a tenant that syncs its rooms too.
     pub fn verdict_with_rooms(&self) -> anyhow::Result<Verdict> {
         let rooms = self

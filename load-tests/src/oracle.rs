@@ -57,6 +57,12 @@ pub struct Oracle<'a> {
     scope: Option<HashSet<String>>,
     /// Ids of room users, when rooms are synced.
     rooms: HashSet<String>,
+    /// The tenant clears attributes: a value Entra no longer has must be gone from Webex.
+    clearing: bool,
+    /// Webex id by `externalId`, of every Webex user seen: managers are checked at the end.
+    webex_ids: HashMap<String, String>,
+    /// Per tenant user that must be active: the `manager.value` its Webex user carries.
+    managers: Vec<Option<Option<String>>>,
     webex_users: usize,
     problems: Vec<String>,
     problem_count: usize,
@@ -82,6 +88,9 @@ impl<'a> Oracle<'a> {
             hard_delete_removes,
             scope: None,
             rooms: HashSet::new(),
+            clearing: false,
+            webex_ids: HashMap::new(),
+            managers: Vec::new(),
             webex_users: 0,
             problems: Vec::new(),
             problem_count: 0,
@@ -100,6 +109,12 @@ impl<'a> Oracle<'a> {
     /// `userType` room while they exist in Entra, although their Entra account is disabled.
     pub fn with_rooms(mut self, rooms: HashSet<String>) -> Self {
         self.rooms = rooms;
+        self
+    }
+
+    /// Checks a tenant that clears attributes: what Entra no longer has is gone from Webex.
+    pub fn with_clearing(mut self) -> Self {
+        self.clearing = true;
         self
     }
 
@@ -125,6 +140,9 @@ impl<'a> Oracle<'a> {
             let problem = format!("webex user {} has no externalId", field(w, "userName"));
             return self.problem(problem);
         };
+        if let Some(id) = w.get("id").and_then(Value::as_str) {
+            self.webex_ids.insert(ext.to_owned(), id.to_owned());
+        }
         let Some(&index) = self.by_id.get(ext) else {
             if !self.strangers.insert(ext.to_owned()) {
                 self.problem(format!(
@@ -156,7 +174,20 @@ impl<'a> Oracle<'a> {
         }
         let mut problems = Vec::new();
         let room = self.rooms.contains(&u.id);
-        compare(u, w, self.must_be_active(u, state), room, &mut problems);
+        let active = self.must_be_active(u, state);
+        compare(u, w, active, room, self.clearing, &mut problems);
+        if active {
+            if self.managers.is_empty() {
+                self.managers = vec![None; self.tenant.len()];
+            }
+            let manager = w
+                .get(ENTERPRISE)
+                .and_then(|e| e.get("manager"))
+                .and_then(|m| m.get("value"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            self.managers[index] = Some(manager);
+        }
         for p in problems {
             self.problem(p);
         }
@@ -175,6 +206,26 @@ impl<'a> Oracle<'a> {
                         u.id, u.user_principal_name
                     ));
                 }
+            }
+        }
+        // A manager in Webex must be referenced by its Webex id; one not in Webex (yet) is
+        // no requirement (the reference waits, and Webex keeps what it had).
+        for i in 0..self.managers.len() {
+            let Some(got) = self.managers[i].clone() else {
+                continue;
+            };
+            let (u, _) = self.tenant[i];
+            let want = u
+                .manager_id
+                .as_ref()
+                .and_then(|m| self.webex_ids.get(m))
+                .cloned();
+            let cleared = self.clearing && u.manager_id.is_none();
+            if (want.is_some() || cleared) && got != want {
+                self.problem(format!(
+                    "{}: manager.value is {got:?}, expected {want:?}",
+                    u.id
+                ));
             }
         }
         if !self.strangers.is_empty() {
@@ -255,13 +306,28 @@ pub fn expected_scope(
     scope
 }
 
-fn compare(u: &EntraUser, w: &Value, active: bool, room: bool, problems: &mut Vec<String>) {
+/// The enterprise extension's key in a SCIM user.
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn compare(
+    u: &EntraUser,
+    w: &Value,
+    active: bool,
+    room: bool,
+    clearing: bool,
+    problems: &mut Vec<String>,
+) {
     let mut expect = |what: &str, want: Option<&str>, got: Option<&str>| {
-        // Entra has no value: Webex keeps whatever it had (nulls never clear by default).
-        if let Some(want) = want
-            && Some(want) != got
-        {
-            problems.push(format!("{}: {what} is {got:?}, expected {want:?}", u.id));
+        match want {
+            Some(want) if Some(want) != got => {
+                problems.push(format!("{}: {what} is {got:?}, expected {want:?}", u.id));
+            }
+            // Entra has no value: Webex keeps whatever it had (nulls never clear by
+            // default), unless the tenant clears attributes.
+            None if clearing && got.is_some() => {
+                problems.push(format!("{}: {what} is {got:?}, expected it cleared", u.id));
+            }
+            _ => {}
         }
     };
     let get = |path: &str| Some(field(w, path)).filter(|s| !s.is_empty());
@@ -280,6 +346,83 @@ fn compare(u: &EntraUser, w: &Value, active: bool, room: bool, problems: &mut Ve
     );
     let user_type = if room { "room" } else { "user" };
     expect("userType", Some(user_type), get("userType"));
+    let entry = |list: &str, kind: &str, sub: &str| -> Option<String> {
+        w.get(list)?
+            .as_array()?
+            .iter()
+            .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))?
+            .get(sub)?
+            .as_str()
+            .map(str::to_owned)
+    };
+    let enterprise = |name: &str| -> Option<String> {
+        w.get(ENTERPRISE)?.get(name)?.as_str().map(str::to_owned)
+    };
+    let country = u
+        .usage_location
+        .as_deref()
+        .filter(|c| isocountry::CountryCode::for_alpha2(c).is_ok());
+    // The seed's attribute table.
+    let table: [(&str, Option<&str>, Option<String>); 11] = [
+        (
+            "title",
+            u.job_title.as_deref(),
+            get("title").map(str::to_owned),
+        ),
+        (
+            "work street",
+            u.street_address.as_deref(),
+            entry("addresses", "work", "streetAddress"),
+        ),
+        (
+            "work locality",
+            u.city.as_deref(),
+            entry("addresses", "work", "locality"),
+        ),
+        (
+            "work region",
+            u.state.as_deref(),
+            entry("addresses", "work", "region"),
+        ),
+        (
+            "work postal code",
+            u.postal_code.as_deref(),
+            entry("addresses", "work", "postalCode"),
+        ),
+        (
+            "work country",
+            country,
+            entry("addresses", "work", "country"),
+        ),
+        (
+            "work phone",
+            u.business_phones.first().map(String::as_str),
+            entry("phoneNumbers", "work", "value"),
+        ),
+        (
+            "mobile phone",
+            u.mobile_phone.as_deref(),
+            entry("phoneNumbers", "mobile", "value"),
+        ),
+        (
+            "fax",
+            u.fax_number.as_deref(),
+            entry("phoneNumbers", "fax", "value"),
+        ),
+        (
+            "department",
+            u.department.as_deref(),
+            enterprise("department"),
+        ),
+        (
+            "employeeNumber",
+            u.employee_id.as_deref(),
+            enterprise("employeeNumber"),
+        ),
+    ];
+    for (what, want, got) in table {
+        expect(what, want, got.as_deref());
+    }
     let got_active = active_flag(w);
     if got_active != active {
         problems.push(format!(
@@ -295,12 +438,30 @@ mod tests {
     use crate::synthetic::generate_users;
     use serde_json::json;
 
+    /// The Webex image of `u` under the seed's attribute table (managers by `w-` + id).
     fn webex_of(u: &EntraUser, active: bool) -> Value {
+        let mut phones = vec![];
+        for (kind, value) in [
+            ("work", u.business_phones.first()),
+            ("mobile", u.mobile_phone.as_ref()),
+            ("fax", u.fax_number.as_ref()),
+        ] {
+            if let Some(v) = value {
+                phones.push(json!({"type": kind, "value": v}));
+            }
+        }
         json!({
             "id": format!("w-{}", u.id), "userName": u.user_principal_name, "externalId": u.id,
             "displayName": u.display_name, "userType": "user", "active": active,
             "name": {"givenName": u.given_name, "familyName": u.surname},
             "emails": [{"type": "work", "value": u.user_principal_name, "primary": true}],
+            "title": u.job_title,
+            "phoneNumbers": phones,
+            "addresses": [{"type": "work", "streetAddress": u.street_address, "locality": u.city,
+                           "region": u.state, "postalCode": u.postal_code,
+                           "country": u.usage_location}],
+            ENTERPRISE: {"department": u.department, "employeeNumber": u.employee_id,
+                         "manager": u.manager_id.as_ref().map(|m| json!({"value": format!("w-{m}")}))},
         })
     }
 
@@ -334,6 +495,33 @@ mod tests {
             !check(&tenant, &renamed, true).converged,
             "wrong displayName"
         );
+
+        // The seed's table: each mapped attribute and the manager reference are checked.
+        let with_manager = users.iter().position(|u| u.manager_id.is_some()).unwrap();
+        let with_phone = users
+            .iter()
+            .position(|u| !u.business_phones.is_empty())
+            .unwrap();
+        let drifts: [(&str, usize, &str, Value); 3] = [
+            ("title", 0, "/title", json!("Someone's title")),
+            (
+                "work phone",
+                with_phone,
+                "/phoneNumbers/0/value",
+                json!("+0 000"),
+            ),
+            (
+                "manager",
+                with_manager,
+                "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager/value",
+                json!("w-somebody-else"),
+            ),
+        ];
+        for (what, i, pointer, value) in drifts {
+            let mut drifted = image.clone();
+            *drifted[i].pointer_mut(pointer).unwrap() = value;
+            assert!(!check(&tenant, &drifted, true).converged, "wrong {what}");
+        }
 
         let mut extra = image.clone();
         extra.push(

@@ -7,6 +7,7 @@
 
 pub mod counts;
 pub mod error;
+pub mod expr;
 pub mod group;
 pub mod ids;
 pub mod message;
@@ -18,5 +19,5 @@ pub use error::ProtoError;
 pub use group::{GroupCounts, SourceGroup};
 pub use ids::{RunId, TenantId};
 pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
-pub use source::{ROOM_ATTRIBUTE, RemovedReason, SourceUser};
+pub use source::{REFERENCES_ONLY_ATTRIBUTE, ROOM_ATTRIBUTE, RemovedReason, SourceUser};
 pub use topology::Topology;

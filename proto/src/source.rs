@@ -14,6 +14,10 @@ use serde_json::{Map, Value};
 /// `true` on a user that the places API lists as a room, for a tenant that syncs rooms.
 pub const ROOM_ATTRIBUTE: &str = "dirsync.room";
 
+/// An attribute the coordinator adds on the entries of its reference pass: `true` means the
+/// entry carries only references to apply (`manager`), not a user's properties.
+pub const REFERENCES_ONLY_ATTRIBUTE: &str = "dirsync.referencesOnly";
+
 /// Why Graph marked an object `@removed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +50,11 @@ impl SourceUser {
     /// A boolean property, if present and a boolean.
     pub fn bool_attr(&self, name: &str) -> Option<bool> {
         self.attributes.get(name).and_then(Value::as_bool)
+    }
+
+    /// Whether this is a reference-pass entry ([`REFERENCES_ONLY_ATTRIBUTE`]).
+    pub fn is_references_only(&self) -> bool {
+        self.bool_attr(REFERENCES_ONLY_ATTRIBUTE) == Some(true)
     }
 
     /// Whether the coordinator identified this user as a room ([`ROOM_ATTRIBUTE`]).

@@ -10,12 +10,10 @@
 //! is pushed. Writes that succeeded before the failure are repeated harmlessly then (see
 //! [`crate::push`]), and the counts come from that one complete attempt.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dirsync_proto::{BatchMessage, BatchResultEvent, Counts, WIRE_VERSION};
-use futures_util::stream;
-use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tracing::{debug, warn};
@@ -25,12 +23,13 @@ use crate::config::WorkerSettings;
 use crate::counters::RunCounters;
 use crate::error::WorkerError;
 use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
-use crate::mirror::load_mirror;
+use crate::mirror::{load_mirror, load_webex_ids};
 use crate::outcome::UserResult;
-use crate::pipeline::{Planned, plan_batch};
-use crate::push::push;
-use crate::record::{BatchKey, record_batch, stored_counts};
-use crate::scim::ScimClient;
+use crate::pipeline::{Planned, Policy, managers_named, plan_batch_with, ref_changes};
+use crate::push::push_all;
+use crate::ratelimit::OrgRateLimiter;
+use crate::record::{BatchKey, RefChanges, record_batch_with, stored_counts};
+use crate::scim::{BulkSupport, ScimClient};
 use crate::tenant::{Tenant, TenantCache};
 
 /// Reason recorded for every user of a batch whose tenant does not exist.
@@ -46,6 +45,10 @@ pub struct BatchProcessor {
     counters: RunCounters,
     publisher: ResultPublisher,
     settings: WorkerSettings,
+    /// The fleet-wide SCIM budget per org, when configured.
+    limiter: Option<OrgRateLimiter>,
+    /// What each SCIM base URL said about Bulk, kept across batches.
+    bulk_support: Mutex<HashMap<String, BulkSupport>>,
 }
 
 impl BatchProcessor {
@@ -58,6 +61,10 @@ impl BatchProcessor {
         settings: WorkerSettings,
     ) -> Self {
         let tenants = TenantCache::new(settings.tenant_cache_ttl);
+        let limiter = settings
+            .scim_rate
+            .as_ref()
+            .map(|r| OrgRateLimiter::new(redis.clone(), &r.topology, r.rate));
         BatchProcessor {
             pool,
             redis,
@@ -66,7 +73,13 @@ impl BatchProcessor {
             counters,
             publisher,
             settings,
+            limiter,
+            bulk_support: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     pub fn publisher(&self) -> &ResultPublisher {
@@ -94,8 +107,8 @@ impl BatchProcessor {
                 recorded.counts
             }
             None => {
-                let results = self.sync_users(batch).await?;
-                let recorded = record_batch(&self.pool, key, &results).await?;
+                let (results, refs) = self.sync_users(batch).await?;
+                let recorded = record_batch_with(&self.pool, key, &results, &refs).await?;
                 if !recorded.newly_recorded {
                     debug!("another delivery recorded this batch first");
                 }
@@ -148,7 +161,21 @@ impl BatchProcessor {
             tenant.scim_token.clone(),
             self.settings.retry.clone(),
         ) {
-            Ok(client) => Ok(Some((tenant, client))),
+            Ok(client) => {
+                let bulk = self
+                    .bulk_support
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(tenant.scim_base_url.clone())
+                    .or_default()
+                    .clone();
+                let client = client.with_bulk_support(bulk);
+                let client = match &self.limiter {
+                    Some(limiter) => client.with_rate_limiter(limiter.clone()),
+                    None => client,
+                };
+                Ok(Some((tenant, client)))
+            }
             // Fixing the tenant's configuration lets the requeued batch through.
             Err(e) => Err(WorkerError::TenantScim(Box::new(e))),
         }
@@ -158,13 +185,17 @@ impl BatchProcessor {
     /// about one user become a failed user; an error of the tenant's SCIM service stops the
     /// push and comes back as [`WorkerError::TenantScim`], like any error that makes the
     /// whole batch worth retrying later (e.g. the database is unreachable).
-    pub async fn sync_users(&self, batch: &BatchMessage) -> Result<Vec<UserResult>, WorkerError> {
+    pub async fn sync_users(
+        &self,
+        batch: &BatchMessage,
+    ) -> Result<(Vec<UserResult>, RefChanges), WorkerError> {
         let Some((tenant, client)) = self.client(batch).await? else {
-            return Ok(batch
+            let failed = batch
                 .users
                 .iter()
                 .map(|u| UserResult::failed(u.id.clone(), UNKNOWN_TENANT))
-                .collect());
+                .collect();
+            return Ok((failed, RefChanges::default()));
         };
 
         let ids: Vec<String> = batch
@@ -176,22 +207,28 @@ impl BatchProcessor {
             .map(str::to_string)
             .collect();
         let mirror = load_mirror(&self.pool, tenant.id, &ids).await?;
-        let planned = plan_batch(&batch.users, &mirror, tenant.allow_hard_delete);
+        let policy = Policy {
+            allow_hard_delete: tenant.allow_hard_delete,
+            clear_attributes: tenant.clear_attributes,
+            managers: load_webex_ids(&self.pool, tenant.id, &managers_named(&batch.users)).await?,
+        };
+        let (planned, deferred) = plan_batch_with(&batch.users, &mirror, &policy);
+        let refs = ref_changes(&batch.users, deferred);
 
-        let client = &client;
-        // The first tenant-level error ends the stream, dropping the pushes in flight: their
+        let mut results = Vec::new();
+        let mut plans = Vec::new();
+        for planned in planned {
+            match planned {
+                Planned::Superseded { entra_id } => results.push(UserResult::skipped(entra_id)),
+                Planned::Plan { entra_id, plan } => plans.push((entra_id, plan)),
+            }
+        }
+        // The first tenant-level error ends the push, dropping the requests in flight: their
         // users are pushed again with the whole batch.
-        stream::iter(planned)
-            .map(|planned| async move {
-                match planned {
-                    Planned::Superseded { entra_id } => Ok(UserResult::skipped(entra_id)),
-                    Planned::Plan { entra_id, plan } => push(client, entra_id, plan)
-                        .await
-                        .map_err(|e| WorkerError::TenantScim(Box::new(e))),
-                }
-            })
-            .buffer_unordered(self.settings.scim_concurrency.max(1))
-            .try_collect()
+        let pushed = push_all(&client, plans, self.settings.scim_concurrency)
             .await
+            .map_err(|e| WorkerError::TenantScim(Box::new(e)))?;
+        results.extend(pushed);
+        Ok((results, refs))
     }
 }

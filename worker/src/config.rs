@@ -5,6 +5,7 @@ use std::time::Duration;
 use dirsync_proto::Topology;
 
 use crate::counters::COUNTS_TTL;
+use crate::ratelimit::OrgRate;
 use crate::scim::RetryPolicy;
 
 /// Command-line and environment configuration of a worker process.
@@ -36,6 +37,13 @@ pub struct WorkerConfig {
     /// Concurrent SCIM requests within one batch.
     #[arg(long, env = "WORKER_SCIM_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub scim_concurrency: u16,
+    /// SCIM requests a second per Webex org, shared by every worker (0: no limit). A Bulk
+    /// request of up to 100 users is one request.
+    #[arg(long, env = "DIRSYNC_SCIM_RATE_PER_ORG", default_value_t = 50.0)]
+    pub scim_rate_per_org: f64,
+    /// SCIM requests per Webex org that may go at once after a quiet spell.
+    #[arg(long, env = "DIRSYNC_SCIM_BURST_PER_ORG", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scim_burst_per_org: u32,
 }
 
 impl WorkerConfig {
@@ -44,12 +52,30 @@ impl WorkerConfig {
     }
 
     pub fn settings(&self) -> WorkerSettings {
+        let scim_rate =
+            (self.scim_rate_per_org.is_finite() && self.scim_rate_per_org > 0.0).then(|| {
+                ScimRateSettings {
+                    topology: self.topology(),
+                    rate: OrgRate {
+                        per_second: self.scim_rate_per_org,
+                        burst: self.scim_burst_per_org,
+                    },
+                }
+            });
         WorkerSettings {
             prefetch: self.prefetch,
             scim_concurrency: usize::from(self.scim_concurrency),
+            scim_rate,
             ..WorkerSettings::default()
         }
     }
+}
+
+/// The fleet-wide SCIM budget of each org, and the topology its Redis keys are named by.
+#[derive(Debug, Clone)]
+pub struct ScimRateSettings {
+    pub topology: Topology,
+    pub rate: OrgRate,
 }
 
 /// Tunables of a running worker.
@@ -57,6 +83,8 @@ impl WorkerConfig {
 pub struct WorkerSettings {
     pub prefetch: u16,
     pub scim_concurrency: usize,
+    /// `None`: no fleet-wide budget (each request still honours `Retry-After`).
+    pub scim_rate: Option<ScimRateSettings>,
     pub tenant_cache_ttl: Duration,
     pub http_timeout: Duration,
     pub retry: RetryPolicy,
@@ -74,6 +102,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             prefetch: 8,
             scim_concurrency: 16,
+            scim_rate: None,
             tenant_cache_ttl: Duration::from_secs(30),
             http_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),

@@ -11,10 +11,12 @@
 //!   changing is a deactivation; a restore is a patch of `active=true`).
 
 use dirsync_proto::RemovedReason;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::scim::path::parse_path;
 
 use crate::hash::content_hash;
-use crate::map::{ACTIVE, ScimAttributes, active_of};
+use crate::map::{ACTIVE, ScimAttributes, WORK_EMAIL, active_of};
 
 /// What the mirror says dirsync last wrote to Webex for one Entra user.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +86,8 @@ impl Plan {
     }
 }
 
-/// Decides the action for one user. `mapped` is the output of [`crate::map::map_user`].
+/// Decides the action for one user. `mapped` is the output of [`crate::map::map_user`],
+/// with null values for the paths to clear (see [`crate::map::cleared_paths`]).
 pub fn diff(
     removed: Option<RemovedReason>,
     mapped: ScimAttributes,
@@ -99,6 +102,8 @@ pub fn diff(
             return Plan::new(Action::Skip(SkipReason::DisabledNotCreated), mapped);
         }
         let mut effective = mapped;
+        // Nothing to clear in a user that does not exist yet.
+        effective.retain(|_, value| !value.is_null());
         // Recorded explicitly so that a later `accountEnabled: true` is not seen as a change.
         effective
             .entry(ACTIVE.to_string())
@@ -119,7 +124,11 @@ pub fn diff(
         effective.insert(ACTIVE.to_string(), Value::Bool(false));
     } else {
         for (path, value) in mapped {
-            if !value.is_null() {
+            // Null asks to clear the attribute ("clear attributes"); the mapping produces
+            // it only for a tenant that opted in.
+            if value.is_null() {
+                effective.remove(&path);
+            } else {
                 effective.insert(path, value);
             }
         }
@@ -133,11 +142,20 @@ pub fn diff(
             content_hash: hash,
         };
     }
+    // Changed and added paths, and removed ones as null (a PATCH `remove`).
     let changes: ScimAttributes = effective
         .iter()
         .filter(|(path, value)| mirror.attributes.get(*path) != Some(*value))
         .map(|(path, value)| (path.clone(), value.clone()))
+        .chain(
+            mirror
+                .attributes
+                .keys()
+                .filter(|path| !effective.contains_key(*path))
+                .map(|path| (path.clone(), Value::Null)),
+        )
         .collect();
+    let changes = entries_to_add(changes, &mirror.attributes);
     let webex_id = mirror.webex_id.clone();
     let action = if changes.is_empty() {
         // Only reachable when the stored hash is stale (e.g. computed by another version).
@@ -151,6 +169,71 @@ pub fn diff(
         action,
         effective,
         content_hash: hash,
+    }
+}
+
+/// Regroups the changes that create an entry of a multi-valued attribute Webex does not
+/// have yet (`phoneNumbers[type eq "mobile"].value` when the user has no mobile number):
+/// they become one array value under the attribute's own path (`phoneNumbers`), which the
+/// PATCH body sends as an `add`. A `replace` through a filter that matches no entry is
+/// refused by Webex (`noTarget`); a sub-attribute of an entry that exists is replaced as is.
+pub fn entries_to_add(changes: ScimAttributes, mirror: &ScimAttributes) -> ScimAttributes {
+    // The entries Webex has: (attribute path with its schema, filter) of every mirror path.
+    let existing: std::collections::HashSet<(String, (String, String))> = mirror
+        .keys()
+        .filter_map(|p| parse_path(p).ok())
+        .filter_map(|p| Some((entry_attr(&p), p.filter?)))
+        .collect();
+    let mut out = ScimAttributes::new();
+    let mut new_entries: std::collections::BTreeMap<String, Vec<Map<String, Value>>> =
+        Default::default();
+    for (path, value) in changes {
+        let parsed = match parse_path(&path) {
+            // Webex makes the work email itself (equal to userName) on every create.
+            Ok(parsed) if !value.is_null() && path != WORK_EMAIL => parsed,
+            _ => {
+                out.insert(path, value);
+                continue;
+            }
+        };
+        let (Some((key, wanted)), Some(sub)) = (parsed.filter.clone(), parsed.sub.clone()) else {
+            out.insert(path, value);
+            continue;
+        };
+        let attr = entry_attr(&parsed);
+        if existing.contains(&(attr.clone(), (key.clone(), wanted.clone()))) {
+            out.insert(path, value);
+            continue;
+        }
+        let entries = new_entries.entry(attr).or_default();
+        let entry = match entries
+            .iter_mut()
+            .position(|e| e.get(&key).and_then(Value::as_str) == Some(wanted.as_str()))
+        {
+            Some(i) => &mut entries[i],
+            None => {
+                let mut e = Map::new();
+                e.insert(key.clone(), Value::String(wanted.clone()));
+                entries.push(e);
+                entries.last_mut().expect("just pushed")
+            }
+        };
+        entry.insert(sub, value);
+    }
+    for (attr, entries) in new_entries {
+        out.insert(
+            attr,
+            Value::Array(entries.into_iter().map(Value::Object).collect()),
+        );
+    }
+    out
+}
+
+/// An attribute's path without filter or sub-attribute, with its schema URN if any.
+fn entry_attr(p: &crate::scim::path::ScimPath) -> String {
+    match &p.schema {
+        Some(urn) => format!("{urn}:{}", p.attr),
+        None => p.attr.clone(),
     }
 }
 
@@ -488,5 +571,44 @@ mod tests {
             true,
         );
         assert_eq!(plan.action, Action::Skip(SkipReason::Unchanged));
+    }
+
+    #[test]
+    fn new_entries_of_multi_valued_attributes_are_added_whole() {
+        let mirror = attrs(json!({
+            "userName": "a@x.com",
+            "addresses[type eq \"work\"].locality": "Oslo",
+            "phoneNumbers[type eq \"work\"].value": "+47 1",
+        }));
+        let changes = attrs(json!({
+            "title": "Dr.",
+            // a new sub-attribute of the work address Webex has: replaced in place
+            "addresses[type eq \"work\"].country": "NO",
+            // a changed work phone: replaced in place
+            "phoneNumbers[type eq \"work\"].value": "+47 2",
+            // two new phone entries and a cleared one
+            "phoneNumbers[type eq \"mobile\"].value": "+47 3",
+            "phoneNumbers[type eq \"fax\"].value": "+47 4",
+            "addresses[type eq \"home\"].locality": null,
+        }));
+        let got = entries_to_add(changes, &mirror);
+        let want = attrs(json!({
+            "title": "Dr.",
+            "addresses[type eq \"work\"].country": "NO",
+            "phoneNumbers[type eq \"work\"].value": "+47 2",
+            "addresses[type eq \"home\"].locality": null,
+            "phoneNumbers": [{"type": "fax", "value": "+47 4"}, {"type": "mobile", "value": "+47 3"}],
+        }));
+        assert_eq!(got, want);
+        let body = crate::scim::patch_request(&got);
+        let ops: Vec<(&str, &str)> = body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| (op["op"].as_str().unwrap(), op["path"].as_str().unwrap()))
+            .collect();
+        assert!(ops.contains(&("add", "phoneNumbers")), "{ops:?}");
+        assert!(ops.contains(&("remove", "addresses[type eq \"home\"].locality")));
+        assert!(ops.contains(&("replace", "title")));
     }
 }

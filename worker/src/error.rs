@@ -110,6 +110,16 @@ impl WorkerError {
         }
     }
 
+    /// Whether the tenant's Webex org refused its credentials (401/403, directly or as the
+    /// cause of a [`WorkerError::TenantScim`]): the tenant is to be quarantined.
+    pub fn is_credential_failure(&self) -> bool {
+        match self {
+            WorkerError::ScimStatus { status, .. } => matches!(status, 401 | 403),
+            WorkerError::TenantScim(inner) => inner.is_credential_failure(),
+            _ => false,
+        }
+    }
+
     /// Whether this error, met while pushing one user, is about that user (its data, its
     /// userName) rather than about the tenant's SCIM service: only then may the user be
     /// recorded as failed. Anything else fails the batch, which is retried later: recording

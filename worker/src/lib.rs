@@ -20,6 +20,7 @@ pub mod mirror;
 pub mod outcome;
 pub mod pipeline;
 pub mod push;
+pub mod ratelimit;
 pub mod record;
 pub mod redelivery;
 pub mod scim;

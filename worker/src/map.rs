@@ -22,13 +22,76 @@ pub const USER_NAME: &str = "userName";
 /// SCIM path of the work email, which Webex requires to equal `userName`.
 pub const WORK_EMAIL: &str = "emails[type eq \"work\"].value";
 
-/// String-valued Graph properties copied to SCIM paths by the default mapping.
+/// The enterprise extension's schema URN, prefix of its attribute paths.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// SCIM path of the manager reference (a Webex user id, resolved by the pipeline).
+pub const MANAGER: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value";
+/// SCIM path of the work address's country (ISO 3166-1 alpha-2).
+pub const COUNTRY: &str = "addresses[type eq \"work\"].country";
+/// SCIM path of the work phone number.
+pub const WORK_PHONE: &str = "phoneNumbers[type eq \"work\"].value";
+
+/// String-valued Graph properties copied to SCIM paths by the default mapping: the seed's
+/// attribute table (usageLocation, businessPhones and manager have rules of their own).
 const STRING_RULES: &[(&str, &[&str])] = &[
     ("userPrincipalName", &[USER_NAME, WORK_EMAIL]),
     ("displayName", &["displayName"]),
     ("givenName", &["name.givenName"]),
     ("surname", &["name.familyName"]),
+    ("jobTitle", &["title"]),
+    (
+        "streetAddress",
+        &["addresses[type eq \"work\"].streetAddress"],
+    ),
+    ("city", &["addresses[type eq \"work\"].locality"]),
+    ("state", &["addresses[type eq \"work\"].region"]),
+    ("postalCode", &["addresses[type eq \"work\"].postalCode"]),
+    ("mobilePhone", &["phoneNumbers[type eq \"mobile\"].value"]),
+    ("faxNumber", &["phoneNumbers[type eq \"fax\"].value"]),
+    (
+        "department",
+        &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"],
+    ),
+    (
+        "employeeId",
+        &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"],
+    ),
 ];
+
+/// The SCIM paths whose Graph property this entry explicitly clears (`null`, or no phone
+/// left in `businessPhones`): what "clear attributes" removes in Webex. Absent properties
+/// (not returned) clear nothing.
+pub fn cleared_paths(user: &SourceUser) -> Vec<&'static str> {
+    let is_null = |name: &str| user.attributes.get(name).is_some_and(Value::is_null);
+    let mut paths: Vec<&'static str> = STRING_RULES
+        .iter()
+        .filter(|(source, _)| is_null(source))
+        .flat_map(|(_, targets)| targets.iter().copied())
+        // userName and the work email are never cleared: Webex requires them.
+        .filter(|path| *path != USER_NAME && *path != WORK_EMAIL)
+        .collect();
+    if is_null("usageLocation") {
+        paths.push(COUNTRY);
+    }
+    let no_phone = match user.attributes.get("businessPhones") {
+        Some(Value::Null) => true,
+        Some(Value::Array(phones)) => !phones.iter().any(Value::is_string),
+        _ => false,
+    };
+    if no_phone {
+        paths.push(WORK_PHONE);
+    }
+    if is_null("manager") {
+        paths.push(MANAGER);
+    }
+    paths
+}
+
+/// A usage location Webex accepts as a country: an ISO 3166-1 alpha-2 code.
+pub fn valid_country(code: &str) -> bool {
+    code.len() == 2 && isocountry::CountryCode::for_alpha2(code).is_ok()
+}
 
 /// Maps one Graph user with the default mapping.
 ///
@@ -36,12 +99,29 @@ const STRING_RULES: &[(&str, &[&str])] = &[
 /// keep it active; the diff decides between deactivating and deleting.
 pub fn map_user(user: &SourceUser) -> ScimAttributes {
     let mut out = ScimAttributes::new();
+    if user.is_references_only() {
+        // A second-pass entry: only its references (resolved by the pipeline) change.
+        out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
+        return out;
+    }
     for (source, targets) in STRING_RULES {
         if let Some(value) = user.str_attr(source) {
             for target in *targets {
                 out.insert((*target).to_string(), Value::String(value.to_string()));
             }
         }
+    }
+    // Not a valid code: not sent, rather than a user Webex refuses.
+    if let Some(country) = user.str_attr("usageLocation").filter(|c| valid_country(c)) {
+        out.insert(COUNTRY.to_string(), Value::String(country.to_string()));
+    }
+    let first_phone = user
+        .attributes
+        .get("businessPhones")
+        .and_then(Value::as_array)
+        .and_then(|phones| phones.iter().find_map(Value::as_str));
+    if let Some(phone) = first_phone {
+        out.insert(WORK_PHONE.to_string(), Value::String(phone.to_string()));
     }
     out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
     let room = user.is_room();
@@ -125,7 +205,52 @@ mod tests {
                               "emails[type eq \"work\"].value": "ada@example.com",
                               "displayName": "Ada Lovelace", "name.givenName": "Ada",
                               "name.familyName": "Lovelace", "externalId": "e1", "active": true,
-                              "userType": "user"})),
+                              "title": "Analyst", "userType": "user"})),
+            ),
+            (
+                "the seed's attribute table",
+                user(
+                    "e9",
+                    None,
+                    json!({"userPrincipalName": "b@example.com", "usageLocation": "DE",
+                           "city": "Köln", "streetAddress": "Domkloster 4", "state": "NRW",
+                           "postalCode": "50667", "businessPhones": ["+49 221 1", "+49 221 2"],
+                           "mobilePhone": "+49 171 1", "faxNumber": "+49 221 9",
+                           "jobTitle": "Dombaumeisterin", "department": "Bau",
+                           "employeeId": "E-9", "manager": "e1", "country": "Germany"}),
+                ),
+                expect(json!({"userName": "b@example.com",
+                              "emails[type eq \"work\"].value": "b@example.com",
+                              "addresses[type eq \"work\"].country": "DE",
+                              "addresses[type eq \"work\"].locality": "Köln",
+                              "addresses[type eq \"work\"].streetAddress": "Domkloster 4",
+                              "addresses[type eq \"work\"].region": "NRW",
+                              "addresses[type eq \"work\"].postalCode": "50667",
+                              "phoneNumbers[type eq \"work\"].value": "+49 221 1",
+                              "phoneNumbers[type eq \"mobile\"].value": "+49 171 1",
+                              "phoneNumbers[type eq \"fax\"].value": "+49 221 9",
+                              "title": "Dombaumeisterin",
+                              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Bau",
+                              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "E-9",
+                              "externalId": "e9", "userType": "user"})),
+            ),
+            (
+                "an invalid usage location is not sent",
+                user(
+                    "e10",
+                    None,
+                    json!({"usageLocation": "XX", "businessPhones": []}),
+                ),
+                expect(json!({"externalId": "e10", "userType": "user"})),
+            ),
+            (
+                "a reference-pass entry maps only its id",
+                user(
+                    "e11",
+                    None,
+                    json!({"manager": "e1", "dirsync.referencesOnly": true}),
+                ),
+                expect(json!({"externalId": "e11"})),
             ),
             (
                 "missing names",
@@ -219,5 +344,41 @@ mod tests {
     fn active_of_reads_the_flag() {
         assert_eq!(active_of(&expect(json!({"active": false}))), Some(false));
         assert_eq!(active_of(&expect(json!({}))), None);
+    }
+
+    #[test]
+    fn cleared_paths_are_the_nulls_of_mapped_properties() {
+        let u = user(
+            "e1",
+            None,
+            json!({"userPrincipalName": null, "jobTitle": null, "city": "Oslo",
+                   "usageLocation": null, "businessPhones": [], "manager": null,
+                   "department": null, "displayName": "Ada"}),
+        );
+        let mut got = cleared_paths(&u);
+        got.sort();
+        let mut want = vec![
+            "addresses[type eq \"work\"].country",
+            "phoneNumbers[type eq \"work\"].value",
+            "title",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        ];
+        want.sort();
+        assert_eq!(
+            got, want,
+            "userName is never cleared, absent properties neither"
+        );
+        assert!(cleared_paths(&user("e2", None, json!({"businessPhones": ["+1"]}))).is_empty());
+    }
+
+    #[test]
+    fn countries_are_iso_alpha2() {
+        for ok in ["US", "DE", "GB", "NO"] {
+            assert!(valid_country(ok), "{ok}");
+        }
+        for bad in ["XX", "us", "USA", "", "Germany", "U"] {
+            assert!(!valid_country(bad), "{bad}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Reads the mirror rows of a batch's users in one query.
+//! Reads the mirror rows of a batch's users in one query, and the Webex ids of the users
+//! its entries refer to.
 
 use std::collections::HashMap;
 
@@ -41,4 +42,25 @@ pub async fn load_mirror(
             (entra_id, user)
         })
         .collect())
+}
+
+/// The Webex ids of the given Entra ids that dirsync has in Webex (active or not), for
+/// references such as managers.
+pub async fn load_webex_ids(
+    pool: &PgPool,
+    tenant: TenantId,
+    entra_ids: &[String],
+) -> Result<HashMap<String, String>, WorkerError> {
+    if entra_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(sqlx::query_as(
+        "SELECT entra_id, webex_id FROM mirror_users WHERE tenant_id = $1 AND entra_id = ANY($2)",
+    )
+    .bind(tenant.0)
+    .bind(entra_ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect())
 }

@@ -4,13 +4,20 @@
 //! Graph may return the same user twice in one page (a later slice of changes); the mirror
 //! can hold one row per user, so the entries are folded into the last one and the earlier
 //! ones count as skipped. That keeps synced + skipped + failed equal to the entries seen.
+//!
+//! The tenant's policy adds what the bare mapping cannot know: the paths to clear ("clear
+//! attributes") and the manager reference, which must be the manager's Webex id; a manager
+//! not in Webex yet is deferred, never a failure.
 
 use std::collections::HashMap;
 
 use dirsync_proto::SourceUser;
 
+use serde_json::Value;
+
 use crate::diff::{MirrorUser, Plan, SkipReason, diff};
-use crate::map::map_user;
+use crate::map::{MANAGER, cleared_paths, map_user};
+use crate::record::RefChanges;
 
 /// One entry of the batch with what to do about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +32,47 @@ pub enum Planned {
     },
 }
 
-/// Plans every entry of a batch. The output has one item per input entry.
+/// A tenant's mapping policy and what the batch knows about the users it refers to.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub allow_hard_delete: bool,
+    /// "Clear attributes": a property that becomes null removes the Webex value.
+    pub clear_attributes: bool,
+    /// Webex ids of the users in Webex from dirsync, by Entra id, for the managers the
+    /// batch names.
+    pub managers: HashMap<String, String>,
+}
+
+/// A manager reference that cannot be applied yet: the manager is not in Webex. The user
+/// is provisioned without it; a later pass applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub entra_id: String,
+    pub manager_id: String,
+}
+
+/// Plans every entry of a batch with only the hard-delete policy (no clearing, no
+/// managers known).
 pub fn plan_batch(
     users: &[SourceUser],
     mirror: &HashMap<String, MirrorUser>,
     allow_hard_delete: bool,
 ) -> Vec<Planned> {
+    let policy = Policy {
+        allow_hard_delete,
+        ..Policy::default()
+    };
+    plan_batch_with(users, mirror, &policy).0
+}
+
+/// Plans every entry of a batch (one item per input entry), and lists the manager
+/// references it had to defer.
+pub fn plan_batch_with(
+    users: &[SourceUser],
+    mirror: &HashMap<String, MirrorUser>,
+    policy: &Policy,
+) -> (Vec<Planned>, Vec<Deferred>) {
+    let mut deferred = Vec::new();
     let mut last_index: HashMap<&str, usize> = HashMap::new();
     for (i, user) in users.iter().enumerate() {
         last_index.insert(user.id.as_str(), i);
@@ -49,18 +91,69 @@ pub fn plan_batch(
             });
             continue;
         }
+        let mut mapped = map_user(&merged);
+        if policy.clear_attributes && merged.removed.is_none() {
+            for path in cleared_paths(&merged) {
+                mapped.insert(path.to_string(), Value::Null);
+            }
+        }
+        if merged.removed.is_none()
+            && let Some(manager) = merged.str_attr("manager")
+        {
+            match policy.managers.get(manager) {
+                Some(webex_id) => {
+                    mapped.insert(MANAGER.to_string(), Value::String(webex_id.clone()));
+                }
+                None => deferred.push(Deferred {
+                    entra_id: user.id.clone(),
+                    manager_id: manager.to_string(),
+                }),
+            }
+        }
         let plan = diff(
             merged.removed,
-            map_user(&merged),
+            mapped,
             mirror.get(&user.id),
-            allow_hard_delete,
+            policy.allow_hard_delete,
         );
         out.push(Planned::Plan {
             entra_id: user.id.clone(),
             plan,
         });
     }
-    out
+    (out, deferred)
+}
+
+/// The `deferred_refs` changes of a planned batch: every user whose entry speaks of its
+/// manager (or is a tombstone) settles its earlier deferral; `deferred` waits again.
+pub fn ref_changes(users: &[SourceUser], deferred: Vec<Deferred>) -> RefChanges {
+    let mut settled: Vec<String> = users
+        .iter()
+        .filter(|u| u.removed.is_some() || u.attributes.contains_key("manager"))
+        .map(|u| u.id.clone())
+        .collect();
+    settled.sort();
+    settled.dedup();
+    RefChanges {
+        settled,
+        deferred: deferred
+            .into_iter()
+            .map(|d| (d.entra_id, d.manager_id))
+            .collect(),
+        reference_pass: !users.is_empty() && users.iter().all(SourceUser::is_references_only),
+    }
+}
+
+/// The managers (Entra ids) a batch refers to, to look up in the mirror.
+pub fn managers_named(users: &[SourceUser]) -> Vec<String> {
+    let mut ids: Vec<String> = users
+        .iter()
+        .filter_map(|u| u.str_attr("manager"))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// A later entry on top of an earlier one: a tombstone wins outright; otherwise the later
@@ -191,5 +284,141 @@ mod tests {
         for (name, earlier, later, expected) in cases {
             assert_eq!(fold(earlier, &later), expected, "case {name}");
         }
+    }
+
+    fn mirrored(attributes: Value) -> MirrorUser {
+        let attributes: crate::map::ScimAttributes = attributes
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        MirrorUser {
+            webex_id: "w-a".into(),
+            content_hash: crate::hash::content_hash(&attributes),
+            active: true,
+            attributes,
+        }
+    }
+
+    #[test]
+    fn managers_resolve_to_webex_ids_or_are_deferred() {
+        let users = vec![
+            user(
+                "a",
+                None,
+                json!({"userPrincipalName": "a@x.com", "manager": "boss"}),
+            ),
+            user(
+                "b",
+                None,
+                json!({"userPrincipalName": "b@x.com", "manager": "absent"}),
+            ),
+            user(
+                "c",
+                Some(RemovedReason::Deleted),
+                json!({"manager": "absent"}),
+            ),
+        ];
+        let policy = Policy {
+            managers: HashMap::from([("boss".to_string(), "w-boss".to_string())]),
+            ..Policy::default()
+        };
+        let (planned, deferred) = plan_batch_with(&users, &HashMap::new(), &policy);
+        let Planned::Plan { plan, .. } = &planned[0] else {
+            panic!()
+        };
+        assert_eq!(plan.effective.get(MANAGER), Some(&json!("w-boss")));
+        let Planned::Plan { plan, .. } = &planned[1] else {
+            panic!()
+        };
+        assert_eq!(plan.action, Action::Create, "provisioned all the same");
+        assert_eq!(plan.effective.get(MANAGER), None);
+        assert_eq!(
+            deferred,
+            [Deferred {
+                entra_id: "b".into(),
+                manager_id: "absent".into()
+            }]
+        );
+        assert_eq!(managers_named(&users), ["absent", "boss"]);
+    }
+
+    #[test]
+    fn a_reference_pass_entry_patches_only_the_manager() {
+        let mirror = HashMap::from([(
+            "a".to_string(),
+            mirrored(
+                json!({"userName": "a@x.com", "externalId": "a", "userType": "room",
+                            "active": true}),
+            ),
+        )]);
+        let entry = user(
+            "a",
+            None,
+            json!({"manager": "boss", "dirsync.referencesOnly": true}),
+        );
+        let policy = Policy {
+            managers: HashMap::from([("boss".to_string(), "w-boss".to_string())]),
+            ..Policy::default()
+        };
+        let (planned, _) = plan_batch_with(&[entry], &mirror, &policy);
+        let want = crate::map::test_support::attrs(json!({MANAGER: "w-boss"}));
+        assert_eq!(
+            action(&planned[0]),
+            Some(&Action::Patch {
+                webex_id: "w-a".into(),
+                changes: want
+            })
+        );
+    }
+
+    #[test]
+    fn clearing_is_opt_in_and_becomes_null_changes() {
+        let mirror = HashMap::from([(
+            "a".to_string(),
+            mirrored(
+                json!({"userName": "a@x.com", "externalId": "a", "userType": "user",
+                            "title": "Analyst", "active": true}),
+            ),
+        )]);
+        let entry = user("a", None, json!({"jobTitle": null}));
+        let (kept, _) = plan_batch_with(std::slice::from_ref(&entry), &mirror, &Policy::default());
+        assert!(
+            matches!(action(&kept[0]), Some(Action::Skip(_))),
+            "by default a null never clears"
+        );
+        let clear = Policy {
+            clear_attributes: true,
+            ..Policy::default()
+        };
+        let (cleared, _) = plan_batch_with(&[entry], &mirror, &clear);
+        let want = crate::map::test_support::attrs(json!({"title": null}));
+        assert_eq!(
+            action(&cleared[0]),
+            Some(&Action::Patch {
+                webex_id: "w-a".into(),
+                changes: want
+            })
+        );
+        let Planned::Plan { plan, .. } = &cleared[0] else {
+            panic!()
+        };
+        assert!(
+            !plan.effective.contains_key("title"),
+            "the mirror forgets it"
+        );
+        // Creating a user clears nothing.
+        let new = user(
+            "n",
+            None,
+            json!({"userPrincipalName": "n@x.com", "jobTitle": null}),
+        );
+        let (created, _) = plan_batch_with(&[new], &HashMap::new(), &clear);
+        let Planned::Plan { plan, .. } = &created[0] else {
+            panic!()
+        };
+        assert_eq!(plan.action, Action::Create);
+        assert!(plan.effective.values().all(|v| !v.is_null()));
     }
 }

@@ -1,4 +1,5 @@
-//! Carries out one user's plan against SCIM and turns the result into a [`UserResult`].
+//! Carries out one user's plan against SCIM and turns the result into a [`UserResult`]; a
+//! batch's plans go through Bulk requests where the target has them (`push/bulk.rs`).
 //!
 //! The interesting cases: a create that meets a 409 uniqueness conflict adopts the org's
 //! existing user with that userName (so a redelivered create never duplicates a user); a
@@ -10,6 +11,9 @@
 //! past the retry budget) is returned, and fails the batch. Every write here is safe to
 //! repeat when the batch comes back: a create meets 409 and adopts, a patch sets the same
 //! values, a delete meets 404.
+//!
+//! A plan's first request and what follows from its answer are apart ([`settle`]), so that an
+//! operation answered inside a Bulk request ends exactly as the single request would have.
 
 use serde_json::Value;
 
@@ -19,14 +23,61 @@ use crate::map::{ACTIVE, ScimAttributes, USER_NAME};
 use crate::outcome::{MirrorChange, Status, UserResult};
 use crate::scim::{ScimClient, user_resource};
 
-/// Pushes one plan. Errors about this user become a failed user; the error is returned
-/// when it is not about this user (see [`WorkerError::is_object_specific`]).
+mod bulk;
+
+pub use bulk::push_all;
+
+/// The answer to a plan's first SCIM request: for a create, the new user's id when the
+/// answer gave it.
+pub(crate) type FirstAttempt = Result<Option<String>, WorkerError>;
+
+/// Pushes one plan with single requests. Errors about this user become a failed user; the
+/// error is returned when it is not about this user (see [`WorkerError::is_object_specific`]).
 pub async fn push(
     client: &ScimClient,
     entra_id: String,
     plan: Plan,
 ) -> Result<UserResult, WorkerError> {
-    let upsert = |webex_id: String, plan: &Plan| UserResult {
+    let first = match &plan.action {
+        Action::Skip(_) => return Ok(UserResult::skipped(entra_id)),
+        Action::Create => match create_resource(&plan.effective) {
+            Ok(resource) => client.create_user(&resource).await.map(|u| Some(u.id)),
+            Err(e) => Err(e),
+        },
+        Action::Patch { webex_id, changes } => {
+            client.patch_user(webex_id, changes).await.map(|()| None)
+        }
+        Action::Deactivate { webex_id } => client
+            .patch_user(webex_id, &deactivation())
+            .await
+            .map(|()| None),
+        Action::Delete { webex_id } => client.delete_user(webex_id).await.map(|()| None),
+    };
+    settle(client, entra_id, &plan, first).await
+}
+
+/// The changes of a deactivation: `active` = false.
+pub(crate) fn deactivation() -> ScimAttributes {
+    ScimAttributes::from([(ACTIVE.to_string(), Value::Bool(false))])
+}
+
+/// The `POST /Users` body of a create; an error here is about the user.
+pub(crate) fn create_resource(attributes: &ScimAttributes) -> Result<Value, WorkerError> {
+    if !attributes.contains_key(USER_NAME) {
+        return Err(WorkerError::MissingUserName);
+    }
+    user_resource(attributes)
+}
+
+/// The user's result once its plan's first request was answered `first`, making the
+/// follow-up requests that answer calls for (adoption, re-creation).
+pub(crate) async fn settle(
+    client: &ScimClient,
+    entra_id: String,
+    plan: &Plan,
+    first: FirstAttempt,
+) -> Result<UserResult, WorkerError> {
+    let upsert = |webex_id: String| UserResult {
         entra_id: entra_id.clone(),
         status: Status::Synced,
         mirror: Some(MirrorChange::Upsert {
@@ -48,39 +99,36 @@ pub async fn push(
             Err(e)
         }
     };
+    let not_found = |e: &WorkerError| e.scim_status() == Some(404);
 
-    match &plan.action {
-        Action::Skip(_) => Ok(UserResult::skipped(entra_id.clone())),
-        Action::Create => match create_or_adopt(client, &plan.effective).await {
-            Ok(webex_id) => Ok(upsert(webex_id, &plan)),
+    match (&plan.action, first) {
+        (Action::Skip(_), _) => Ok(UserResult::skipped(entra_id.clone())),
+        (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id)),
+        (Action::Create, Ok(None)) => match created_id(client, &plan.effective).await {
+            Ok(webex_id) => Ok(upsert(webex_id)),
             Err(e) => failed(e),
         },
-        Action::Patch { webex_id, changes } => match client.patch_user(webex_id, changes).await {
-            Ok(()) => Ok(upsert(webex_id.clone(), &plan)),
-            // Deleted in Webex behind our back: an active user is re-created in full.
-            Err(e) if e.scim_status() == Some(404) && plan.active() => {
-                match create_or_adopt(client, &plan.effective).await {
-                    Ok(webex_id) => Ok(upsert(webex_id, &plan)),
-                    Err(e) => failed(e),
-                }
-            }
-            Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Skipped)),
+        (Action::Create, Err(e)) => match adopt_on_conflict(client, &plan.effective, e).await {
+            Ok(webex_id) => Ok(upsert(webex_id)),
             Err(e) => failed(e),
         },
-        Action::Deactivate { webex_id } => {
-            let changes = ScimAttributes::from([(ACTIVE.to_string(), Value::Bool(false))]);
-            match client.patch_user(webex_id, &changes).await {
-                Ok(()) => Ok(upsert(webex_id.clone(), &plan)),
-                // Nothing left to deactivate.
-                Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Skipped)),
+        (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id.clone())),
+        // Deleted in Webex behind our back: an active user is re-created in full.
+        (Action::Patch { .. }, Err(e)) if not_found(&e) && plan.active() => {
+            match create_or_adopt(client, &plan.effective).await {
+                Ok(webex_id) => Ok(upsert(webex_id)),
                 Err(e) => failed(e),
             }
         }
-        Action::Delete { webex_id } => match client.delete_user(webex_id).await {
-            Ok(()) => Ok(removed(Status::Synced)),
-            Err(e) if e.scim_status() == Some(404) => Ok(removed(Status::Synced)),
-            Err(e) => failed(e),
-        },
+        (Action::Patch { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
+        (Action::Patch { .. }, Err(e)) => failed(e),
+        (Action::Deactivate { webex_id }, Ok(_)) => Ok(upsert(webex_id.clone())),
+        // Nothing left to deactivate.
+        (Action::Deactivate { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
+        (Action::Deactivate { .. }, Err(e)) => failed(e),
+        (Action::Delete { .. }, Ok(_)) => Ok(removed(Status::Synced)),
+        (Action::Delete { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Synced)),
+        (Action::Delete { .. }, Err(e)) => failed(e),
     }
 }
 
@@ -89,25 +137,49 @@ async fn create_or_adopt(
     client: &ScimClient,
     attributes: &ScimAttributes,
 ) -> Result<String, WorkerError> {
-    if !attributes.contains_key(USER_NAME) {
-        return Err(WorkerError::MissingUserName);
-    }
-    let resource = user_resource(attributes)?;
+    let resource = create_resource(attributes)?;
     match client.create_user(&resource).await {
         Ok(user) => Ok(user.id),
-        Err(e) if e.scim_status() == Some(409) => {
-            let Some(user_name) = attributes.get(USER_NAME).and_then(Value::as_str) else {
-                return Err(e);
-            };
-            match client.find_user_by_user_name(user_name).await? {
-                Some(existing) => {
-                    // Every mapped attribute, so the adopted user gets our externalId.
-                    client.patch_user(&existing.id, attributes).await?;
-                    Ok(existing.id)
-                }
-                None => Err(WorkerError::ForeignAccount),
-            }
+        Err(e) => adopt_on_conflict(client, attributes, e).await,
+    }
+}
+
+/// After a failed create: on a 409, adopts the org's existing user with that userName;
+/// any other error stands.
+async fn adopt_on_conflict(
+    client: &ScimClient,
+    attributes: &ScimAttributes,
+    e: WorkerError,
+) -> Result<String, WorkerError> {
+    if e.scim_status() != Some(409) {
+        return Err(e);
+    }
+    let Some(user_name) = attributes.get(USER_NAME).and_then(Value::as_str) else {
+        return Err(e);
+    };
+    match client.find_user_by_user_name(user_name).await? {
+        Some(existing) => {
+            // Every mapped attribute, so the adopted user gets our externalId.
+            client.patch_user(&existing.id, attributes).await?;
+            Ok(existing.id)
         }
-        Err(e) => Err(e),
+        None => Err(WorkerError::ForeignAccount),
+    }
+}
+
+/// The id of a user just created by a Bulk operation whose answer had no `location`.
+async fn created_id(
+    client: &ScimClient,
+    attributes: &ScimAttributes,
+) -> Result<String, WorkerError> {
+    let user_name = attributes
+        .get(USER_NAME)
+        .and_then(Value::as_str)
+        .ok_or(WorkerError::MissingUserName)?;
+    match client.find_user_by_user_name(user_name).await? {
+        Some(user) => Ok(user.id),
+        None => Err(WorkerError::ScimResponse(
+            "bulk create answered without the user's location".into(),
+        )),
     }
 }

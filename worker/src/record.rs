@@ -130,13 +130,43 @@ impl<'a> MirrorWrites<'a> {
     }
 }
 
+/// What a batch changes in `deferred_refs`: the users whose manager reference it settled
+/// (applied, cleared or now waiting for another manager) and the references it deferred.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefChanges {
+    /// Users whose earlier deferred reference, if any, is settled by this batch.
+    pub settled: Vec<String>,
+    /// (user, manager) references waiting for their manager.
+    pub deferred: Vec<(String, String)>,
+    /// The batch is the coordinator's reference pass: its entries are not users synced or
+    /// skipped again (the run counted them already), only its failures count.
+    pub reference_pass: bool,
+}
+
 /// Records the batch: its result row, the mirror changes and the failed objects.
 pub async fn record_batch(
     pool: &PgPool,
     key: BatchKey,
     results: &[UserResult],
 ) -> Result<Recorded, WorkerError> {
-    let counts = count(results);
+    record_batch_with(pool, key, results, &RefChanges::default()).await
+}
+
+/// [`record_batch`] with the batch's manager references, in the same transaction.
+pub async fn record_batch_with(
+    pool: &PgPool,
+    key: BatchKey,
+    results: &[UserResult],
+    refs: &RefChanges,
+) -> Result<Recorded, WorkerError> {
+    let counts = if refs.reference_pass {
+        Counts {
+            failed: count(results).failed,
+            ..Counts::default()
+        }
+    } else {
+        count(results)
+    };
     let seq = seq_i32(key.seq)?;
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
@@ -206,7 +236,13 @@ pub async fn record_batch(
     }
     // Every user of the batch was seen by this run, skipped and failed ones too: a full
     // enumeration's reconciliation deactivates only the active rows left unstamped.
-    let seen = writes.seen(results);
+    // A reference-pass entry is not a sighting in Graph: stamping it would hide a user that
+    // a full enumeration did not return.
+    let seen = if refs.reference_pass {
+        Vec::new()
+    } else {
+        writes.seen(results)
+    };
     if !seen.is_empty() {
         sqlx::query(
             // The stamp only moves forward within a run, whatever order batches land in.
@@ -220,6 +256,63 @@ pub async fn record_batch(
         .bind(&seen)
         .execute(&mut *tx)
         .await?;
+    }
+    if !refs.settled.is_empty() {
+        let mut settled: Vec<&str> = refs.settled.iter().map(String::as_str).collect();
+        settled.sort_unstable();
+        sqlx::query("DELETE FROM deferred_refs WHERE tenant_id = $1 AND entra_id = ANY($2)")
+            .bind(key.tenant.0)
+            .bind(&settled)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !refs.deferred.is_empty() {
+        let mut deferred: Vec<&(String, String)> = refs.deferred.iter().collect();
+        deferred.sort();
+        let users: Vec<&str> = deferred.iter().map(|d| d.0.as_str()).collect();
+        let managers: Vec<&str> = deferred.iter().map(|d| d.1.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO deferred_refs (tenant_id, entra_id, manager_id) \
+             SELECT $1, d.entra_id, d.manager_id FROM UNNEST($2::text[], $3::text[]) AS d(entra_id, manager_id) \
+             ON CONFLICT (tenant_id, entra_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, updated_at = now()",
+        )
+        .bind(key.tenant.0)
+        .bind(&users)
+        .bind(&managers)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Escrow: failed users wait for a later retry (one attempt per run); users this batch
+    // handled without failing are released.
+    if !failed_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO escrow (tenant_id, entra_id, reason, last_run_id) \
+             SELECT $1, f.entra_id, f.reason, $2 FROM UNNEST($3::text[], $4::text[]) AS f(entra_id, reason) \
+             ON CONFLICT (tenant_id, entra_id) DO UPDATE SET reason = EXCLUDED.reason, \
+                 attempts = escrow.attempts + CASE WHEN escrow.last_run_id = EXCLUDED.last_run_id THEN 0 ELSE 1 END, \
+                 last_failed_at = now(), last_run_id = EXCLUDED.last_run_id",
+        )
+        .bind(key.tenant.0)
+        .bind(key.run.0)
+        .bind(&failed_ids)
+        .bind(&failed_reasons)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut released: Vec<&str> = results
+        .iter()
+        .filter(|r| !matches!(r.status, Status::Failed(_)))
+        .map(|r| r.entra_id.as_str())
+        .filter(|id| failed_ids.binary_search(id).is_err())
+        .collect();
+    released.sort_unstable();
+    released.dedup();
+    if !released.is_empty() {
+        sqlx::query("DELETE FROM escrow WHERE tenant_id = $1 AND entra_id = ANY($2)")
+            .bind(key.tenant.0)
+            .bind(&released)
+            .execute(&mut *tx)
+            .await?;
     }
     if !failed_ids.is_empty() {
         sqlx::query(

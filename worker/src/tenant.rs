@@ -23,22 +23,27 @@ pub struct Tenant {
     /// Never logged: `SecretString`'s `Debug` is redacted.
     pub scim_token: Arc<SecretString>,
     pub allow_hard_delete: bool,
+    /// "Clear attributes": a property that becomes null removes the Webex value.
+    pub clear_attributes: bool,
 }
 
 /// Reads a tenant's row; `None` when there is no such tenant.
 pub async fn load_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>, WorkerError> {
-    let row: Option<(String, String, bool)> = sqlx::query_as(
-        "SELECT scim_base_url, scim_token, allow_hard_delete FROM tenants WHERE id = $1",
+    let row: Option<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT scim_base_url, scim_token, allow_hard_delete, clear_attributes FROM tenants WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(scim_base_url, token, allow_hard_delete)| Tenant {
-        id,
-        scim_base_url,
-        scim_token: Arc::new(SecretString::from(token)),
-        allow_hard_delete,
-    }))
+    Ok(row.map(
+        |(scim_base_url, token, allow_hard_delete, clear_attributes)| Tenant {
+            id,
+            scim_base_url,
+            scim_token: Arc::new(SecretString::from(token)),
+            allow_hard_delete,
+            clear_attributes,
+        },
+    ))
 }
 
 type Entry = (Instant, Option<Arc<Tenant>>);
@@ -81,4 +86,24 @@ impl TenantCache {
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, t)| t.clone())
     }
+}
+
+/// Records that the tenant's Webex org refused its credentials: the tenant is quarantined
+/// at once, and the coordinator stops waiting for the run's batches (it backs the tenant off
+/// and resumes the run later). Repeated refusals only move `quarantine_updated_at`.
+pub async fn record_refused_credentials(
+    pool: &PgPool,
+    id: TenantId,
+    reason: &str,
+) -> Result<(), WorkerError> {
+    sqlx::query(
+        "UPDATE tenants SET status = 'Quarantine', quarantine_kind = 'credentials', \
+         quarantine_reason = $2, quarantined_since = coalesce(quarantined_since, now()), \
+         quarantine_updated_at = now(), updated_at = now() WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

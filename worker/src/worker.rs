@@ -197,6 +197,18 @@ async fn handle_delivery(processor: Arc<BatchProcessor>, delivery: Delivery, bas
                 settle(&delivery, Settle::Ack).await;
             }
             Err(e) if e.is_retryable() => {
+                if e.is_credential_failure() {
+                    let reason = format!("webex refused the tenant's credentials: {e}");
+                    if let Err(q) = crate::tenant::record_refused_credentials(
+                        processor.pool(),
+                        batch.tenant_id,
+                        &reason,
+                    )
+                    .await
+                    {
+                        warn!(error = %q, "cannot record the refused credentials");
+                    }
+                }
                 // Nothing of the batch is recorded: it is pushed again in full, later.
                 let count = delivery_count(delivery.properties.headers().as_ref());
                 let hold = requeue_delay(base_delay, count);

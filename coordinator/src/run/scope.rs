@@ -1,5 +1,6 @@
 //! The scope steps of a run, before its users walk: the `groups/delta` round, and the
-//! targeted reads of users who entered the scope through membership alone.
+//! targeted reads of users who entered the scope through membership alone (or whose retry
+//! from escrow is due).
 
 use std::collections::HashSet;
 

@@ -26,6 +26,11 @@ pub(super) struct Tracker {
     pub(super) recorded: u32,
     pub(super) counts: Counts,
     pub(super) inflight: InFlight,
+    /// The tenant, and when this attempt started: a credential refusal seen by a worker
+    /// after that stops the attempt.
+    pub(super) tenant: TenantId,
+    pub(super) pool: sqlx::PgPool,
+    pub(super) started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Tracker {
@@ -68,6 +73,14 @@ impl Tracker {
 
     /// Reads the authoritative count, sums and in-flight state from PostgreSQL.
     pub(super) async fn refresh(&mut self) -> Result<(), CoordinatorError> {
+        // Batches of a tenant whose Webex token is refused are requeued by the workers and
+        // never recorded: stop waiting for them (the run stays open and resumes later).
+        if let Some(reason) =
+            crate::quarantine::credentials_refused_since(&self.pool, self.tenant, self.started)
+                .await?
+        {
+            return Err(CoordinatorError::Quarantined(reason));
+        }
         let (n, counts) = self.runs.recorded(self.run).await?;
         self.recorded = self.recorded.max(n);
         self.counts = counts;

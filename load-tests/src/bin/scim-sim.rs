@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! scim-sim serve --port 8082 --org <orgId> --token <token> [--org <orgId2> --token <token2>]
+//!                [--rate-per-org 200 --burst-per-org 20]
 //! ```
 //! The n-th `--token` belongs to the n-th `--org`. More orgs can be added at run time with
 //! `POST /_sim/orgs {"org_id": "…", "token": "…"}`.
@@ -10,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use dirsync_load_tests::scim_sim::{ScimSim, ScimSimConfig};
+use dirsync_load_tests::scim_sim::{RateLimit, ScimSim, ScimSimConfig};
 use dirsync_load_tests::serve;
 
 #[derive(Parser)]
@@ -45,6 +46,13 @@ struct ServeArgs {
     /// `count` when a list request gives none.
     #[arg(long, default_value_t = ScimSimConfig::default().default_count)]
     default_count: usize,
+    /// Requests a second each org may make (a token bucket answering 429 when empty); none
+    /// by default.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_per_org: Option<u32>,
+    /// Requests an org may make at once after a quiet spell (with --rate-per-org).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    burst_per_org: u32,
 }
 
 #[tokio::main]
@@ -61,6 +69,10 @@ async fn main() -> anyhow::Result<()> {
     let sim = ScimSim::new(ScimSimConfig {
         max_count: args.max_count,
         default_count: args.default_count,
+        rate_limit: args.rate_per_org.map(|per_second| RateLimit {
+            per_second,
+            burst: args.burst_per_org,
+        }),
     });
     for (org, token) in args.orgs.iter().zip(&args.tokens) {
         sim.add_org(org, token);

@@ -1,7 +1,9 @@
 //! What every `/Users` and `/Groups` request goes through, in one place: the [`ScimCall`]
-//! extractor (org id, resource id, query and headers), org lookup, bearer-token check and
-//! counting, and the JSON in and out. Handlers do their work synchronously inside
+//! extractor (org id, resource id, query and headers), org lookup, bearer-token check, the
+//! org's token bucket and counting, and the JSON in and out. Handlers do their work synchronously inside
 //! [`ScimCall::handle`], so no lock is ever held across an await.
+
+use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -14,6 +16,7 @@ use super::ScimSim;
 use super::counters::RequestKind;
 use super::error::{ScimError, ScimType};
 use super::store::{Org, Store};
+use super::throttle::retry_after_secs;
 
 /// One SCIM request, as every handler needs it; the body, where there is one, is extracted
 /// beside it.
@@ -66,7 +69,10 @@ impl ScimCall {
                 .into_response();
         };
         org.counters.count(kind);
-        let response = match authorize(&org, &self.headers).and_then(|()| op(store, &org)) {
+        let response = match authorize(&org, &self.headers)
+            .and_then(|()| throttle(store, &org))
+            .and_then(|()| op(store, &org))
+        {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
@@ -88,6 +94,19 @@ impl ScimCall {
     pub fn query(&self) -> Option<&str> {
         self.query.as_deref()
     }
+}
+
+/// Takes one of the org's tokens when a rate limit is configured.
+fn throttle(store: &Store, org: &Org) -> Result<(), ScimError> {
+    let Some(limit) = store.config.rate_limit else {
+        return Ok(());
+    };
+    org.bucket.take(limit, Instant::now()).map_err(|wait| {
+        org.counters.count_throttled();
+        ScimError::Throttled {
+            retry_after_secs: retry_after_secs(wait),
+        }
+    })
 }
 
 fn authorize(org: &Org, headers: &HeaderMap) -> Result<(), ScimError> {

@@ -3,7 +3,10 @@
 //! check how much SCIM traffic a sync cost.
 //!
 //! Users and Groups are counted apart: load tests assert "one write per synced user" with
-//! [`RequestCounters::writes`], and group traffic must not blur that.
+//! [`RequestCounters::writes`], and group traffic must not blur that. A `/Bulk` request
+//! counts once in `bulk`, and each operation it carries counts in its own kind (`create`,
+//! `patch`, `delete`) and in `bulk_operations`: the per-kind counters count user operations
+//! however they were sent, [`RequestCounters::requests`] counts HTTP requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,6 +31,8 @@ pub enum RequestKind {
     GroupPatch,
     GroupPut,
     GroupDelete,
+    /// `POST /Bulk` (the request; its operations count in their own kinds).
+    Bulk,
 }
 
 /// A snapshot of an org's counters. `create` … `delete` count `/Users` requests, the `group_*`
@@ -52,6 +57,12 @@ pub struct RequestCounters {
     pub group_delete: u64,
     pub errors_4xx: u64,
     pub errors_5xx: u64,
+    /// `POST /Bulk` requests.
+    pub bulk: u64,
+    /// Operations carried out inside Bulk requests (also counted in their kinds).
+    pub bulk_operations: u64,
+    /// Requests answered 429 by the org's token bucket (also counted in `errors_4xx`).
+    pub throttled: u64,
 }
 
 impl RequestCounters {
@@ -85,6 +96,12 @@ impl RequestCounters {
     pub fn all_writes(&self) -> u64 {
         self.writes() + self.group_writes()
     }
+
+    /// HTTP requests that reached the org, of any kind and outcome: a Bulk request counts
+    /// once however many operations it carries.
+    pub fn requests(&self) -> u64 {
+        self.all_total() - self.bulk_operations + self.bulk
+    }
 }
 
 impl RequestCounters {
@@ -105,16 +122,22 @@ impl RequestCounters {
             &mut self.group_patch,
             &mut self.group_put,
             &mut self.group_delete,
+            &mut self.bulk,
             &mut self.errors_4xx,
             &mut self.errors_5xx,
+            &mut self.bulk_operations,
+            &mut self.throttled,
         ]
     }
 }
 
-/// One slot per [`RequestKind`] (indexed by it), then the 4xx and 5xx counts.
-const SLOTS: usize = 15;
-const ERRORS_4XX: usize = 13;
-const ERRORS_5XX: usize = 14;
+/// One slot per [`RequestKind`] (indexed by it), then the 4xx and 5xx counts, the Bulk
+/// operations and the throttled requests.
+const SLOTS: usize = 18;
+const ERRORS_4XX: usize = 14;
+const ERRORS_5XX: usize = 15;
+const BULK_OPERATIONS: usize = 16;
+const THROTTLED: usize = 17;
 
 /// The live, lock-free counters behind [`RequestCounters`].
 #[derive(Debug, Default)]
@@ -125,6 +148,17 @@ pub(crate) struct Counters {
 impl Counters {
     pub fn count(&self, kind: RequestKind) {
         self.slots[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One operation of a Bulk request, of `kind`.
+    pub fn count_bulk_operation(&self, kind: RequestKind) {
+        self.count(kind);
+        self.slots[BULK_OPERATIONS].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused by the org's token bucket (its status is recorded as any other).
+    pub fn count_throttled(&self) {
+        self.slots[THROTTLED].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_status(&self, status: StatusCode) {
@@ -175,10 +209,14 @@ mod tests {
             RequestKind::GroupPatch,
             RequestKind::GroupPut,
             RequestKind::GroupDelete,
+            RequestKind::Bulk,
         ];
         for k in kinds {
             c.count(k);
         }
+        c.count_bulk_operation(RequestKind::Create);
+        c.count_bulk_operation(RequestKind::Delete);
+        c.count_throttled();
         for s in [
             StatusCode::OK,
             StatusCode::CONFLICT,
@@ -191,12 +229,12 @@ mod tests {
         assert_eq!(
             snap,
             RequestCounters {
-                create: 2,
+                create: 3,
                 get: 1,
                 list: 1,
                 patch: 1,
                 put: 1,
-                delete: 1,
+                delete: 2,
                 group_create: 1,
                 group_get: 1,
                 group_list: 2,
@@ -205,17 +243,22 @@ mod tests {
                 group_put: 1,
                 group_delete: 1,
                 errors_4xx: 2,
-                errors_5xx: 1
+                errors_5xx: 1,
+                bulk: 1,
+                bulk_operations: 2,
+                throttled: 1,
             }
         );
         // (what, got, want): user sums keep their meaning; group sums stand apart.
         let sums = [
-            ("total", snap.total(), 7),
-            ("writes", snap.writes(), 5),
+            ("total", snap.total(), 9),
+            ("writes", snap.writes(), 7),
             ("group_total", snap.group_total(), 10),
             ("group_writes", snap.group_writes(), 6),
-            ("all_total", snap.all_total(), 17),
-            ("all_writes", snap.all_writes(), 11),
+            ("all_total", snap.all_total(), 19),
+            ("all_writes", snap.all_writes(), 13),
+            // 17 single requests and one Bulk carrying two operations
+            ("requests", snap.requests(), 18),
         ];
         for (what, got, want) in sums {
             assert_eq!(got, want, "{what}");

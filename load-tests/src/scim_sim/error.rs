@@ -43,6 +43,12 @@ pub enum ScimError {
     NotFound(String),
     #[error("conflict: {0}")]
     Uniqueness(String),
+    /// 413: a Bulk request over the operations limit (RFC 7644 §3.7.4).
+    #[error("payload too large: {0}")]
+    TooLarge(String),
+    /// 429 from the org's token bucket, with `Retry-After` in whole seconds.
+    #[error("too many requests, retry after {retry_after_secs}s")]
+    Throttled { retry_after_secs: u64 },
 }
 
 impl ScimError {
@@ -59,6 +65,8 @@ impl ScimError {
             ScimError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ScimError::NotFound(_) => StatusCode::NOT_FOUND,
             ScimError::Uniqueness(_) => StatusCode::CONFLICT,
+            ScimError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ScimError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -66,14 +74,21 @@ impl ScimError {
         match self {
             ScimError::BadRequest { scim_type, .. } => Some(*scim_type),
             ScimError::Uniqueness(_) => Some(ScimType::Uniqueness),
-            ScimError::Unauthorized(_) | ScimError::NotFound(_) => None,
+            ScimError::Unauthorized(_)
+            | ScimError::NotFound(_)
+            | ScimError::TooLarge(_)
+            | ScimError::Throttled { .. } => None,
         }
     }
 
     pub fn detail(&self) -> &str {
         match self {
             ScimError::BadRequest { detail, .. } => detail,
-            ScimError::Unauthorized(d) | ScimError::NotFound(d) | ScimError::Uniqueness(d) => d,
+            ScimError::Unauthorized(d)
+            | ScimError::NotFound(d)
+            | ScimError::Uniqueness(d)
+            | ScimError::TooLarge(d) => d,
+            ScimError::Throttled { .. } => "too many requests",
         }
     }
 
@@ -94,10 +109,18 @@ impl ScimError {
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(self, ScimError::Unauthorized(_)) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            ScimError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ScimError::Throttled { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

@@ -3,8 +3,9 @@
 //! and standalone (`scim-sim serve`).
 //!
 //! Routes: `POST|GET /identity/scim/{orgId}/v2/Users`, `GET|PUT|PATCH|DELETE …/Users/{id}`,
-//! `POST|GET …/Groups`, `GET|PUT|PATCH|DELETE …/Groups/{id}`, `GET …/Groups/{id}/Members`, and
-//! the verification endpoints under `/_sim` (see `admin.rs`).
+//! `POST|GET …/Groups`, `GET|PUT|PATCH|DELETE …/Groups/{id}`, `GET …/Groups/{id}/Members`,
+//! `POST …/Bulk` (user operations, see `bulk.rs`), and the verification endpoints under
+//! `/_sim` (see `admin.rs`).
 //!
 //! Behaviour worth knowing (details in the module of each concern):
 //! - Auth: `Authorization: Bearer <org token>`, else 401 with a SCIM error. An unknown org is
@@ -28,13 +29,18 @@
 //!   operation; PUT without `members` empties the group; deleting a user removes it from its
 //!   groups. Membership choices: see `group_patch.rs`.
 //! - Counters count every request that reached a known org by kind, whatever its outcome, and
-//!   separately those answered 4xx / 5xx; `total()`/`writes()` count `/Users` only, the
-//!   `group_*` counters `/Groups`.
-//! - Not simulated yet: `/Bulk`, rate limits (429), injected faults and latency,
+//!   separately those answered 4xx / 5xx; `total()`/`writes()` count `/Users` operations only
+//!   (sent alone or inside a Bulk request), the `group_*` counters `/Groups`; `requests()`
+//!   counts HTTP requests.
+//! - Rate limit (`throttle.rs`): an optional token bucket per org; an empty bucket answers 429
+//!   with `Retry-After` (whole seconds) and counts in `throttled`.
+//! - Not simulated yet: Bulk operations on `/Groups` and `bulkId:` references, injected faults
+//!   and latency,
 //!   `attributes`/`excludedAttributes` projection (except `excludedAttributes=members`), nested
 //!   group and machine members, the users' `groups` attribute.
 
 mod admin;
+mod bulk;
 mod call;
 mod counters;
 mod error;
@@ -54,12 +60,14 @@ mod routes;
 mod schema;
 mod store;
 mod stored;
+mod throttle;
 
 #[cfg(test)]
 mod http_tests;
 
 use std::sync::Arc;
 
+pub use bulk::{BULK_OPERATIONS_MAX, BULK_REQUEST, BULK_RESPONSE};
 pub use counters::RequestCounters;
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompareOp, Filter, Literal, SyntaxError, parse_filter, parse_path};
@@ -67,6 +75,7 @@ pub use group_schema::{
     CISCO_GROUP, CORE_GROUP, GROUP_MEMBERS, GROUP_SIZE_MAX, MEMBERS_PAGE_MAX,
     MEMBERS_PER_OPERATION_MAX, MEMBERS_SHOWN_MAX,
 };
+pub use throttle::RateLimit;
 
 use store::Store;
 
@@ -76,6 +85,8 @@ pub struct ScimSimConfig {
     pub max_count: usize,
     /// `count` when the request gives none (Webex: 100).
     pub default_count: usize,
+    /// Each org's token bucket; `None` (the default) never throttles.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ScimSimConfig {
@@ -83,6 +94,7 @@ impl Default for ScimSimConfig {
         ScimSimConfig {
             max_count: 1000,
             default_count: 100,
+            rate_limit: None,
         }
     }
 }

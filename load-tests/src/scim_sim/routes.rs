@@ -1,5 +1,6 @@
 //! HTTP routes of the SCIM simulator under `/identity/scim/{orgId}/v2/Users`, and the router
-//! that joins them with the `/Groups` routes (`group_routes.rs`) and `/_sim` (`admin.rs`).
+//! that joins them with `/Bulk` (`bulk.rs`), the `/Groups` routes (`group_routes.rs`) and
+//! `/_sim` (`admin.rs`).
 //! Org lookup, bearer-token check and counting are `call.rs`'s.
 
 use axum::Router;
@@ -25,6 +26,10 @@ pub(super) fn router(sim: ScimSim) -> Router {
                 .put(put_user)
                 .patch(patch_user)
                 .delete(delete_user),
+        )
+        .route(
+            "/identity/scim/{org_id}/v2/Bulk",
+            axum::routing::post(super::bulk::bulk),
         )
         .merge(super::group_routes::routes())
         .merge(super::admin::routes())

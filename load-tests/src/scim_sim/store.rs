@@ -23,6 +23,7 @@ use super::list::{ListQuery, sort_key, sorted_page};
 use super::patch;
 use super::resource::{self, Stamp};
 use super::stored::StoredUser;
+use super::throttle::TokenBucket;
 
 const NAME_SHARDS: usize = 64;
 
@@ -36,6 +37,7 @@ pub(crate) struct Org {
     token: RwLock<String>,
     pub(super) state: Mutex<OrgState>,
     pub counters: Counters,
+    pub(super) bucket: TokenBucket,
 }
 
 impl Org {
@@ -200,6 +202,7 @@ impl Store {
                     token: RwLock::new(token.to_owned()),
                     state: Mutex::new(OrgState::default()),
                     counters: Counters::default(),
+                    bucket: TokenBucket::default(),
                 };
                 orgs.insert(org_id.to_owned(), Arc::new(org));
             }

@@ -1,5 +1,5 @@
 //! Builds SCIM request bodies from path-keyed attributes: the POST /Users resource and the
-//! PATCH operations.
+//! PATCH operations (also the `data` of Bulk PATCH operations).
 //!
 //! Pure. The resource builder is generic over the path forms of [`super::path`], so new
 //! mappings (phone numbers, addresses, enterprise attributes) need no new code here.
@@ -41,11 +41,18 @@ pub fn user_resource(attributes: &ScimAttributes) -> Result<Value, WorkerError> 
     Ok(Value::Object(root))
 }
 
-/// The JSON body of a `PATCH /Users/{id}` replacing each path with its value.
+/// The JSON body of a `PATCH /Users/{id}` replacing each path with its value; a `null` value
+/// means "clear this attribute" and becomes a `remove` of the path, and an array value (new
+/// entries of a multi-valued attribute, see `diff::entries_to_add`) an `add` of them: Webex
+/// answers `noTarget` to a `replace` through a filter that matches no entry.
 pub fn patch_request(changes: &ScimAttributes) -> Value {
     let operations: Vec<Value> = changes
         .iter()
-        .map(|(path, value)| json!({"op": "replace", "path": path, "value": value}))
+        .map(|(path, value)| match value {
+            Value::Null => json!({"op": "remove", "path": path}),
+            Value::Array(_) => json!({"op": "add", "path": path, "value": value}),
+            _ => json!({"op": "replace", "path": path, "value": value}),
+        })
         .collect();
     json!({"schemas": [PATCH_OP_SCHEMA], "Operations": operations})
 }
@@ -227,6 +234,19 @@ mod tests {
                        {"op": "replace", "path": "active", "value": false},
                        {"op": "replace", "path": "displayName", "value": "Ada K"},
                        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "a@x.com"}]})
+        );
+    }
+
+    #[test]
+    fn patch_request_removes_null_paths() {
+        let body = patch_request(&attrs(json!({"title": null, "displayName": "Ada",
+                                               "phoneNumbers[type eq \"mobile\"].value": null})));
+        assert_eq!(
+            body["Operations"],
+            json!([
+                {"op": "replace", "path": "displayName", "value": "Ada"},
+                {"op": "remove", "path": "phoneNumbers[type eq \"mobile\"].value"},
+                {"op": "remove", "path": "title"}])
         );
     }
 }

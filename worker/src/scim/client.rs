@@ -1,10 +1,15 @@
-//! HTTP client for one tenant's SCIM 2.0 endpoint: users create, search, patch, delete.
+//! HTTP client for one tenant's SCIM 2.0 endpoint: users create, search, patch, delete, and
+//! Bulk requests of them.
 //!
 //! Every request carries the tenant's bearer token and is retried per [`RetryPolicy`].
 //! Non-success statuses come back as [`WorkerError::ScimStatus`]; callers decide what a 404
-//! or a 409 means for them.
+//! or a 409 means for them. With an [`OrgRateLimiter`], every attempt first waits for the
+//! org's fleet-wide budget, and a 429/503 with `Retry-After` pauses the org for every worker.
+//! A target that answers `/Bulk` with 404, 405 or 501 has no Bulk endpoint: its
+//! [`BulkSupport`] remembers that, and callers send single requests from then on.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
@@ -12,13 +17,15 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tracing::{Instrument, debug, field, info_span};
+use tracing::{Instrument, debug, field, info_span, warn};
 
 use super::body::patch_request;
+use super::bulk::{BulkOutcome, BulkRequest, parse_bulk_response};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::wire::{ListResponse, UserResource, error_from_response, filter_string};
 use crate::error::WorkerError;
 use crate::map::ScimAttributes;
+use crate::ratelimit::OrgRateLimiter;
 
 /// Builds the HTTP client shared by all tenants (one connection pool per worker).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
@@ -30,6 +37,41 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
         .map_err(WorkerError::HttpClient)
 }
 
+/// Whether a SCIM target takes Bulk requests, shared by every client of that target (clones
+/// share it): unknown until its first Bulk answer, then known for good.
+#[derive(Debug, Clone)]
+pub struct BulkSupport {
+    state: Arc<AtomicU8>,
+}
+
+impl Default for BulkSupport {
+    fn default() -> Self {
+        BulkSupport {
+            state: Arc::new(AtomicU8::new(BULK_UNKNOWN)),
+        }
+    }
+}
+
+const BULK_UNKNOWN: u8 = 0;
+const BULK_YES: u8 = 1;
+const BULK_NO: u8 = 2;
+
+impl BulkSupport {
+    /// Worth trying: not known to be missing.
+    pub fn is_supported(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != BULK_NO
+    }
+
+    /// Known to work: the target answered a Bulk request.
+    pub fn is_confirmed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == BULK_YES
+    }
+
+    fn set(&self, state: u8) {
+        self.state.store(state, Ordering::Relaxed);
+    }
+}
+
 /// A SCIM client bound to one tenant's base URL and token.
 #[derive(Clone)]
 pub struct ScimClient {
@@ -37,6 +79,10 @@ pub struct ScimClient {
     base: Url,
     token: Arc<SecretString>,
     policy: RetryPolicy,
+    limiter: Option<OrgRateLimiter>,
+    /// The org's name in the rate limiter: the base URL without its scheme.
+    org: String,
+    bulk: BulkSupport,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -59,12 +105,80 @@ impl ScimClient {
         if base.cannot_be_a_base() {
             return Err(WorkerError::ScimBaseUrl("not a base url".into()));
         }
+        let org = format!(
+            "{}{}{}",
+            base.host_str().unwrap_or_default(),
+            base.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            base.path().trim_end_matches('/')
+        );
         Ok(ScimClient {
             http,
             base,
             token,
             policy,
+            limiter: None,
+            org,
+            bulk: BulkSupport::default(),
         })
+    }
+
+    /// Makes every request wait for the org's share of the fleet-wide budget.
+    pub fn with_rate_limiter(mut self, limiter: OrgRateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Shares what is known about the target's Bulk endpoint with other clients of it.
+    pub fn with_bulk_support(mut self, bulk: BulkSupport) -> Self {
+        self.bulk = bulk;
+        self
+    }
+
+    /// The org's name in the rate limiter (its SCIM base URL without the scheme).
+    pub fn org_key(&self) -> &str {
+        &self.org
+    }
+
+    /// Whether Bulk requests are worth sending to this target.
+    pub fn bulk_supported(&self) -> bool {
+        self.bulk.is_supported()
+    }
+
+    /// Whether this target is known to answer Bulk requests (not merely not known to refuse).
+    pub fn bulk_confirmed(&self) -> bool {
+        self.bulk.is_confirmed()
+    }
+
+    /// `POST /Bulk` of one request: each operation's outcome, in the request's order.
+    /// `Ok(None)` when the target has no Bulk endpoint (then remembered, see [`BulkSupport`]);
+    /// an error of the request as a whole is returned as is.
+    pub async fn bulk(
+        &self,
+        request: &BulkRequest,
+    ) -> Result<Option<Vec<BulkOutcome>>, WorkerError> {
+        if !self.bulk.is_supported() {
+            return Ok(None);
+        }
+        let body = request.body();
+        // 501 is a 5xx but no passing state: the endpoint is not there, so no retries.
+        let missing = |e: &WorkerError| matches!(e.scim_status(), Some(404 | 405 | 501));
+        match self
+            .send_when(Method::POST, self.url(&["Bulk"]), Some(&body), |e| {
+                e.is_retryable() && !missing(e)
+            })
+            .await
+        {
+            Ok(bytes) => {
+                self.bulk.set(BULK_YES);
+                parse_bulk_response(request, &bytes).map(Some)
+            }
+            Err(e) if missing(&e) => {
+                debug!(error = %e, "no bulk endpoint, single requests from now on");
+                self.bulk.set(BULK_NO);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) fn url(&self, segments: &[&str]) -> Url {
@@ -122,11 +236,23 @@ impl ScimClient {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Vec<u8>, WorkerError> {
+        self.send_when(method, url, body, WorkerError::is_retryable)
+            .await
+    }
+
+    /// [`Self::send`], retrying the errors `retry_if` accepts.
+    async fn send_when(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry_if: impl FnMut(&WorkerError) -> bool,
+    ) -> Result<Vec<u8>, WorkerError> {
         let mut slept = Duration::ZERO;
         let policy = self.policy.clone();
         (|| self.send_once(method.clone(), url.clone(), body))
             .retry(self.policy.backoff())
-            .when(WorkerError::is_retryable)
+            .when(retry_if)
             .adjust(move |e: &WorkerError, next| {
                 let delay = policy.next_delay(e.retry_after(), next, slept, fastrand::f64())?;
                 slept += delay;
@@ -144,6 +270,9 @@ impl ScimClient {
     ) -> Result<Vec<u8>, WorkerError> {
         let span = info_span!("scim_request", method = %method, status = field::Empty);
         async {
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire(&self.org).await?;
+            }
             let mut request = self
                 .http
                 .request(method, url)
@@ -159,15 +288,23 @@ impl ScimClient {
             let headers = response.headers().clone();
             let bytes = response.bytes().await.map_err(transport)?;
             if status.is_success() {
-                Ok(bytes.to_vec())
-            } else {
-                Err(error_from_response(
-                    status.as_u16(),
-                    &bytes,
-                    retry_after(&headers),
-                    tracking_id(&headers),
-                ))
+                return Ok(bytes.to_vec());
             }
+            let advice = retry_after(&headers);
+            if let (Some(limiter), Some(advice), 429 | 503) =
+                (&self.limiter, advice, status.as_u16())
+            {
+                let pause = advice.min(self.policy.max_retry_after);
+                if let Err(e) = limiter.pause(&self.org, pause).await {
+                    warn!(error = %e, "cannot pause the org's scim budget");
+                }
+            }
+            Err(error_from_response(
+                status.as_u16(),
+                &bytes,
+                advice,
+                tracking_id(&headers),
+            ))
         }
         .instrument(span)
         .await
@@ -278,6 +415,36 @@ mod tests {
             let found = same_user_name(results, wanted);
             assert_eq!(found.map(|u| u.id).as_deref(), expected, "case {i}");
         }
+    }
+
+    #[test]
+    fn names_the_org_by_its_base_url() {
+        let cases = [
+            (
+                "https://webexapis.com/identity/scim/org-1/v2",
+                "webexapis.com/identity/scim/org-1/v2",
+            ),
+            ("http://127.0.0.1:9/org/v2/", "127.0.0.1:9/org/v2"),
+        ];
+        for (base, org) in cases {
+            assert_eq!(client(base).unwrap().org_key(), org, "{base}");
+        }
+    }
+
+    #[test]
+    fn bulk_support_is_shared_by_clones() {
+        let support = BulkSupport::default();
+        let a = client("http://h/v2")
+            .unwrap()
+            .with_bulk_support(support.clone());
+        let b = a.clone();
+        assert!(a.bulk_supported() && b.bulk_supported());
+        assert!(!a.bulk_confirmed());
+        support.set(BULK_YES);
+        assert!(a.bulk_supported() && b.bulk_confirmed());
+        support.set(BULK_NO);
+        assert!(!a.bulk_supported() && !b.bulk_supported() && !b.bulk_confirmed());
+        assert!(client("http://h/v2").unwrap().bulk_supported());
     }
 
     #[test]

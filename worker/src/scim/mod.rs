@@ -1,7 +1,8 @@
-//! The SCIM 2.0 side: path parsing, request bodies, wire types, retries and the client
-//! (users, and groups in `groups.rs`).
+//! The SCIM 2.0 side: path parsing, request bodies, Bulk requests, wire types, retries and the
+//! client (users, and groups in `groups.rs`).
 
 pub mod body;
+pub mod bulk;
 pub mod client;
 pub mod groups;
 pub mod path;
@@ -9,6 +10,7 @@ pub mod retry;
 pub mod wire;
 
 pub use body::{patch_request, user_resource};
-pub use client::{ScimClient, http_client};
+pub use bulk::{BulkOperation, BulkOutcome, BulkRequest, MAX_BULK_OPERATIONS};
+pub use client::{BulkSupport, ScimClient, http_client};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use wire::UserResource;

@@ -1,8 +1,10 @@
 //! When and how long to wait before retrying a SCIM request.
 //!
-//! Exponential backoff with jitter (backon) for errors without advice from the server;
-//! `Retry-After` (whole or fractional seconds) when the server gives it, plus a little
-//! jitter so that requests throttled together do not return together. Every retry sequence
+//! Exponential backoff (backon's schedule) with full jitter, a delay drawn evenly from zero to
+//! the backoff's, for errors without advice from the server: retries of many clients spread
+//! out instead of coming back in waves. `Retry-After` (whole or fractional seconds) when the
+//! server gives it, plus a little jitter so that requests throttled together do not return
+//! together. Every retry sequence
 //! is bounded both in attempts and in total time asleep, because a batch holds a broker
 //! delivery while it waits.
 
@@ -38,12 +40,9 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The backoff schedule used when the server gives no `Retry-After`.
+    /// The backoff schedule, before jitter ([`Self::next_delay`] draws the delay under it).
     pub fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::new()
-            .with_jitter()
-            // Without backon's `std` feature the jitter seed would be the same in every process.
-            .with_jitter_seed(fastrand::u64(..))
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.max_attempts.saturating_sub(1))
@@ -52,7 +51,8 @@ impl RetryPolicy {
     /// The delay before the next attempt, or `None` to give up.
     ///
     /// `backoff` is the backoff's next delay (`None` once attempts are exhausted),
-    /// `slept` the time already spent asleep for this request, `jitter` a number in [0, 1).
+    /// `slept` the time already spent asleep for this request, `jitter` a number in [0, 1):
+    /// without advice the delay is `backoff × jitter` (full jitter).
     pub fn next_delay(
         &self,
         retry_after: Option<Duration>,
@@ -65,7 +65,7 @@ impl RetryPolicy {
             Some(advice) => {
                 advice.min(self.max_retry_after) + self.min_delay.mul_f64(jitter.clamp(0.0, 1.0))
             }
-            None => backoff,
+            None => backoff.mul_f64(jitter.clamp(0.0, 1.0)),
         };
         (slept + delay <= self.total_budget).then_some(delay)
     }
@@ -129,7 +129,16 @@ mod tests {
         let ms = Duration::from_millis;
         // (retry_after, backoff, slept, jitter, expected)
         let cases: Vec<DelayCase> = vec![
-            (None, Some(ms(400)), s(0), 0.5, Some(ms(400))),
+            // full jitter without advice
+            (None, Some(ms(400)), s(0), 0.5, Some(ms(200))),
+            (None, Some(ms(400)), s(0), 0.0, Some(ms(0))),
+            (
+                None,
+                Some(ms(400)),
+                s(0),
+                0.999,
+                Some(ms(400).mul_f64(0.999)),
+            ),
             (Some(ms(1500)), Some(ms(400)), s(0), 0.0, Some(ms(1500))),
             (Some(ms(1500)), Some(ms(400)), s(0), 0.5, Some(ms(1600))),
             (Some(s(600)), Some(ms(400)), s(0), 0.0, Some(s(60))),
@@ -139,7 +148,7 @@ mod tests {
             // total budget
             (Some(s(60)), Some(ms(400)), s(41), 0.0, None),
             (Some(s(60)), Some(ms(400)), s(40), 0.0, Some(s(60))),
-            (None, Some(s(10)), s(95), 0.0, None),
+            (None, Some(s(10)), s(95), 1.0, None),
         ];
         for (i, (ra, backoff, slept, jitter, expected)) in cases.into_iter().enumerate() {
             assert_eq!(
@@ -157,12 +166,9 @@ mod tests {
         let delays: Vec<Duration> = policy.backoff().build().collect();
         assert_eq!(delays.len(), policy.max_attempts - 1);
         for d in &delays {
-            // jitter adds at most the current delay
-            assert!(
-                *d >= policy.min_delay && *d <= policy.max_delay * 2,
-                "{d:?}"
-            );
+            assert!(*d >= policy.min_delay && *d <= policy.max_delay, "{d:?}");
         }
-        assert!(delays[3] >= Duration::from_millis(1600));
+        // backon multiplies by an f32 factor: 200 ms × 2³ within a microsecond
+        assert!(delays[3].abs_diff(Duration::from_millis(1600)) < Duration::from_micros(1));
     }
 }

@@ -6,6 +6,7 @@ mod counters;
 mod fake_scim;
 mod harness;
 mod push;
+mod ratelimit;
 mod record;
 mod tenant_failure;
 mod worker_e2e;

@@ -254,6 +254,8 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         prefix: topology.prefix().to_string(),
         prefetch: 2,
         scim_concurrency: 2,
+        scim_rate_per_org: 50.0,
+        scim_burst_per_org: 10,
     };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dirsync_worker::run(config, shutdown.clone()));

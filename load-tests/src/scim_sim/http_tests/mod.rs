@@ -3,6 +3,7 @@
 //! the assertions that users and groups share.
 
 mod access;
+mod bulk;
 mod checks;
 mod group_access;
 mod group_read;

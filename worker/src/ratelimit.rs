@@ -1,0 +1,173 @@
+//! The fleet-wide SCIM request budget of each Webex org, kept in Redis so that every worker
+//! draws from the same one.
+//!
+//! GCRA (the "virtual scheduling" form of a token bucket) in one Lua script, with Redis's own
+//! clock so that workers on different hosts agree on time. A request *reserves* the next free
+//! slot and sleeps until it, instead of asking again and again: a worker's requests never
+//! spin against Redis, and N workers together never exceed `per_second` (plus the `burst`
+//! saved up while idle). A 429 or 503 carrying `Retry-After` pauses the org for every worker:
+//! the "paused until" key pushes every later slot past it.
+//!
+//! Keys live under the worker's prefix, one pair per org with the org as a Redis Cluster hash
+//! tag (both keys go to one script): `{prefix}:{scim-rate:<org>}:tat` and `…:paused`. An org
+//! is named by its SCIM base URL without the scheme, which carries the Webex org id, so two
+//! tenants syncing into one org share its budget. Slots reserved by a request that then gave
+//! up are simply lost: the budget errs on the slow side.
+
+use std::time::Duration;
+
+use dirsync_proto::Topology;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::error::WorkerError;
+
+/// Reserves the next slot: returns the microseconds to wait before sending.
+/// KEYS: tat, paused. ARGV: emission interval (µs), tolerance (µs).
+const RESERVE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local start = now
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > start then start = paused end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < start then tat = start end
+local allow_at = tat - tolerance
+if allow_at < start then allow_at = start end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return allow_at - now
+";
+
+/// Pauses the org until now + ARGV[1] µs, unless it is already paused longer. KEYS: paused.
+const PAUSE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pause = tonumber(ARGV[1])
+local until_ = now + pause
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ > current then
+  redis.call('SET', KEYS[1], string.format('%.0f', until_), 'PX', math.ceil(pause / 1000) + 1000)
+end
+return 1
+";
+
+/// One org's budget: requests a second, and how many may go at once after a quiet spell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrgRate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl OrgRate {
+    /// The time between two requests at the steady rate.
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second.max(0.001))
+    }
+
+    /// How far ahead of the steady schedule a request may go: `burst - 1` intervals.
+    fn tolerance(&self) -> Duration {
+        self.interval() * self.burst.max(1).saturating_sub(1)
+    }
+}
+
+/// The shared per-org budget. Cheap to clone; clones share the Redis connection.
+#[derive(Clone)]
+pub struct OrgRateLimiter {
+    conn: ConnectionManager,
+    reserve: Script,
+    pause: Script,
+    prefix: String,
+    rate: OrgRate,
+}
+
+impl std::fmt::Debug for OrgRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgRateLimiter")
+            .field("prefix", &self.prefix)
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrgRateLimiter {
+    pub fn new(conn: ConnectionManager, topology: &Topology, rate: OrgRate) -> Self {
+        OrgRateLimiter {
+            conn,
+            reserve: Script::new(RESERVE),
+            pause: Script::new(PAUSE),
+            prefix: topology.prefix().to_string(),
+            rate,
+        }
+    }
+
+    pub fn rate(&self) -> OrgRate {
+        self.rate
+    }
+
+    fn key(&self, org: &str, what: &str) -> String {
+        format!("{}:{{scim-rate:{org}}}:{what}", self.prefix)
+    }
+
+    /// Reserves the org's next slot and returns how long to wait for it.
+    pub async fn reserve(&self, org: &str) -> Result<Duration, WorkerError> {
+        let mut conn = self.conn.clone();
+        let wait_us: i64 = self
+            .reserve
+            .key(self.key(org, "tat"))
+            .key(self.key(org, "paused"))
+            .arg(micros(self.rate.interval()))
+            .arg(micros(self.rate.tolerance()))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Duration::from_micros(wait_us.max(0).unsigned_abs()))
+    }
+
+    /// Waits until the org's budget lets one more request go.
+    pub async fn acquire(&self, org: &str) -> Result<(), WorkerError> {
+        let wait = self.reserve(org).await?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Pauses the org for every worker for `period` from now (a longer pause stands).
+    pub async fn pause(&self, org: &str, period: Duration) -> Result<(), WorkerError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .pause
+            .key(self.key(org, "paused"))
+            .arg(micros(period).max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_and_tolerance() {
+        // (per_second, burst, interval µs, tolerance µs)
+        let cases = [
+            (200.0, 1, 5_000, 0),
+            (200.0, 5, 5_000, 20_000),
+            (50.0, 10, 20_000, 180_000),
+            (0.5, 0, 2_000_000, 0),
+        ];
+        for (per_second, burst, interval, tolerance) in cases {
+            let rate = OrgRate { per_second, burst };
+            assert_eq!(micros(rate.interval()), interval, "{rate:?}");
+            assert_eq!(micros(rate.tolerance()), tolerance, "{rate:?}");
+        }
+    }
+}
