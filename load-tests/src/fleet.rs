@@ -18,6 +18,8 @@ use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
 use dirsync_proto::{Counts, GroupCounts, RunId, TenantId};
+use dirsync_worker::scim::{RetryPolicy, ScimClient};
+use dirsync_worker::tenant::TenantCache;
 
 use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict};
@@ -276,6 +278,38 @@ impl Stack {
         self.verdict_with(|oracle| oracle)
     }
 
+    /// A SCIM client of the tenant's own org, with the tenant's token (as a worker has it).
+    pub async fn scim_client(&self) -> anyhow::Result<ScimClient> {
+        let tenant = TenantCache::new(Duration::from_secs(1))
+            .get(&self.env.pool, self.tenant_id)
+            .await?
+            .context("the stack's tenant is registered")?;
+        Ok(ScimClient::new(
+            reqwest::Client::new(),
+            &tenant.scim_base_url,
+            tenant.scim_token.clone(),
+            RetryPolicy::default(),
+        )?)
+    }
+
+    /// A SCIM client of a new org on the same simulator: userNames are unique across Webex,
+    /// so a user made there takes its userName from every other org.
+    pub async fn other_org_client(&self) -> anyhow::Result<ScimClient> {
+        let tenant = TenantCache::new(Duration::from_secs(1))
+            .get(&self.env.pool, self.tenant_id)
+            .await?
+            .context("the stack's tenant is registered")?;
+        let org = uuid::Uuid::new_v4().to_string();
+        let token = format!("scim-{}", uuid::Uuid::new_v4().simple());
+        self.scim.add_org(&org, &token);
+        Ok(ScimClient::new(
+            reqwest::Client::new(),
+            &tenant.scim_base_url.replace(&self.org_id, &org),
+            Arc::new(SecretString::from(token)),
+            RetryPolicy::default(),
+        )?)
+    }
+
     /// Sets the tenant's scope (it applies from the next cycle).
     pub async fn set_scope(&self, scope: Scope) -> anyhow::Result<()> {
         TenantStore::new(self.env.pool.clone())
@@ -480,4 +514,17 @@ pub fn demo_exe() -> anyhow::Result<PathBuf> {
         }
     }
     anyhow::bail!("demo binary not found next to {}", me.display())
+}
+
+/// Creates a plain user named `user_name` through `client`; returns its Webex id.
+pub async fn create_scim_user(client: &ScimClient, user_name: &str) -> anyhow::Result<String> {
+    let attributes = [
+        ("userName", serde_json::json!(user_name)),
+        ("userType", serde_json::json!("user")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let resource = dirsync_worker::scim::user_resource(&attributes)?;
+    Ok(client.create_user(&resource).await?.id)
 }

@@ -87,6 +87,12 @@ impl TestEnv {
             ("AMQP_URL", self.amqp_url.clone()),
             ("REDIS_URL", self.redis_url.clone()),
             ("DIRSYNC_PREFIX", self.prefix.clone()),
+            // The simulated org has no budget unless a test gives it one: measure the fleet,
+            // not the deployment default. The caller's environment still wins.
+            (
+                "DIRSYNC_SCIM_RATE_PER_ORG",
+                std::env::var("DIRSYNC_SCIM_RATE_PER_ORG").unwrap_or_else(|_| "0".into()),
+            ),
         ]
     }
 

@@ -3,14 +3,10 @@
 //! only once its retry is due, and is released when a retry succeeds.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use dirsync_coordinator::escrow::{self, EscrowEntry};
-use dirsync_load_tests::fleet::{Stack, StackOptions};
+use dirsync_load_tests::fleet::{Stack, StackOptions, create_scim_user};
 use dirsync_load_tests::graph_sim::UserState;
-use dirsync_worker::scim::{RetryPolicy, ScimClient, user_resource};
-use dirsync_worker::tenant::TenantCache;
-use serde_json::json;
 
 fn worker_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_demo"))
@@ -39,29 +35,8 @@ async fn a_failed_user_waits_in_escrow_and_is_retried_when_due() {
         .user;
 
     // Another org already has a user with the victim's userName (unique across Webex).
-    let tenant = TenantCache::new(Duration::from_secs(60))
-        .get(&stack.env.pool, stack.tenant_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let other_org = uuid::Uuid::new_v4().to_string();
-    stack.scim.add_org(&other_org, "other-token");
-    let other = ScimClient::new(
-        reqwest::Client::new(),
-        &tenant.scim_base_url.replace(&stack.org_id, &other_org),
-        std::sync::Arc::new(secrecy::SecretString::from("other-token")),
-        RetryPolicy::default(),
-    )
-    .unwrap();
-    let attrs = [
-        ("userName", json!(victim.user_principal_name)),
-        ("userType", json!("user")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let squatter = other
-        .create_user(&user_resource(&attrs).unwrap())
+    let other = stack.other_org_client().await.unwrap();
+    let squatter = create_scim_user(&other, &victim.user_principal_name)
         .await
         .unwrap();
 
@@ -97,7 +72,7 @@ async fn a_failed_user_waits_in_escrow_and_is_retried_when_due() {
     assert_eq!(entries(&stack).await[0].attempts, 2);
 
     // The conflict is gone: the retry succeeds and the user leaves escrow.
-    other.delete_user(&squatter.id).await.unwrap();
+    other.delete_user(&squatter).await.unwrap();
     let fixed = stack.cycle("fixed", None).await.unwrap();
     assert_eq!(fixed.users.failed, 0);
     assert_eq!(fixed.users.synced, 1);

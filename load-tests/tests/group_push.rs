@@ -2,14 +2,11 @@
 //! 500, a redelivered create that adopts the group it made instead of making a second one,
 //! removals in chunks, and deletion.
 
-use std::time::Duration;
-
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_proto::{RemovedReason, RunId, SourceGroup};
 use dirsync_worker::group_sync::{GroupOutcome, record_groups, sync_groups};
 use dirsync_worker::record::BatchKey;
-use dirsync_worker::scim::{RetryPolicy, ScimClient, user_resource};
-use dirsync_worker::tenant::TenantCache;
+use dirsync_worker::scim::user_resource;
 use serde_json::json;
 
 const MEMBERS: usize = 1_201;
@@ -20,18 +17,7 @@ async fn groups_are_pushed_in_chunks_adopted_on_redelivery_and_deleted() {
         .await
         .unwrap();
     let pool = stack.env.pool.clone();
-    let tenant = TenantCache::new(Duration::from_secs(60))
-        .get(&pool, stack.tenant_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let client = ScimClient::new(
-        reqwest::Client::new(),
-        &tenant.scim_base_url,
-        tenant.scim_token.clone(),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let client = stack.scim_client().await.unwrap();
 
     // 1,201 users in Webex from dirsync (mirror rows), members of one Entra group.
     let mut entra = Vec::new();

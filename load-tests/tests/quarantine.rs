@@ -7,14 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use serde_json::json;
 
 use dirsync_coordinator::CoordinatorError;
 use dirsync_coordinator::quarantine;
-use dirsync_load_tests::fleet::{Stack, StackOptions};
+use dirsync_load_tests::fleet::{Stack, StackOptions, create_scim_user};
 use dirsync_load_tests::graph_sim::UserState;
 use dirsync_load_tests::synthetic::ChangeStep;
-use dirsync_worker::scim::{RetryPolicy, ScimClient, user_resource};
 use dirsync_worker::tenant::TenantCache;
 
 fn worker_exe() -> PathBuf {
@@ -94,20 +92,7 @@ async fn too_many_failed_objects_quarantine_and_backoff_doubles_up_to_daily() {
         .unwrap();
     stack.spawn_worker(&worker_exe()).unwrap();
     // 25 users' userNames are taken in another org: they fail (of about 40: over 40 %).
-    let tenant = TenantCache::new(Duration::from_secs(1))
-        .get(&stack.env.pool, stack.tenant_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let other_org = uuid::Uuid::new_v4().to_string();
-    stack.scim.add_org(&other_org, "other-token");
-    let other = ScimClient::new(
-        reqwest::Client::new(),
-        &tenant.scim_base_url.replace(&stack.org_id, &other_org),
-        std::sync::Arc::new(secrecy::SecretString::from("other-token")),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let other = stack.other_org_client().await.unwrap();
     let mut squatters = Vec::new();
     for u in stack
         .graph
@@ -117,19 +102,10 @@ async fn too_many_failed_objects_quarantine_and_backoff_doubles_up_to_daily() {
         .filter(|u| u.state == UserState::Live && u.user.account_enabled)
         .take(25)
     {
-        let attrs = [
-            ("userName", json!(u.user.user_principal_name)),
-            ("userType", json!("user")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
         squatters.push(
-            other
-                .create_user(&user_resource(&attrs).unwrap())
+            create_scim_user(&other, &u.user.user_principal_name)
                 .await
-                .unwrap()
-                .id,
+                .unwrap(),
         );
     }
     let failing = stack.cycle("failing", None).await.unwrap();
