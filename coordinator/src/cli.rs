@@ -83,6 +83,18 @@ pub enum TenantCommand {
     /// "Clear attributes": on, a value removed in Entra is removed in Webex too (off, the
     /// default: Webex keeps it).
     ClearAttributes { tenant: TenantId, state: OnOff },
+    /// Show the tenant's attribute mapping, or replace it from a JSON file of rules
+    /// (`[{"target": "title", "kind": "direct", "attribute": "jobTitle"}, ...]`; kinds direct,
+    /// constant, expression, none; `create_only`, `default_if_null`), or go back to the default.
+    Mapping {
+        tenant: TenantId,
+        /// The rules to save; they are checked first (expressions with error positions).
+        #[arg(long, conflicts_with = "default")]
+        file: Option<std::path::PathBuf>,
+        /// Back to the default mapping (the seed's attribute table).
+        #[arg(long)]
+        default: bool,
+    },
     /// The users in escrow (failed for a reason of their own) and when they are retried.
     Escrow { tenant: TenantId },
     /// Ask the coordinators (`dirsync serve`) to sync the tenant now, even with auto-sync off.
@@ -264,6 +276,30 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 "clear attributes of {tenant}: {}",
                 if on { "on" } else { "off" }
             );
+        }
+        Command::Tenant(TenantCommand::Mapping {
+            tenant,
+            file,
+            default,
+        }) => {
+            let store = TenantStore::new(pool);
+            if default {
+                store.set_mapping(tenant, None).await?;
+                println!("mapping of {tenant}: the default");
+            } else if let Some(file) = file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let rules = serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not a list of mapping rules", file.display())
+                })?;
+                store.set_mapping(tenant, Some(rules)).await?;
+                println!("mapping of {tenant}: saved, applies from the next run");
+            } else {
+                match store.mapping(tenant).await? {
+                    Some(rules) => println!("{}", serde_json::to_string_pretty(&rules)?),
+                    None => println!("the default mapping (the seed's attribute table)"),
+                }
+            }
         }
         Command::Tenant(TenantCommand::Escrow { tenant }) => {
             let schedule: Vec<i32> = cli

@@ -13,6 +13,7 @@ use dirsync_proto::TenantId;
 use crate::CoordinatorError;
 use crate::guard::Thresholds;
 use crate::scope::Scope;
+use dirsync_proto::mapping::{Mapping, MappingRule};
 
 /// Settings given when registering a tenant.
 #[derive(Debug, Clone)]
@@ -190,6 +191,49 @@ impl TenantStore {
             authorized,
         )
         .await
+    }
+
+    /// Replaces the tenant's attribute mapping (`None`: back to the default mapping) after
+    /// checking it: expressions are parsed now, and an error says which rule and where.
+    pub async fn set_mapping(
+        &self,
+        id: TenantId,
+        rules: Option<Vec<MappingRule>>,
+    ) -> Result<(), CoordinatorError> {
+        let rules = match rules {
+            None => None,
+            Some(rules) => {
+                let compiled = Mapping::compile(rules)
+                    .map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
+                Some(compiled.rules().cloned().collect::<Vec<_>>())
+            }
+        };
+        let n = sqlx::query("UPDATE tenants SET mapping = $2, updated_at = now() WHERE id = $1")
+            .bind(id.0)
+            .bind(rules.map(sqlx::types::Json))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The tenant's own attribute mapping, `None` for the default mapping.
+    pub async fn mapping(
+        &self,
+        id: TenantId,
+    ) -> Result<Option<Vec<MappingRule>>, CoordinatorError> {
+        let row: Option<Option<sqlx::types::Json<Vec<MappingRule>>>> =
+            sqlx::query_scalar("SELECT mapping FROM tenants WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            None => Err(CoordinatorError::TenantNotFound(id.to_string())),
+            Some(rules) => Ok(rules.map(|r| r.0)),
+        }
     }
 
     /// "Clear attributes": whether a source value that becomes null removes the Webex value.

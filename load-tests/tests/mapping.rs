@@ -90,3 +90,91 @@ async fn clearing_attributes_is_opt_in() {
     assert!(verdict.converged, "{verdict:?}");
     clearing.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_mapping_of_every_kind_is_applied() {
+    use dirsync_coordinator::CoordinatorError;
+    use dirsync_load_tests::graph_sim::UserState;
+    use dirsync_proto::mapping::MappingRule;
+    use std::collections::HashMap;
+
+    let stack = stack("mapping_custom", 120).await;
+    let store = TenantStore::new(stack.env.pool.clone());
+    let rules = |v: serde_json::Value| -> Vec<MappingRule> { serde_json::from_value(v).unwrap() };
+    // A broken expression is refused when saved, with where it breaks.
+    let err = store
+        .set_mapping(
+            stack.tenant_id,
+            Some(rules(serde_json::json!([
+                {"target": "userName", "kind": "direct", "attribute": "userPrincipalName"},
+                {"target": "displayName", "kind": "expression", "expression": "Join(\", \" [surname])"}
+            ]))),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoordinatorError::Invalid(m) if m.contains("displayName") && m.contains("at 10")),
+        "{err}"
+    );
+    store
+        .set_mapping(
+            stack.tenant_id,
+            Some(rules(serde_json::json!([
+                {"target": "userName", "kind": "direct", "attribute": "userPrincipalName"},
+                {"target": "emails[type eq \"work\"].value", "kind": "direct", "attribute": "userPrincipalName"},
+                {"target": "displayName", "kind": "expression",
+                 "expression": "Join(\", \", [surname], [givenName])"},
+                {"target": "title", "kind": "constant", "value": "Staff", "create_only": true},
+                {"target": "name.familyName", "kind": "direct", "attribute": "surname",
+                 "default_if_null": "(none)"},
+                {"target": "name.givenName", "kind": "none"}
+            ]))),
+        )
+        .await
+        .unwrap();
+
+    let initial = stack.cycle("initial", None).await.unwrap();
+    assert_eq!(initial.users.failed, 0);
+    let check = |stack: &Stack| {
+        let entra: HashMap<String, _> = stack
+            .graph
+            .snapshot(&stack.entra_tenant)
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.state == UserState::Live && u.user.account_enabled)
+            .map(|u| (u.user.id.clone(), u.user))
+            .collect();
+        let webex = stack.scim.users(&stack.org_id);
+        assert_eq!(webex.len(), entra.len());
+        for w in webex {
+            let u = &entra[w["externalId"].as_str().unwrap()];
+            let parts: Vec<&str> = [u.surname.as_deref(), u.given_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !parts.is_empty() {
+                assert_eq!(w["displayName"], parts.join(", "), "{w}");
+            }
+            assert_eq!(w["title"], "Staff", "constant, written on create");
+            assert_eq!(
+                w["name"]["familyName"],
+                u.surname.as_deref().unwrap_or("(none)"),
+                "direct, with a default on create"
+            );
+            assert!(w["name"].get("givenName").is_none(), "not synced: {w}");
+        }
+    };
+    check(&stack);
+    // Updates change job titles and names: the create-only title stays.
+    stack
+        .change(&ChangeStep {
+            updates: 60,
+            ..ChangeStep::default()
+        })
+        .unwrap();
+    let updated = stack.cycle("updates", None).await.unwrap();
+    assert_eq!(updated.users.failed, 0);
+    check(&stack);
+    stack.shutdown().await.unwrap();
+}

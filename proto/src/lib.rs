@@ -10,6 +10,7 @@ pub mod error;
 pub mod expr;
 pub mod group;
 pub mod ids;
+pub mod mapping;
 pub mod message;
 pub mod source;
 pub mod topology;

@@ -206,8 +206,20 @@ impl BatchProcessor {
             .into_iter()
             .map(str::to_string)
             .collect();
+        let mapping = match &tenant.mapping {
+            Ok(mapping) => mapping.clone(),
+            Err(reason) => {
+                let failed = batch
+                    .users
+                    .iter()
+                    .map(|u| UserResult::failed(u.id.clone(), reason.clone()))
+                    .collect();
+                return Ok((failed, RefChanges::default()));
+            }
+        };
         let mirror = load_mirror(&self.pool, tenant.id, &ids).await?;
         let policy = Policy {
+            mapping,
             allow_hard_delete: tenant.allow_hard_delete,
             clear_attributes: tenant.clear_attributes,
             managers: load_webex_ids(&self.pool, tenant.id, &managers_named(&batch.users)).await?,

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use dirsync_proto::SourceUser;
+use dirsync_proto::mapping::Mapping;
 use serde_json::Value;
 
 /// Mapped attributes of one user: SCIM path → value. Ordered, so it hashes canonically.
@@ -123,6 +124,49 @@ pub fn map_user(user: &SourceUser) -> ScimAttributes {
     if let Some(phone) = first_phone {
         out.insert(WORK_PHONE.to_string(), Value::String(phone.to_string()));
     }
+    fixed_attributes(user, &mut out);
+    out
+}
+
+/// What a tenant's own mapping gives for one user: the attributes written always, those
+/// written on create only, and the paths the entry clears. Without a mapping of its own,
+/// the default mapping (and its cleared paths).
+pub fn map_user_with(
+    user: &SourceUser,
+    mapping: Option<&Mapping>,
+) -> (ScimAttributes, ScimAttributes, Vec<String>) {
+    let Some(mapping) = mapping else {
+        let cleared = cleared_paths(user)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        return (map_user(user), ScimAttributes::new(), cleared);
+    };
+    let mut out = ScimAttributes::new();
+    if user.is_references_only() {
+        out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
+        return (out, ScimAttributes::new(), Vec::new());
+    }
+    let mapped = mapping.apply(user);
+    if !mapped.errors.is_empty() {
+        tracing::debug!(user = %user.id, errors = mapped.errors.len(), "mapping expressions failed on this user");
+    }
+    // Whatever the source, Webex refuses a country that is not an ISO code.
+    let valid = |(path, value): &(String, Value)| {
+        path != COUNTRY || value.as_str().is_some_and(valid_country)
+    };
+    out.extend(mapped.always.into_iter().filter(valid));
+    let on_create = mapped.on_create.into_iter().filter(valid).collect();
+    let mut cleared = mapped.cleared;
+    if user.attributes.get("manager").is_some_and(Value::is_null) {
+        cleared.push(MANAGER.to_string());
+    }
+    fixed_attributes(user, &mut out);
+    (out, on_create, cleared)
+}
+
+/// The attributes dirsync sets itself, whatever the mapping: externalId, active, userType.
+fn fixed_attributes(user: &SourceUser, out: &mut ScimAttributes) {
     out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
     let room = user.is_room();
     let active = if user.removed.is_some() {
@@ -138,7 +182,6 @@ pub fn map_user(user: &SourceUser) -> ScimAttributes {
     }
     let user_type = if room { "room" } else { "user" };
     out.insert("userType".to_string(), Value::String(user_type.to_string()));
-    out
 }
 
 /// The `active` value of mapped attributes, if they carry one.

@@ -16,8 +16,9 @@ use dirsync_proto::SourceUser;
 use serde_json::Value;
 
 use crate::diff::{MirrorUser, Plan, SkipReason, diff};
-use crate::map::{MANAGER, cleared_paths, map_user};
+use crate::map::{MANAGER, map_user_with};
 use crate::record::RefChanges;
+use dirsync_proto::mapping::Mapping;
 
 /// One entry of the batch with what to do about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,8 @@ pub struct Policy {
     /// Webex ids of the users in Webex from dirsync, by Entra id, for the managers the
     /// batch names.
     pub managers: HashMap<String, String>,
+    /// The tenant's own attribute mapping; `None`: the default mapping.
+    pub mapping: Option<std::sync::Arc<Mapping>>,
 }
 
 /// A manager reference that cannot be applied yet: the manager is not in Webex. The user
@@ -91,10 +94,15 @@ pub fn plan_batch_with(
             });
             continue;
         }
-        let mut mapped = map_user(&merged);
+        let (mut mapped, on_create, cleared) = map_user_with(&merged, policy.mapping.as_deref());
         if policy.clear_attributes && merged.removed.is_none() {
-            for path in cleared_paths(&merged) {
-                mapped.insert(path.to_string(), Value::Null);
+            for path in cleared {
+                mapped.insert(path, Value::Null);
+            }
+        }
+        if !mirror.contains_key(&user.id) {
+            for (path, value) in on_create {
+                mapped.entry(path).or_insert(value);
             }
         }
         if merged.removed.is_none()

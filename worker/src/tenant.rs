@@ -13,6 +13,8 @@ use dirsync_proto::TenantId;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use dirsync_proto::mapping::{Mapping, MappingRule};
+
 use crate::error::WorkerError;
 
 /// What the worker needs to know about a tenant.
@@ -25,23 +27,41 @@ pub struct Tenant {
     pub allow_hard_delete: bool,
     /// "Clear attributes": a property that becomes null removes the Webex value.
     pub clear_attributes: bool,
+    /// The tenant's own attribute mapping, compiled once per load; `Ok(None)`: the default
+    /// mapping. `Err` says why the stored rules do not compile (they are checked when saved,
+    /// so only a hand edit gets here): the tenant's users fail with it.
+    pub mapping: Result<Option<Arc<Mapping>>, String>,
 }
 
 /// Reads a tenant's row; `None` when there is no such tenant.
 pub async fn load_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>, WorkerError> {
-    let row: Option<(String, String, bool, bool)> = sqlx::query_as(
-        "SELECT scim_base_url, scim_token, allow_hard_delete, clear_attributes FROM tenants WHERE id = $1",
+    type Row = (
+        String,
+        String,
+        bool,
+        bool,
+        Option<sqlx::types::Json<Vec<MappingRule>>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT scim_base_url, scim_token, allow_hard_delete, clear_attributes, mapping \
+         FROM tenants WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(
-        |(scim_base_url, token, allow_hard_delete, clear_attributes)| Tenant {
+        |(scim_base_url, token, allow_hard_delete, clear_attributes, rules)| Tenant {
             id,
             scim_base_url,
             scim_token: Arc::new(SecretString::from(token)),
             allow_hard_delete,
             clear_attributes,
+            mapping: match rules {
+                None => Ok(None),
+                Some(rules) => Mapping::compile(rules.0)
+                    .map(|m| Some(Arc::new(m)))
+                    .map_err(|e| format!("the tenant's attribute mapping is invalid: {e}")),
+            },
         },
     ))
 }
