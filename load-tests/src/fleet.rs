@@ -78,6 +78,7 @@ pub struct CycleReport {
     pub users: Counts,
     /// Group objects: synced, to be synced, failed.
     pub groups: GroupCounts,
+    /// HTTP requests to the org (a Bulk request of up to 100 operations counts once).
     pub scim_requests: u64,
     pub scim_writes: u64,
     pub wall_ms: u64,
@@ -389,7 +390,7 @@ impl Stack {
             kind: outcome.kind,
             users: outcome.counts,
             groups: outcome.groups,
-            scim_requests: after.total() - before.total(),
+            scim_requests: after.requests() - before.requests(),
             scim_writes: after.writes() - before.writes(),
             wall_ms,
             converged: verdict.converged,
