@@ -23,7 +23,7 @@ use dirsync_worker::tenant::TenantCache;
 
 use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict};
-use crate::scim_sim::{ScimSim, ScimSimConfig};
+use crate::scim_sim::{RateLimit, ScimSim, ScimSimConfig};
 use crate::serve::{self, Served, any_loopback_port};
 use crate::synthetic::{ChangeReport, ChangeStep, GroupSpec};
 use crate::testkit::TestEnv;
@@ -49,6 +49,9 @@ pub struct StackOptions {
     pub guard: Option<Thresholds>,
     /// The groups the tenant is generated with (none by default).
     pub groups: GroupSpec,
+    /// A SCIM budget per org, requests per second: the simulator enforces it and the workers
+    /// pace themselves to it. `None`: unlimited.
+    pub scim_rate: Option<u32>,
 }
 
 impl StackOptions {
@@ -65,6 +68,7 @@ impl StackOptions {
             guard: None,
             graph: GraphSimConfig::default(),
             groups: GroupSpec::default(),
+            scim_rate: None,
         }
     }
 }
@@ -125,6 +129,7 @@ pub struct Stack {
     shutdown: CancellationToken,
     servers: Vec<Served>,
     workers: std::sync::Mutex<Vec<Child>>,
+    scim_rate: Option<u32>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -145,7 +150,15 @@ impl Stack {
             page_size: opts.page_size,
             ..opts.graph.clone()
         });
-        let scim = ScimSim::new(ScimSimConfig::default());
+        let scim = ScimSim::new(ScimSimConfig {
+            // The org tolerates a second's worth of burst; the workers allow themselves a
+            // tenth of that, so timing jitter between them and the org is absorbed.
+            rate_limit: opts.scim_rate.map(|per_second| RateLimit {
+                per_second,
+                burst: per_second.max(1),
+            }),
+            ..ScimSimConfig::default()
+        });
         let graph_served = serve::spawn(
             with_latency(graph.router(), opts.graph_latency),
             any_loopback_port(),
@@ -196,6 +209,7 @@ impl Stack {
             shutdown,
             servers,
             workers: std::sync::Mutex::new(Vec::new()),
+            scim_rate: opts.scim_rate,
         })
     }
 
@@ -224,9 +238,15 @@ impl Stack {
 
     /// Starts a worker process: `exe worker`, pointed at this stack's resources.
     pub fn spawn_worker(&self, exe: &Path) -> anyhow::Result<u32> {
+        let mut env = self.env.process_env();
+        if let Some(rate) = self.scim_rate {
+            env.retain(|(k, _)| *k != "DIRSYNC_SCIM_RATE_PER_ORG");
+            env.push(("DIRSYNC_SCIM_RATE_PER_ORG", rate.to_string()));
+            env.push(("DIRSYNC_SCIM_BURST_PER_ORG", (rate / 10).max(1).to_string()));
+        }
         let child = Command::new(exe)
             .arg("worker")
-            .envs(self.env.process_env())
+            .envs(env)
             .env(
                 "RUST_LOG",
                 std::env::var("DIRSYNC_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
