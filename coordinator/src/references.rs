@@ -14,18 +14,43 @@ use dirsync_proto::{REFERENCES_ONLY_ATTRIBUTE, SourceUser, TenantId};
 
 use crate::CoordinatorError;
 
-/// The reference-pass entries of a tenant, by user id.
-pub async fn pending(pool: &PgPool, tenant: TenantId) -> Result<Vec<SourceUser>, CoordinatorError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT d.entra_id, d.manager_id FROM deferred_refs d \
-         JOIN mirror_users u ON u.tenant_id = d.tenant_id AND u.entra_id = d.entra_id AND u.active \
-         JOIN mirror_users m ON m.tenant_id = d.tenant_id AND m.entra_id = d.manager_id \
-         WHERE d.tenant_id = $1 ORDER BY d.entra_id",
+/// One page of the reference pass: of the next `limit` deferred references after user id
+/// `after`, those whose user is active in Webex and whose manager is in Webex now, as
+/// entries; and where the next page starts (`None`: no more). Each page is an index range
+/// and `limit` key lookups, so the pass costs the same per page however large the tenant.
+pub async fn pending(
+    pool: &PgPool,
+    tenant: TenantId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<SourceUser>, Option<String>), CoordinatorError> {
+    let candidates: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entra_id, manager_id FROM deferred_refs \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR entra_id > $2) ORDER BY entra_id LIMIT $3",
     )
     .bind(tenant.0)
+    .bind(after)
+    .bind(limit as i64)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let Some(next) = candidates.last().map(|(id, _)| id.clone()) else {
+        return Ok((Vec::new(), None));
+    };
+    let (users, managers): (Vec<String>, Vec<String>) = candidates.into_iter().unzip();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.entra_id, c.manager_id FROM UNNEST($2::text[], $3::text[]) AS c(entra_id, manager_id) \
+         WHERE EXISTS (SELECT 1 FROM mirror_users u \
+                       WHERE u.tenant_id = $1 AND u.entra_id = c.entra_id AND u.active) \
+           AND EXISTS (SELECT 1 FROM mirror_users m \
+                       WHERE m.tenant_id = $1 AND m.entra_id = c.manager_id) \
+         ORDER BY c.entra_id",
+    )
+    .bind(tenant.0)
+    .bind(&users)
+    .bind(&managers)
+    .fetch_all(pool)
+    .await?;
+    let entries = rows
         .into_iter()
         .map(|(id, manager)| {
             let mut attributes = Map::new();
@@ -37,5 +62,6 @@ pub async fn pending(pool: &PgPool, tenant: TenantId) -> Result<Vec<SourceUser>,
                 attributes,
             }
         })
-        .collect())
+        .collect();
+    Ok((entries, Some(next)))
 }

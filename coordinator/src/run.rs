@@ -373,18 +373,32 @@ impl Runner {
                     PageLink::Delta(delta) => {
                         // Second pass: manager references deferred until their manager was
                         // in Webex. Staged like pages, so a resumed run resends the same.
+                        tracing::info!(batches = outbox.seq, "walk done");
                         tracker.settle(outbox.seq, cancel).await?;
-                        let refs = crate::references::pending(&self.pool, tenant_id).await?;
-                        if !refs.is_empty() {
-                            tracing::info!(
-                                users = refs.len(),
-                                "applying deferred manager references"
-                            );
+                        tracing::info!("walk recorded, reference pass");
+                        let mut after: Option<String> = None;
+                        let mut applied = 0u64;
+                        loop {
+                            let (refs, next) = crate::references::pending(
+                                &self.pool,
+                                tenant_id,
+                                after.as_deref(),
+                                crate::guard::USERS_PER_BATCH,
+                            )
+                            .await?;
+                            if !refs.is_empty() {
+                                applied += refs.len() as u64;
+                                outbox
+                                    .send(&mut tracker, kind, refs, &delta, &[], cancel)
+                                    .await?;
+                            }
+                            match next {
+                                Some(next) => after = Some(next),
+                                None => break,
+                            }
                         }
-                        for chunk in refs.chunks(crate::guard::USERS_PER_BATCH) {
-                            outbox
-                                .send(&mut tracker, kind, chunk.to_vec(), &delta, &[], cancel)
-                                .await?;
+                        if applied > 0 {
+                            tracing::info!(users = applied, "deferred manager references sent");
                         }
                         runs.finish_enumeration(run, outbox.seq, &delta).await?;
                         break (outbox.seq, delta);
