@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use dirsync_coordinator::scope::Scope;
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_load_tests::graph_sim::{GroupSpec, MemberKind, MemberRef, UserState};
+use dirsync_load_tests::synthetic::ChangeStep;
 
 fn worker_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_demo"))
@@ -218,5 +219,79 @@ async fn chosen_groups_are_synced_as_webex_groups_only_when_turned_on() {
         stack.scim.counters(&stack.org_id).group_writes(),
         before.group_writes()
     );
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_to_be_synced_completes_once_its_member_is_in_webex() {
+    let stack = Stack::start(&StackOptions {
+        groups: GroupSpec {
+            count: 8,
+            max_members: 30,
+            nesting_depth: 0,
+        },
+        ..StackOptions::new("group_pending", 300)
+    })
+    .await
+    .unwrap();
+    stack.spawn_worker(&worker_exe()).unwrap();
+    let group = stack
+        .graph
+        .groups(&stack.entra_tenant)
+        .unwrap()
+        .into_iter()
+        .find(|g| g.state == UserState::Live && !g.members.is_empty())
+        .unwrap()
+        .id;
+    // A soft-deleted user (not in Webex) is a member: the group waits for it.
+    let sleeper = stack
+        .graph
+        .snapshot(&stack.entra_tenant)
+        .unwrap()
+        .into_iter()
+        .find(|u| u.state == UserState::SoftDeleted)
+        .unwrap()
+        .user
+        .id;
+    assert!(
+        stack
+            .graph
+            .set_membership(
+                &stack.entra_tenant,
+                &group,
+                MemberRef::user(sleeper.clone()),
+                true
+            )
+            .unwrap()
+    );
+    stack
+        .set_scope(Scope {
+            all: false,
+            groups: vec![group.clone()],
+            group_objects: true,
+            ..Scope::default()
+        })
+        .await
+        .unwrap();
+    let first = stack.cycle("first", None).await.unwrap();
+    assert_eq!((first.groups.synced, first.groups.pending), (0, 1));
+    assert_eq!(actual(&stack, &group), Some(expected(&stack, &group)));
+
+    // Restored in Entra: provisioned, and the group completes in the same run.
+    stack
+        .change(&ChangeStep {
+            restores: 10_000,
+            ..ChangeStep::default()
+        })
+        .unwrap();
+    let second = stack.cycle("restored", None).await.unwrap();
+    assert_eq!((second.groups.synced, second.groups.pending), (1, 0));
+    let ids = webex_ids(&stack);
+    let (_, members) = actual(&stack, &group).unwrap();
+    assert!(
+        members.contains(&ids[&sleeper]),
+        "the restored member is in the group"
+    );
+    assert_eq!(actual(&stack, &group), Some(expected(&stack, &group)));
     stack.shutdown().await.unwrap();
 }
