@@ -32,8 +32,17 @@ pub const BULK_OPERATIONS_MAX: usize = 100;
 const CISCO_ERROR: &str = "urn:scim:schemas:extension:cisco:webexidentity:api:messages:2.0:Error";
 
 pub(super) async fn bulk(call: ScimCall, body: Bytes) -> Response {
+    // Up to 100 operations is long work for one request: off the async threads, so the
+    // simulator (and whatever shares its runtime, like the demo's coordinator) keeps going.
+    tokio::task::spawn_blocking(move || bulk_blocking(&call, &body))
+        .await
+        // A panic in the operations is the simulator's bug: raise it as a handler's would.
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+fn bulk_blocking(call: &ScimCall, body: &Bytes) -> Response {
     call.handle(RequestKind::Bulk, |store, org| {
-        let request = parse_json(&body)?;
+        let request = parse_json(body)?;
         let (fail_on_errors, operations) = parse_request(&request)?;
         let base_url = call.base_url();
         let mut answers = Vec::with_capacity(operations.len());
