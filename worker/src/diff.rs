@@ -59,6 +59,8 @@ pub enum Action {
         webex_id: String,
     },
     Skip(SkipReason),
+    /// Nothing can be pushed: the tenant's mapping failed on this user's data (the reason).
+    Fail(String),
 }
 
 /// The decision for one user and the state Webex will hold once the action succeeded.

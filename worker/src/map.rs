@@ -128,29 +128,45 @@ pub fn map_user(user: &SourceUser) -> ScimAttributes {
     out
 }
 
-/// What a tenant's own mapping gives for one user: the attributes written always, those
-/// written on create only, and the paths the entry clears. Without a mapping of its own,
-/// the default mapping (and its cleared paths).
-pub fn map_user_with(
-    user: &SourceUser,
-    mapping: Option<&Mapping>,
-) -> (ScimAttributes, ScimAttributes, Vec<String>) {
+/// What a tenant's own mapping gives for one user.
+#[derive(Debug, Default)]
+pub struct UserMapping {
+    /// Written on create and on update.
+    pub always: ScimAttributes,
+    /// Written on create only.
+    pub on_create: ScimAttributes,
+    /// Paths the entry clears (for "clear attributes").
+    pub cleared: Vec<String>,
+    /// Why the mapping failed on this user's data, if it did: the user fails, as in Entra.
+    pub error: Option<String>,
+}
+
+/// Maps one user with the tenant's own mapping, or without one, the default mapping.
+pub fn map_user_with(user: &SourceUser, mapping: Option<&Mapping>) -> UserMapping {
     let Some(mapping) = mapping else {
         let cleared = cleared_paths(user)
             .into_iter()
             .map(str::to_string)
             .collect();
-        return (map_user(user), ScimAttributes::new(), cleared);
+        return UserMapping {
+            always: map_user(user),
+            cleared,
+            ..UserMapping::default()
+        };
     };
     let mut out = ScimAttributes::new();
     if user.is_references_only() {
         out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
-        return (out, ScimAttributes::new(), Vec::new());
+        return UserMapping {
+            always: out,
+            ..UserMapping::default()
+        };
     }
     let mapped = mapping.apply(user);
-    if !mapped.errors.is_empty() {
-        tracing::debug!(user = %user.id, errors = mapped.errors.len(), "mapping expressions failed on this user");
-    }
+    let error = mapped
+        .errors
+        .first()
+        .map(|(target, e)| format!("mapping of {target}: {e}"));
     // Whatever the source, Webex refuses a country that is not an ISO code.
     let valid = |(path, value): &(String, Value)| {
         path != COUNTRY || value.as_str().is_some_and(valid_country)
@@ -162,7 +178,12 @@ pub fn map_user_with(
         cleared.push(MANAGER.to_string());
     }
     fixed_attributes(user, &mut out);
-    (out, on_create, cleared)
+    UserMapping {
+        always: out,
+        on_create,
+        cleared,
+        error,
+    }
 }
 
 /// The attributes dirsync sets itself, whatever the mapping: externalId, active, userType.

@@ -16,7 +16,7 @@ use dirsync_proto::SourceUser;
 use serde_json::Value;
 
 use crate::diff::{MirrorUser, Plan, SkipReason, diff};
-use crate::map::{MANAGER, map_user_with};
+use crate::map::{MANAGER, UserMapping, map_user_with};
 use crate::record::RefChanges;
 use dirsync_proto::mapping::Mapping;
 
@@ -94,7 +94,23 @@ pub fn plan_batch_with(
             });
             continue;
         }
-        let (mut mapped, on_create, cleared) = map_user_with(&merged, policy.mapping.as_deref());
+        let UserMapping {
+            always: mut mapped,
+            on_create,
+            cleared,
+            error,
+        } = map_user_with(&merged, policy.mapping.as_deref());
+        if let Some(reason) = error {
+            out.push(Planned::Plan {
+                entra_id: user.id.clone(),
+                plan: Plan {
+                    action: crate::diff::Action::Fail(reason),
+                    effective: mapped,
+                    content_hash: 0,
+                },
+            });
+            continue;
+        }
         if policy.clear_attributes && merged.removed.is_none() {
             for path in cleared {
                 mapped.insert(path, Value::Null);
@@ -428,5 +444,41 @@ mod tests {
         };
         assert_eq!(plan.action, Action::Create);
         assert!(plan.effective.values().all(|v| !v.is_null()));
+    }
+
+    #[test]
+    fn a_mapping_that_fails_on_the_data_fails_the_user() {
+        use dirsync_proto::mapping::{Mapping, MappingRule};
+        let rules: Vec<MappingRule> = serde_json::from_value(json!([
+            {"target": "userName", "kind": "direct", "attribute": "userPrincipalName"},
+            {"target": "title", "kind": "expression", "expression": "Left([jobTitle], [level])"}
+        ]))
+        .unwrap();
+        let policy = Policy {
+            mapping: Some(std::sync::Arc::new(Mapping::compile(rules).unwrap())),
+            ..Policy::default()
+        };
+        let users = vec![
+            user(
+                "ok",
+                None,
+                json!({"userPrincipalName": "o@x.com", "jobTitle": "Analyst", "level": "3"}),
+            ),
+            user(
+                "bad",
+                None,
+                json!({"userPrincipalName": "b@x.com", "jobTitle": "Analyst", "level": "three"}),
+            ),
+        ];
+        let (planned, _) = plan_batch_with(&users, &HashMap::new(), &policy);
+        let Planned::Plan { plan, .. } = &planned[0] else {
+            panic!()
+        };
+        assert_eq!(plan.action, Action::Create);
+        assert_eq!(plan.effective.get("title"), Some(&json!("Ana")));
+        match action(&planned[1]) {
+            Some(Action::Fail(reason)) => assert!(reason.contains("title"), "{reason}"),
+            other => panic!("expected a failed user, got {other:?}"),
+        }
     }
 }

@@ -40,6 +40,7 @@ pub async fn push(
 ) -> Result<UserResult, WorkerError> {
     let first = match &plan.action {
         Action::Skip(_) => return Ok(UserResult::skipped(entra_id)),
+        Action::Fail(reason) => return Ok(UserResult::failed(entra_id, reason.clone())),
         Action::Create => match create_resource(&plan.effective) {
             Ok(resource) => client.create_user(&resource).await.map(|u| Some(u.id)),
             Err(e) => Err(e),
@@ -103,6 +104,7 @@ pub(crate) async fn settle(
 
     match (&plan.action, first) {
         (Action::Skip(_), _) => Ok(UserResult::skipped(entra_id.clone())),
+        (Action::Fail(reason), _) => Ok(UserResult::failed(entra_id.clone(), reason.clone())),
         (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id)),
         (Action::Create, Ok(None)) => match created_id(client, &plan.effective).await {
             Ok(webex_id) => Ok(upsert(webex_id)),

@@ -132,6 +132,6 @@ fn operation(plan: &Plan) -> Option<Result<BulkOperation, WorkerError>> {
             changes: deactivation(),
         })),
         // Deletes are irreversible: one request each keeps a mistake small.
-        Action::Delete { .. } | Action::Skip(_) => None,
+        Action::Delete { .. } | Action::Skip(_) | Action::Fail(_) => None,
     }
 }
