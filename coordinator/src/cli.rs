@@ -302,12 +302,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             }
         }
         Command::Tenant(TenantCommand::Escrow { tenant }) => {
-            let schedule: Vec<i32> = cli
-                .config
-                .escrow_retry_secs
-                .iter()
-                .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
-                .collect();
+            let schedule = crate::escrow::schedule(&cli.config.escrow_retry_secs);
             let entries = crate::escrow::list(&pool, tenant, &schedule).await?;
             println!("{}", serde_json::to_string(&entries)?);
         }

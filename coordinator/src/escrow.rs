@@ -20,6 +20,13 @@ pub struct EscrowEntry {
     pub next_retry_at: String,
 }
 
+/// A retry schedule in seconds as the SQL reads it (`int4[]`; longer steps are capped).
+pub fn schedule(secs: &[u32]) -> Vec<i32> {
+    secs.iter()
+        .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
+        .collect()
+}
+
 /// A tenant's users in escrow, the soonest retry first; `schedule` as the runner's.
 pub async fn list(
     pool: &PgPool,

@@ -67,8 +67,6 @@ pub struct Runner {
     graph_budget: u32,
     /// Seconds from a user's last failure to its n-th retry (the last step repeats).
     escrow_retry: Vec<i32>,
-    /// Failures of a run that quarantine its tenant.
-    quarantine: quarantine::Thresholds,
 }
 
 /// Entra's retry schedule for objects in escrow: 6 h, 12 h, 24 h, then daily.
@@ -88,23 +86,13 @@ impl Runner {
             window: window.max(1),
             graph_budget: crate::graph::DEFAULT_RU_PER_10S,
             escrow_retry: DEFAULT_ESCROW_RETRY_SECS.map(|s| s as i32).to_vec(),
-            quarantine: quarantine::Thresholds::default(),
         }
-    }
-
-    /// Quarantines tenants by `thresholds` instead of Entra's.
-    pub fn with_quarantine(mut self, thresholds: quarantine::Thresholds) -> Self {
-        self.quarantine = thresholds;
-        self
     }
 
     /// Retries users in escrow `schedule` seconds after their last failure (n-th retry:
     /// `schedule[n - 1]`, the last step repeating) instead of Entra's 6 h, 12 h, 24 h.
     pub fn with_escrow_retry(mut self, schedule: &[u32]) -> Self {
-        self.escrow_retry = schedule
-            .iter()
-            .map(|s| i32::try_from(*s).unwrap_or(i32::MAX))
-            .collect();
+        self.escrow_retry = crate::escrow::schedule(schedule);
         self
     }
 
@@ -120,13 +108,9 @@ impl Runner {
     ) -> Result<RunOutcome, CoordinatorError> {
         let result = self.sync_tenant_once(tenant_id, progress, cancel).await;
         match &result {
-            Err(e @ CoordinatorError::Quarantined(_)) => {
-                let reason = e.to_string();
+            Err(CoordinatorError::Quarantined(reason)) => {
                 tracing::warn!(%reason, "webex refused the tenant's credentials, quarantined");
-                let reason = reason
-                    .trim_start_matches("tenant quarantined: ")
-                    .to_string();
-                quarantine::quarantine(&self.pool, tenant_id, "credentials", &reason).await?;
+                quarantine::quarantine(&self.pool, tenant_id, "credentials", reason).await?;
             }
             Err(e) if e.is_credential_failure() => {
                 tracing::warn!(error = %e, "graph refused the tenant's credentials, quarantined");
@@ -135,9 +119,11 @@ impl Runner {
             }
             Ok(outcome) => {
                 let counts = outcome.counts;
-                if let Some(reason) =
-                    quarantine::judge(self.quarantine, counts.failed, counts.total())
-                {
+                if let Some(reason) = quarantine::judge(
+                    quarantine::Thresholds::default(),
+                    counts.failed,
+                    counts.total(),
+                ) {
                     tracing::warn!(%reason, "too many failures, tenant quarantined");
                     quarantine::quarantine(&self.pool, tenant_id, "failures", &reason).await?;
                 }

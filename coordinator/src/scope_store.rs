@@ -190,14 +190,4 @@ impl ScopeStore {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    /// The tenant's resolved scope, by id (empty for a tenant that syncs all users).
-    pub async fn members(&self, tenant: TenantId) -> Result<HashSet<String>, CoordinatorError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT entra_id FROM scope_members WHERE tenant_id = $1")
-                .bind(tenant.0)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(ids.into_iter().collect())
-    }
 }

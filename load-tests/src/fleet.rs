@@ -213,6 +213,16 @@ impl Stack {
         })
     }
 
+    /// [`Stack::start`], then `workers` worker processes (the demo binary, [`demo_exe`]).
+    pub async fn start_with_workers(opts: &StackOptions, workers: usize) -> anyhow::Result<Self> {
+        let stack = Self::start(opts).await?;
+        let exe = demo_exe()?;
+        for _ in 0..workers {
+            stack.spawn_worker(&exe)?;
+        }
+        Ok(stack)
+    }
+
     /// Registers one more synthetic tenant and org on the same simulators and database; its
     /// domain is `tenant{seed}.example`, so its userNames never clash with another org's.
     pub async fn add_tenant(&self, name: &str, users: usize, seed: u64) -> anyhow::Result<Pairing> {
@@ -299,12 +309,17 @@ impl Stack {
         self.verdict_with(|oracle| oracle)
     }
 
-    /// A SCIM client of the tenant's own org, with the tenant's token (as a worker has it).
-    pub async fn scim_client(&self) -> anyhow::Result<ScimClient> {
-        let tenant = TenantCache::new(Duration::from_secs(1))
+    /// The tenant as a worker loads it (SCIM root and token).
+    async fn worker_tenant(&self) -> anyhow::Result<Arc<dirsync_worker::tenant::Tenant>> {
+        TenantCache::new(Duration::from_secs(1))
             .get(&self.env.pool, self.tenant_id)
             .await?
-            .context("the stack's tenant is registered")?;
+            .context("the stack's tenant is registered")
+    }
+
+    /// A SCIM client of the tenant's own org, with the tenant's token (as a worker has it).
+    pub async fn scim_client(&self) -> anyhow::Result<ScimClient> {
+        let tenant = self.worker_tenant().await?;
         Ok(ScimClient::new(
             reqwest::Client::new(),
             &tenant.scim_base_url,
@@ -316,10 +331,7 @@ impl Stack {
     /// A SCIM client of a new org on the same simulator: userNames are unique across Webex,
     /// so a user made there takes its userName from every other org.
     pub async fn other_org_client(&self) -> anyhow::Result<ScimClient> {
-        let tenant = TenantCache::new(Duration::from_secs(1))
-            .get(&self.env.pool, self.tenant_id)
-            .await?
-            .context("the stack's tenant is registered")?;
+        let tenant = self.worker_tenant().await?;
         let org = uuid::Uuid::new_v4().to_string();
         let token = format!("scim-{}", uuid::Uuid::new_v4().simple());
         self.scim.add_org(&org, &token);

@@ -2,15 +2,9 @@
 //! in another Webex org) is failed, not the batch; it waits in escrow, is read again by id
 //! only once its retry is due, and is released when a retry succeeds.
 
-use std::path::PathBuf;
-
 use dirsync_coordinator::escrow::{self, EscrowEntry};
 use dirsync_load_tests::fleet::{Stack, StackOptions, create_scim_user};
 use dirsync_load_tests::graph_sim::UserState;
-
-fn worker_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
-}
 
 async fn entries(stack: &Stack) -> Vec<EscrowEntry> {
     escrow::list(&stack.env.pool, stack.tenant_id, &[0])
@@ -20,10 +14,9 @@ async fn entries(stack: &Stack) -> Vec<EscrowEntry> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_user_waits_in_escrow_and_is_retried_when_due() {
-    let mut stack = Stack::start(&StackOptions::new("escrow", 100))
+    let mut stack = Stack::start_with_workers(&StackOptions::new("escrow", 100), 1)
         .await
         .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let victim = stack
         .graph
         .snapshot(&stack.entra_tenant)

@@ -3,16 +3,11 @@
 //! changes become member PATCHes (never a PUT), and an unchanged group costs no write.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use dirsync_coordinator::scope::Scope;
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_load_tests::graph_sim::{GroupSpec, MemberKind, MemberRef, UserState};
 use dirsync_load_tests::synthetic::ChangeStep;
-
-fn worker_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
-}
 
 /// Webex id of each Entra user active in Webex.
 fn webex_ids(stack: &Stack) -> HashMap<String, String> {
@@ -74,17 +69,19 @@ fn actual(stack: &Stack, id: &str) -> Option<(String, BTreeSet<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chosen_groups_are_synced_as_webex_groups_only_when_turned_on() {
-    let stack = Stack::start(&StackOptions {
-        groups: GroupSpec {
-            count: 12,
-            max_members: 60,
-            nesting_depth: 1,
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            groups: GroupSpec {
+                count: 12,
+                max_members: 60,
+                nesting_depth: 1,
+            },
+            ..StackOptions::new("group_objects", 400)
         },
-        ..StackOptions::new("group_objects", 400)
-    })
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let chosen: Vec<String> = stack
         .graph
         .groups(&stack.entra_tenant)
@@ -224,17 +221,19 @@ async fn chosen_groups_are_synced_as_webex_groups_only_when_turned_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_to_be_synced_completes_once_its_member_is_in_webex() {
-    let stack = Stack::start(&StackOptions {
-        groups: GroupSpec {
-            count: 8,
-            max_members: 30,
-            nesting_depth: 0,
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            groups: GroupSpec {
+                count: 8,
+                max_members: 30,
+                nesting_depth: 0,
+            },
+            ..StackOptions::new("group_pending", 300)
         },
-        ..StackOptions::new("group_pending", 300)
-    })
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let group = stack
         .graph
         .groups(&stack.entra_tenant)

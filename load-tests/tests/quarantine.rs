@@ -3,7 +3,6 @@
 //! objects quarantines it by Entra's thresholds (scaled for small tenants); a quarantined
 //! tenant backs off up to daily, a clean run lifts it, and after 4 weeks auto-sync is off.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -14,10 +13,6 @@ use dirsync_load_tests::fleet::{Stack, StackOptions, create_scim_user};
 use dirsync_load_tests::graph_sim::UserState;
 use dirsync_load_tests::synthetic::ChangeStep;
 use dirsync_worker::tenant::TenantCache;
-
-fn worker_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
-}
 
 /// (status, quarantine_kind, quarantine_reason, seconds until next_run_at, auto_sync)
 async fn state(stack: &Stack) -> (String, Option<String>, Option<String>, f64, bool) {
@@ -42,10 +37,9 @@ async fn scim_token(stack: &Stack) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_webex_token_quarantines_at_once_and_a_clean_run_lifts_it() {
-    let stack = Stack::start(&StackOptions::new("quarantine_token", 200))
+    let stack = Stack::start_with_workers(&StackOptions::new("quarantine_token", 200), 1)
         .await
         .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     assert!(stack.cycle("initial", None).await.unwrap().converged);
     assert_eq!(state(&stack).await.0, "Active");
 
@@ -87,10 +81,9 @@ async fn a_refused_webex_token_quarantines_at_once_and_a_clean_run_lifts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_failed_objects_quarantine_and_backoff_doubles_up_to_daily() {
-    let mut stack = Stack::start(&StackOptions::new("quarantine_failures", 40))
+    let mut stack = Stack::start_with_workers(&StackOptions::new("quarantine_failures", 40), 1)
         .await
         .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     // 25 users' userNames are taken in another org: they fail (of about 40: over 40 %).
     let other = stack.other_org_client().await.unwrap();
     let mut squatters = Vec::new();
@@ -156,10 +149,9 @@ async fn too_many_failed_objects_quarantine_and_backoff_doubles_up_to_daily() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_graph_secret_quarantines_at_once() {
-    let stack = Stack::start(&StackOptions::new("quarantine_graph", 20))
+    let stack = Stack::start_with_workers(&StackOptions::new("quarantine_graph", 20), 1)
         .await
         .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     sqlx::query("UPDATE tenants SET client_secret = 'wrong-secret' WHERE id = $1")
         .bind(stack.tenant_id.0)
         .execute(&stack.env.pool)

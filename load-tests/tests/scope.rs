@@ -4,7 +4,6 @@
 //! the way back to all users.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
 
 use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
@@ -14,10 +13,6 @@ use dirsync_load_tests::graph_sim::{
     GraphSimConfig, GroupSpec, MemberRef, ResetMode, SimGroup, UserState,
 };
 use dirsync_load_tests::oracle::expected_scope;
-
-fn worker_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_demo"))
-}
 
 /// Ids of the tenant's live, enabled users: the ones that must be active when in scope.
 fn enabled(stack: &Stack) -> HashSet<String> {
@@ -43,17 +38,19 @@ fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_by_users_and_groups_follows_memberships() {
-    let stack = Stack::start(&StackOptions {
-        groups: GroupSpec {
-            count: 24,
-            max_members: 40,
-            nesting_depth: 2,
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            groups: GroupSpec {
+                count: 24,
+                max_members: 40,
+                nesting_depth: 2,
+            },
+            ..StackOptions::new("scope_groups", 500)
         },
-        ..StackOptions::new("scope_groups", 500)
-    })
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let enabled_users = enabled(&stack);
 
     // A group whose nested groups bring in users of their own, enabled ones among them.
@@ -258,16 +255,18 @@ async fn scope_by_users_and_groups_follows_memberships() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_are_read_and_synced_only_when_turned_on() {
-    let stack = Stack::start(&StackOptions {
-        graph: GraphSimConfig {
-            rooms: 5,
-            ..GraphSimConfig::default()
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            graph: GraphSimConfig {
+                rooms: 5,
+                ..GraphSimConfig::default()
+            },
+            ..StackOptions::new("scope_rooms", 200)
         },
-        ..StackOptions::new("scope_rooms", 200)
-    })
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let rooms: BTreeSet<String> = stack
         .graph
         .room_ids(&stack.entra_tenant)
@@ -324,13 +323,15 @@ async fn rooms_are_read_and_synced_only_when_turned_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entering_users_resume_after_an_interrupted_run_without_reading_twice() {
-    let stack = Stack::start(&StackOptions {
-        graph_latency: std::time::Duration::from_millis(30),
-        ..StackOptions::new("scope_resume", 600)
-    })
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            graph_latency: std::time::Duration::from_millis(30),
+            ..StackOptions::new("scope_resume", 600)
+        },
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let chosen = sorted(enabled(&stack));
     let pick = |n: usize| Scope {
         all: false,
@@ -402,17 +403,19 @@ async fn entering_users_resume_after_an_interrupted_run_without_reading_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_of_both_delta_chains_rebuilds_the_scope_without_spurious_deactivations() {
-    let stack = Stack::start(&StackOptions {
-        groups: GroupSpec {
-            count: 12,
-            max_members: 60,
-            nesting_depth: 1,
+    let stack = Stack::start_with_workers(
+        &StackOptions {
+            groups: GroupSpec {
+                count: 12,
+                max_members: 60,
+                nesting_depth: 1,
+            },
+            ..StackOptions::new("scope_reset", 400)
         },
-        ..StackOptions::new("scope_reset", 400)
-    })
+        1,
+    )
     .await
     .unwrap();
-    stack.spawn_worker(&worker_exe()).unwrap();
     let all_groups = groups(&stack);
     let chosen: Vec<String> = all_groups
         .iter()
