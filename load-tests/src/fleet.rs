@@ -21,7 +21,7 @@ use dirsync_proto::{Counts, GroupCounts, RunId, TenantId};
 use dirsync_worker::scim::{RetryPolicy, ScimClient};
 use dirsync_worker::tenant::TenantCache;
 
-use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec};
+use crate::graph_sim::{GraphSim, GraphSimConfig, TenantSpec, UserState};
 use crate::oracle::{Oracle, Verdict};
 use crate::scim_sim::{RateLimit, ScimSim, ScimSimConfig};
 use crate::serve::{self, Served, any_loopback_port};
@@ -349,6 +349,20 @@ impl Stack {
             .set_scope(self.tenant_id, scope)
             .await?;
         Ok(())
+    }
+
+    /// (live, live and enabled) users of the tenant in Entra: what a full walk sees, and what
+    /// Webex must have active.
+    pub fn live_and_enabled(&self) -> anyhow::Result<(u64, u64)> {
+        Ok(self.graph.with_users(&self.entra_tenant, |users| {
+            let live = users.iter().filter(|u| u.state == UserState::Live);
+            let (mut all, mut enabled) = (0, 0);
+            for u in live {
+                all += 1;
+                enabled += u64::from(u.user.account_enabled);
+            }
+            (all, enabled)
+        })?)
     }
 
     /// Entra ids (SCIM `externalId`) of the org's users, split into (active, inactive).

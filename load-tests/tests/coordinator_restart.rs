@@ -11,23 +11,10 @@ use dirsync_coordinator::TenantStore;
 use dirsync_coordinator::graph::GraphClient;
 use dirsync_coordinator::runs::{RunKind, RunStore};
 use dirsync_load_tests::fleet::{Stack, StackOptions};
-use dirsync_load_tests::graph_sim::UserState;
 use dirsync_proto::{BatchMessage, Counts, RemovedReason, SourceUser, WIRE_VERSION};
 
 fn demo_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_demo"))
-}
-
-fn live_and_enabled(stack: &Stack) -> (u64, u64) {
-    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
-    let live: Vec<_> = snapshot
-        .iter()
-        .filter(|u| u.state == UserState::Live)
-        .collect();
-    (
-        live.len() as u64,
-        live.iter().filter(|u| u.user.account_enabled).count() as u64,
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +23,7 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
         .await
         .unwrap();
     stack.spawn_worker(&demo_exe()).unwrap();
-    let (live, enabled) = live_and_enabled(&stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
 
     // What a coordinator leaves behind when it dies right after staging batch 0: the batch's
     // bytes (here a tombstone of a user Webex never had, so its effect is recognisable) and
@@ -106,7 +93,7 @@ async fn a_killed_coordinator_is_resumed_by_another() {
     };
     let stack = Stack::start(&opts).await.unwrap();
     stack.spawn_worker(&demo_exe()).unwrap();
-    let (live, enabled) = live_and_enabled(&stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
     let coordinator = || {
         Command::new(demo_exe())
             .args(["dirsync", "sync", &stack.tenant_id.to_string()])

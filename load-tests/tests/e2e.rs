@@ -23,23 +23,11 @@ async fn stack(opts: StackOptions, workers: usize) -> Stack {
 }
 
 /// Live users in the tenant, and how many of them are enabled.
-fn live_and_enabled(stack: &Stack) -> (u64, u64) {
-    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
-    let live: Vec<_> = snapshot
-        .iter()
-        .filter(|u| u.state == UserState::Live)
-        .collect();
-    (
-        live.len() as u64,
-        live.iter().filter(|u| u.user.account_enabled).count() as u64,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_change_and_unchanged_cycles_converge_with_exact_counts() {
     let stack = stack(StackOptions::new("e2e_cycles", 2_000), 2).await;
 
-    let (live, enabled) = live_and_enabled(&stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
     let initial = stack.cycle("initial", None).await.unwrap();
     assert!(
         initial.converged,
@@ -138,7 +126,7 @@ async fn killing_a_worker_mid_run_loses_and_duplicates_nothing() {
         ..StackOptions::new("e2e_kill", 4_000)
     };
     let stack = stack(opts, 2).await;
-    let (live, enabled) = live_and_enabled(&stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
 
     let (report, writes_at_kill) = tokio::join!(stack.cycle("initial", None), async {
         // Wait until the run is well under way, then crash one worker and start another.

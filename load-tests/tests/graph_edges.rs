@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use dirsync_coordinator::runs::RunKind;
 use dirsync_load_tests::fleet::{CycleReport, Stack, StackOptions};
-use dirsync_load_tests::graph_sim::{GraphSimConfig, RequestCounts, ResetMode, UserState};
+use dirsync_load_tests::graph_sim::{GraphSimConfig, RequestCounts, ResetMode};
 use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep};
 use dirsync_proto::Counts;
 
@@ -28,18 +28,6 @@ async fn stack(label: &str, users: usize, page_size: usize, graph: GraphSimConfi
 }
 
 /// Live users in the tenant, and how many of them are enabled.
-fn live_and_enabled(stack: &Stack) -> (u64, u64) {
-    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
-    let live: Vec<_> = snapshot
-        .iter()
-        .filter(|u| u.state == UserState::Live)
-        .collect();
-    (
-        live.len() as u64,
-        live.iter().filter(|u| u.user.account_enabled).count() as u64,
-    )
-}
-
 fn requests(stack: &Stack) -> RequestCounts {
     stack.graph.requests(&stack.entra_tenant).unwrap()
 }
@@ -83,7 +71,7 @@ async fn cycle(stack: &Stack, name: &str) -> (CycleReport, RequestCounts) {
 /// The initial cycle of a fresh tenant: every live user once (plus `replays`), enabled ones
 /// created, disabled ones skipped.
 async fn initial(stack: &Stack, replays: u64) -> (CycleReport, RequestCounts) {
-    let (live, enabled) = live_and_enabled(stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
     let (report, graph) = cycle(stack, "initial").await;
     assert_eq!(report.kind, RunKind::Initial);
     assert_eq!(graph.duplicates_returned, replays);
@@ -137,11 +125,11 @@ async fn replayed_users_on_the_same_and_later_pages_are_counted_and_applied_once
         ..GraphSimConfig::default()
     };
     let stack = stack("edge_dups", 1_000, 100, graph).await;
-    let (live, _) = live_and_enabled(&stack);
+    let (live, _) = stack.live_and_enabled().unwrap();
     initial(&stack, live / every as u64).await;
     assert_eq!(
         stack.scim.users(&stack.org_id).len() as u64,
-        live_and_enabled(&stack).1,
+        stack.live_and_enabled().unwrap().1,
         "no duplicate webex users"
     );
 
@@ -190,7 +178,7 @@ async fn short_pages_are_followed() {
         ..GraphSimConfig::default()
     };
     let stack = stack("edge_short", 1_000, 100, graph).await;
-    let (live, _) = live_and_enabled(&stack);
+    let (live, _) = stack.live_and_enabled().unwrap();
     let (_, graph) = initial(&stack, 0).await;
     assert!(
         graph.delta_pages > live.div_ceil(100),
@@ -241,7 +229,7 @@ async fn a_tiny_ru_budget_throttles_yet_the_run_converges() {
 /// a full enumeration, converges, and writes nothing because nothing changed.
 async fn reset_falls_back_to_a_clean_full_enumeration(label: &str, mode: ResetMode) {
     let stack = stack(label, 300, 50, GraphSimConfig::default()).await;
-    let (live, _) = live_and_enabled(&stack);
+    let (live, _) = stack.live_and_enabled().unwrap();
     initial(&stack, 0).await;
     stack.graph.reset(&stack.entra_tenant, mode).unwrap();
 

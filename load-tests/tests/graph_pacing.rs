@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dirsync_coordinator::runs::RunKind;
 use dirsync_load_tests::fleet::{CycleReport, Stack, StackOptions};
-use dirsync_load_tests::graph_sim::{GraphSimConfig, RequestCounts, UserState};
+use dirsync_load_tests::graph_sim::{GraphSimConfig, RequestCounts};
 use dirsync_load_tests::synthetic::ChangeStep;
 use dirsync_proto::Counts;
 
@@ -39,21 +39,9 @@ fn requests(stack: &Stack) -> RequestCounts {
 }
 
 /// Live users in the tenant, and how many of them are enabled.
-fn live_and_enabled(stack: &Stack) -> (u64, u64) {
-    let snapshot = stack.graph.snapshot(&stack.entra_tenant).unwrap();
-    let live: Vec<_> = snapshot
-        .iter()
-        .filter(|u| u.state == UserState::Live)
-        .collect();
-    (
-        live.len() as u64,
-        live.iter().filter(|u| u.user.account_enabled).count() as u64,
-    )
-}
-
 /// The initial cycle of a fresh tenant, checked for exact counts; the Graph counters after it.
 async fn initial(stack: &Stack) -> (CycleReport, RequestCounts) {
-    let (live, enabled) = live_and_enabled(stack);
+    let (live, enabled) = stack.live_and_enabled().unwrap();
     let report = stack.cycle("initial", None).await.unwrap();
     assert!(report.converged, "initial: {:?}", report.verdict);
     assert_eq!(report.kind, RunKind::Initial);
