@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::functions::Func;
 use super::lexer::CmpOp;
+use super::pattern::Pattern;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Node {
@@ -18,6 +19,9 @@ pub(super) enum NodeKind {
     Int(i64),
     Bool(bool),
     Attr(String),
+    /// A string constant compiled as `Replace`'s `regexPattern` when the call was checked, so
+    /// that evaluation never compiles; it still reads as the constant it was written as.
+    Pattern(Box<Pattern>),
     Compare {
         op: CmpOp,
         left: Box<Node>,
@@ -44,7 +48,7 @@ pub(super) enum Ty {
 impl Node {
     pub(super) fn ty(&self) -> Ty {
         match &self.kind {
-            NodeKind::Str(_) => Ty::Str,
+            NodeKind::Str(_) | NodeKind::Pattern(_) => Ty::Str,
             NodeKind::Int(_) => Ty::Int,
             NodeKind::Bool(_) | NodeKind::Compare { .. } => Ty::Bool,
             NodeKind::Attr(_) => Ty::Any,
@@ -65,7 +69,7 @@ impl Node {
                     arg.attributes(visit);
                 }
             }
-            NodeKind::Str(_) | NodeKind::Int(_) | NodeKind::Bool(_) => {}
+            NodeKind::Str(_) | NodeKind::Pattern(_) | NodeKind::Int(_) | NodeKind::Bool(_) => {}
         }
     }
 }
@@ -74,16 +78,8 @@ impl Node {
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            NodeKind::Str(s) => {
-                f.write_str("\"")?;
-                for c in s.chars() {
-                    if matches!(c, '"' | '\\') {
-                        f.write_str("\\")?;
-                    }
-                    write!(f, "{c}")?;
-                }
-                f.write_str("\"")
-            }
+            NodeKind::Str(s) => write_constant(f, s),
+            NodeKind::Pattern(pattern) => write_constant(f, pattern.text()),
             NodeKind::Int(n) => write!(f, "{n}"),
             NodeKind::Bool(b) => f.write_str(super::value::bool_text(*b)),
             NodeKind::Attr(name) => write!(f, "[{name}]"),
@@ -102,4 +98,16 @@ impl fmt::Display for Node {
             }
         }
     }
+}
+
+/// A string constant as written in an expression: quoted, `"` and `\\` escaped.
+fn write_constant(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("\"")
 }

@@ -4,6 +4,7 @@
 //! as an empty string.
 
 use super::eval::{Args, Stop};
+use super::pattern::Pattern;
 use super::text;
 use super::value::Value;
 
@@ -187,9 +188,13 @@ pub(super) fn pcase(a: &Args<'_>) -> Result {
     ))
 }
 
-/// Two of Entra's forms: `oldValue` + `replacementValue` replaces in the source;
-/// `oldValue` + `template` replaces in the template with the source. Case-sensitive.
+/// Entra's five forms (the parser let through only these): `oldValue` + `replacementValue`
+/// replaces in the source; `oldValue` + `template` replaces in the template with the source;
+/// the others use the pattern compiled at parse time (see [`replace_regex`]). Case-sensitive.
 pub(super) fn replace(a: &Args<'_>) -> Result {
+    if let Some(pattern) = a.pattern(2) {
+        return replace_regex(a, pattern);
+    }
     let Some(source) = a.text(0)? else {
         return Ok(Value::Null);
     };
@@ -211,6 +216,34 @@ pub(super) fn replace(a: &Args<'_>) -> Result {
         (haystack.len() - count * old.len()).saturating_add(count.saturating_mul(new.len()));
     a.fits(bytes)?;
     Ok(Value::Str(haystack.replace(old.as_str(), &new)))
+}
+
+/// `regexPattern` + `replacementValue`: every match replaced, .NET substitutions (`${name}`,
+/// `$1`, `$&`, ...) expanded. With `regexGroupName`: only that group's text in every match,
+/// `replacementValue` taken as it is. With `regexGroupName` + `replacementAttributeName`: a
+/// source with a value (not null, not "") as it is, else the group's text in the first match
+/// in the replacementAttributeName value; null when that is null or nothing matches.
+fn replace_regex(a: &Args<'_>, pattern: &Pattern) -> Result {
+    let source = a.text(0)?;
+    if a.present(5) {
+        if let Some(source) = source.filter(|s| !s.is_empty()) {
+            return Ok(Value::Str(source));
+        }
+        let Some(other) = a.text(5)? else {
+            return Ok(Value::Null);
+        };
+        return Ok(text_or_null(pattern.extract(&other).map(str::to_owned)));
+    }
+    let Some(source) = source else {
+        return Ok(Value::Null);
+    };
+    let replacement = a.text(4)?.unwrap_or_default();
+    let replaced = if pattern.has_group() {
+        pattern.replace_group(&source, &replacement)
+    } else {
+        pattern.replace_all(&source, &replacement)
+    };
+    replaced.map(Value::Str).ok_or_else(|| a.too_large())
 }
 
 /// Items are not trimmed. Null or "" gives null.

@@ -10,6 +10,7 @@ use super::MAX_VALUE_BYTES;
 use super::ast::{Node, NodeKind, Ty};
 use super::error::ExprError;
 use super::lexer::CmpOp;
+use super::pattern::Pattern;
 use super::value::{Source, Value, bool_text};
 
 /// Why evaluation stopped before producing a value.
@@ -32,6 +33,7 @@ pub(super) type Evaluator = fn(&Args<'_>) -> Result<Value, Stop>;
 pub(super) fn eval(node: &Node, source: &dyn Source) -> Result<Value, Stop> {
     match &node.kind {
         NodeKind::Str(s) => Ok(Value::Str(s.clone())),
+        NodeKind::Pattern(pattern) => Ok(Value::Str(pattern.text().to_owned())),
         NodeKind::Int(n) => Ok(Value::Str(n.to_string())),
         NodeKind::Bool(b) => Ok(Value::Bool(*b)),
         NodeKind::Attr(name) => Ok(source
@@ -128,6 +130,17 @@ impl Args<'_> {
         }
     }
 
+    /// Argument `i` as compiled when the call was checked, if it is a pattern.
+    pub(super) fn pattern(&self, i: usize) -> Option<&Pattern> {
+        match self.nodes.get(i) {
+            Some(Some(Node {
+                kind: NodeKind::Pattern(pattern),
+                ..
+            })) => Some(pattern),
+            _ => None,
+        }
+    }
+
     /// Argument `i` as one string; `None` when null or omitted.
     pub(super) fn text(&self, i: usize) -> Result<Option<String>, Stop> {
         self.value(i)?.into_text().map_err(|e| self.fail(e, i))
@@ -163,12 +176,17 @@ impl Args<'_> {
     /// Refuses to build a value of `bytes` bytes when that is over the limit.
     pub(super) fn fits(&self, bytes: usize) -> Result<(), Stop> {
         if bytes > MAX_VALUE_BYTES {
-            Err(Stop::Fail(ExprError::evaluate(
-                format!("result longer than {MAX_VALUE_BYTES} bytes"),
-                self.pos,
-            )))
+            Err(self.too_large())
         } else {
             Ok(())
         }
+    }
+
+    /// The error of a result over the limit.
+    pub(super) fn too_large(&self) -> Stop {
+        Stop::Fail(ExprError::evaluate(
+            format!("result longer than {MAX_VALUE_BYTES} bytes"),
+            self.pos,
+        ))
     }
 }

@@ -5,6 +5,7 @@ use super::ast::{Node, NodeKind, Ty};
 use super::builtins as b;
 use super::error::ExprError;
 use super::eval::Evaluator;
+use super::pattern::{Pattern, PatternError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Func {
@@ -230,7 +231,7 @@ impl Func {
                 "Replace",
                 [
                     req("source", Text),
-                    req("oldValue", Text),
+                    opt("oldValue", Text),
                     opt("regexPattern", Text),
                     opt("regexGroupName", Text),
                     opt("replacementValue", Text),
@@ -417,7 +418,6 @@ fn check_constants(func: Func, call: &CallArgs<'_>) -> Result<(), ExprError> {
         _ => None,
     };
     let empty_str = |i: usize| matches!(call.args.get(i), Some(Some(Node { kind: NodeKind::Str(s), .. })) if s.is_empty());
-    let present = |i: usize| matches!(call.args.get(i), Some(Some(_)));
     let fail = |message: String, i: usize| Err(ExprError::parse(message, call.positions[i]));
     match func {
         Func::Item if int(1).is_some_and(|n| n < 1) => {
@@ -430,21 +430,47 @@ fn check_constants(func: Func, call: &CallArgs<'_>) -> Result<(), ExprError> {
             fail(format!("length of {name} must not be negative"), 2)
         }
         Func::Split if empty_str(1) => fail(format!("delimiter of {name} must not be empty"), 1),
-        Func::Replace => {
-            // Regular expressions would need a regex engine with .NET's named-group syntax;
-            // refusing them here is better than a mapping that silently does something else.
-            for i in [2, 3, 5] {
+        Func::Replace => check_replace(call),
+        _ => Ok(()),
+    }
+}
+
+/// `Replace` has five forms, told apart by which arguments are given (Entra's reference):
+/// oldValue + replacementValue, oldValue + template, regexPattern + replacementValue,
+/// regexPattern + regexGroupName + replacementValue, and regexPattern + regexGroupName +
+/// replacementAttributeName. Any other combination would be silently ignored by one of them,
+/// so it is refused.
+fn check_replace(call: &CallArgs<'_>) -> Result<(), ExprError> {
+    let name = Func::Replace.spec().name;
+    let arg = |i: usize| call.args.get(i).and_then(Option::as_ref);
+    let present = |i: usize| arg(i).is_some();
+    let constant = |i: usize| {
+        matches!(
+            arg(i),
+            Some(Node {
+                kind: NodeKind::Str(_),
+                ..
+            })
+        )
+    };
+    let param = |i: usize| param(Func::Replace.spec(), i).name;
+    let fail = |message: String, i: usize| Err(ExprError::parse(message, call.positions[i]));
+    let needs = |message: String| Err(ExprError::parse(message, call.name_pos));
+    match (present(1), present(2)) {
+        (true, true) => fail(
+            format!("{name} takes oldValue or regexPattern, not both"),
+            2,
+        ),
+        (false, false) => needs(format!(
+            "{name} needs oldValue (argument 2) or regexPattern (argument 3)"
+        )),
+        (true, false) => {
+            for i in [3, 5] {
                 if present(i) {
-                    return fail(
-                        format!(
-                            "{} of {name} is not supported (no regular expressions)",
-                            param(func.spec(), i).name
-                        ),
-                        i,
-                    );
+                    return fail(format!("{} of {name} needs regexPattern", param(i)), i);
                 }
             }
-            if empty_str(1) {
+            if matches!(arg(1), Some(Node { kind: NodeKind::Str(s), .. }) if s.is_empty()) {
                 return fail(format!("oldValue of {name} must not be empty"), 1);
             }
             match (present(4), present(6)) {
@@ -452,13 +478,90 @@ fn check_constants(func: Func, call: &CallArgs<'_>) -> Result<(), ExprError> {
                     format!("{name} takes replacementValue or template, not both"),
                     6,
                 ),
-                (false, false) => Err(ExprError::parse(
-                    format!("{name} needs replacementValue (argument 5) or template (argument 7)"),
-                    call.name_pos,
+                (false, false) => needs(format!(
+                    "{name} needs replacementValue (argument 5) or template (argument 7)"
                 )),
                 _ => Ok(()),
             }
         }
-        _ => Ok(()),
+        (false, true) => {
+            // Compiled once, when the mapping is saved: only a constant can be.
+            for i in [2, 3] {
+                if present(i) && !constant(i) {
+                    return fail(
+                        format!("{} of {name} must be a string constant", param(i)),
+                        i,
+                    );
+                }
+            }
+            if present(6) {
+                return fail(format!("template of {name} needs oldValue"), 6);
+            }
+            match (present(4), present(5)) {
+                (true, true) => fail(
+                    format!("{name} takes replacementValue or replacementAttributeName, not both"),
+                    5,
+                ),
+                (false, false) => needs(format!(
+                    "{name} with regexPattern needs replacementValue (argument 5) or \
+                     replacementAttributeName (argument 6)"
+                )),
+                (false, true) if !present(3) => fail(
+                    format!("replacementAttributeName of {name} needs regexGroupName"),
+                    5,
+                ),
+                // A constant here is almost surely an attribute name written as a string
+                // ("mobile" for [mobile]); it would be matched as text and silently give null.
+                (false, true) if constant(5) => fail(
+                    format!(
+                        "replacementAttributeName of {name} must be an attribute or an \
+                         expression, not a string constant"
+                    ),
+                    5,
+                ),
+                _ => Ok(()),
+            }
+        }
     }
+}
+
+/// Compiles `Replace`'s `regexPattern` (with the group `regexGroupName` names) in place of its
+/// string constant, once, after [`check_call`] accepted the call. A pattern the `regex` crate
+/// refuses, or a group name the pattern lacks, is a parse error at that argument.
+pub(super) fn compile_patterns(
+    func: Func,
+    args: &mut [Option<Node>],
+    positions: &[usize],
+) -> Result<(), ExprError> {
+    if func != Func::Replace {
+        return Ok(());
+    }
+    let text = |node: Option<&Option<Node>>| match node {
+        Some(Some(Node {
+            kind: NodeKind::Str(s),
+            ..
+        })) => Some(s.clone()),
+        _ => None,
+    };
+    let Some(pattern_text) = text(args.get(2)) else {
+        return Ok(());
+    };
+    let group = text(args.get(3));
+    let pattern = Pattern::compile(&pattern_text, group.as_deref()).map_err(|e| match e {
+        PatternError::Invalid(reason) => ExprError::parse(
+            format!("regexPattern of Replace is not a valid regular expression: {reason}"),
+            positions[2],
+        ),
+        PatternError::NoSuchGroup => ExprError::parse(
+            format!(
+                "regexGroupName of Replace names no group of regexPattern: \"{}\"",
+                group.as_deref().unwrap_or_default().escape_debug()
+            ),
+            positions[3],
+        ),
+    })?;
+    if let Some(Some(node)) = args.get_mut(2) {
+        node.kind = NodeKind::Pattern(Box::new(pattern));
+    }
+    Ok(())
 }

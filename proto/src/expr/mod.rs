@@ -14,6 +14,8 @@
 //! Hostile text is safe: expressions are at most [`MAX_EXPRESSION_CHARS`] characters, calls
 //! nest at most [`MAX_DEPTH`] deep (so recursion is bounded), and no function builds a value
 //! over [`MAX_VALUE_BYTES`] (checked before allocating where a function could multiply sizes).
+//! `Replace`'s regular expressions are compiled once, at parse time, under a size limit, and
+//! match in time linear in the text (the `regex` crate; see `pattern.rs`).
 
 mod ast;
 mod builtins;
@@ -23,6 +25,7 @@ mod eval;
 mod functions;
 mod lexer;
 mod parser;
+mod pattern;
 mod text;
 mod value;
 

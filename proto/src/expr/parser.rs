@@ -120,7 +120,7 @@ impl Parser {
             ));
         }
         self.bump();
-        let (args, positions) = self.arguments(depth + 1)?;
+        let (mut args, positions) = self.arguments(depth + 1)?;
         functions::check_call(
             func,
             &CallArgs {
@@ -129,6 +129,7 @@ impl Parser {
                 positions: &positions,
             },
         )?;
+        functions::compile_patterns(func, &mut args, &positions)?;
         Ok(Node {
             pos,
             kind: NodeKind::Call { func, args },

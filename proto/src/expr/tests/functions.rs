@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{check, err, v};
+use super::{Want, check, err, v};
 
 #[test]
 fn append() {
@@ -318,6 +318,225 @@ fn replace() {
             r#"Replace("abc", "b", , , [new], , )"#,
             json!({}),
             v(json!("ac")),
+        ),
+    ]);
+}
+
+/// `regexPattern` + `replacementValue`: every match replaced, .NET substitutions expanded.
+#[test]
+fn replace_regex_pattern() {
+    check(&[
+        // Entra's examples.
+        (
+            r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", , "${phoneNumber}", , )"#,
+            json!({"telephoneNumber": "+91 9998887777"}),
+            v(json!("9998887777")),
+        ),
+        (
+            r#"Replace([mobile], , "[()\\s-]+", , "", , )"#,
+            json!({"mobile": "+1 (999) 888-7777"}),
+            v(json!("+19998887777")),
+        ),
+        (
+            r#"Replace([mailNickname], , "[a-zA-Z_]*", , "", , )"#,
+            json!({"mailNickname": "john_doe72"}),
+            v(json!("72")),
+        ),
+        // No match: the source as it is; null source: null; null replacement: "".
+        (
+            r##"Replace([x], , "\\d", , "#", , )"##,
+            json!({"x": "abc"}),
+            v(json!("abc")),
+        ),
+        (
+            r##"Replace([x], , "\\d", , "#", , )"##,
+            json!({}),
+            v(json!(null)),
+        ),
+        (
+            r#"Replace([x], , "\\d", , [r], , )"#,
+            json!({"x": "a1b2"}),
+            v(json!("ab")),
+        ),
+        // Case-sensitive unless the pattern says otherwise; Unicode \d and \w, as in .NET.
+        (
+            r#"Replace([x], , "abc", , "-", , )"#,
+            json!({"x": "ABC abc"}),
+            v(json!("ABC -")),
+        ),
+        (
+            r#"Replace([x], , "(?i)abc", , "-", , )"#,
+            json!({"x": "ABC abc"}),
+            v(json!("- -")),
+        ),
+        (
+            r#"Replace([x], , "\\w+", , "<$&>", , )"#,
+            json!({"x": "Jörg ٣٤"}),
+            v(json!("<Jörg> <٣٤>")),
+        ),
+        // .NET substitutions: numbered groups count unnamed ones first, then named ones.
+        (
+            r#"Replace([x], , "(?<last>\\w+), (\\w+)", , "$1 $2", , )"#,
+            json!({"x": "Doe, John"}),
+            v(json!("John Doe")),
+        ),
+        (
+            r#"Replace([x], , "(?<last>\\w+), (?<first>\\w+)", , "${first} ${last}", , )"#,
+            json!({"x": "Doe, John"}),
+            v(json!("John Doe")),
+        ),
+        (
+            r#"Replace([x], , "b", , "[$`|$&|$'|$_|$$|$+]", , )"#,
+            json!({"x": "abc"}),
+            v(json!("a[a|b|c|abc|$|b]c")),
+        ),
+        // A $ that names no group stays as written ($name needs braces in .NET).
+        (
+            r#"Replace([x], , "(?<n>b)", , "$n ${m} $9 $ ${n}", , )"#,
+            json!({"x": "abc"}),
+            v(json!("a$n ${m} $9 $ bc")),
+        ),
+        // $12 is group 12 when there is one, else not a group at all (.NET reads every digit).
+        (
+            r#"Replace([x], , "(b)", , "$12", , )"#,
+            json!({"x": "abc"}),
+            v(json!("a$12c")),
+        ),
+        (
+            r#"Replace([x], , "(b)", , "${1}2", , )"#,
+            json!({"x": "abc"}),
+            v(json!("ab2c")),
+        ),
+        // A group that took no part in the match is empty.
+        (
+            r#"Replace([x], , "a(z)?", , "[$1]", , )"#,
+            json!({"x": "ab"}),
+            v(json!("[]b")),
+        ),
+    ]);
+}
+
+/// `regexPattern` + `regexGroupName` + `replacementValue`: the group's text in every match.
+#[test]
+fn replace_regex_group() {
+    check(&[
+        // Entra's examples.
+        (
+            r#"Replace([AddressLineData], ,"(?<streetNumber>^\\d*)","streetNumber", "888", , )"#,
+            json!({"AddressLineData": "545 Tremont Street"}),
+            v(json!("888 Tremont Street")),
+        ),
+        (
+            r#"Replace([userPrincipalName], , "(?<Suffix>@(.)*)", "Suffix", "", , )"#,
+            json!({"userPrincipalName": "jsmith@contoso.com"}),
+            v(json!("jsmith")),
+        ),
+        // Only the group changes, in every match; the value is taken as it is (no $...).
+        (
+            r##"Replace([x], , "(?<d>\\d+)-", "d", "#$1", , )"##,
+            json!({"x": "12-34-56"}),
+            v(json!("#$1-#$1-56")),
+        ),
+        // A .NET group number works as a group name.
+        (
+            r#"Replace([x], , "(\\w+)@(?<dom>\\w+)", "1", "x", , )"#,
+            json!({"x": "ann@a bob@b"}),
+            v(json!("x@a x@b")),
+        ),
+        (
+            r#"Replace([x], , "(\\w+)@(?<dom>\\w+)", "2", "x", , )"#,
+            json!({"x": "ann@a bob@b"}),
+            v(json!("ann@x bob@x")),
+        ),
+        // Matches where the group took no part are left alone.
+        (
+            r#"Replace([x], , "a(?<g>z)?", "g", "Z", , )"#,
+            json!({"x": "ab az"}),
+            v(json!("ab aZ")),
+        ),
+        (
+            r#"Replace([x], , "(?<g>\\d)", "g", "", , )"#,
+            json!({"x": "none"}),
+            v(json!("none")),
+        ),
+        (
+            r#"Replace([x], , "(?<g>\\d)", "g", "", , )"#,
+            json!({}),
+            v(json!(null)),
+        ),
+    ]);
+}
+
+/// `regexPattern` + `regexGroupName` + `replacementAttributeName`: the source when it has a
+/// value, else the group's text in the other attribute.
+#[test]
+fn replace_regex_replacement_attribute() {
+    let expr = r#"Replace([telephoneNumber], , "\\+(?<isdCode>\\d* )(?<phoneNumber>\\d{10})", "phoneNumber" , , [mobile], )"#;
+    check(&[
+        // Entra's example: an empty source takes the number from mobile.
+        (
+            expr,
+            json!({"telephoneNumber": "", "mobile": "+91 8887779999"}),
+            v(json!("8887779999")),
+        ),
+        (
+            expr,
+            json!({"mobile": "+91 8887779999"}),
+            v(json!("8887779999")),
+        ),
+        // A source with a value is returned as it is, pattern or not.
+        (
+            expr,
+            json!({"telephoneNumber": "n/a", "mobile": "+91 8887779999"}),
+            v(json!("n/a")),
+        ),
+        // Nothing to take: null.
+        (expr, json!({"mobile": "8887779999"}), v(json!(null))),
+        (expr, json!({}), v(json!(null))),
+        // The first match is taken; the attribute may be any expression.
+        (
+            r#"Replace([a], , "(?<n>\\d+)", "n", , Join(" ", [b], [c]), )"#,
+            json!({"b": "x12", "c": "34"}),
+            v(json!("12")),
+        ),
+        // replacementAttributeName is evaluated only when the source has no value.
+        (
+            r#"Replace([a], , "(?<n>.)", "n", , IgnoreFlowIfNullOrEmpty([b]), )"#,
+            json!({"a": "kept"}),
+            v(json!("kept")),
+        ),
+        (
+            r#"Replace([a], , "(?<n>.)", "n", , IgnoreFlowIfNullOrEmpty([b]), )"#,
+            json!({}),
+            Want::Ignore,
+        ),
+    ]);
+}
+
+/// What a regular-expression replacement builds is bounded like every other result.
+#[test]
+fn replace_regex_results_are_bounded() {
+    let big = "a".repeat(40_000);
+    check(&[
+        (
+            r#"Replace([x], , "a", , "bb", , )"#,
+            json!({ "x": big }),
+            err("result longer than 65536 bytes at 0"),
+        ),
+        (
+            r#"Replace([x], , "(?<g>a)", "g", "bb", , )"#,
+            json!({ "x": big }),
+            err("result longer than 65536 bytes at 0"),
+        ),
+        (
+            r#"Replace([x], , "a", , "$_", , )"#,
+            json!({"x": "a".repeat(300)}),
+            err("result longer than 65536 bytes at 0"),
+        ),
+        (
+            r#"Replace([x], , "a", , "", , )"#,
+            json!({ "x": big }),
+            v(json!("")),
         ),
     ]);
 }

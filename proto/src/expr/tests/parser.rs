@@ -54,12 +54,50 @@ fn errors_name_the_problem_and_its_character_position() {
             "delimiter of Split must not be empty at 11",
         ),
         (
-            "Replace([mail], , \"\\\\d+\", , \"\", , )",
-            "missing oldValue of Replace at 16",
+            r#"Replace([mail], "a", "x", , "", , )"#,
+            "Replace takes oldValue or regexPattern, not both at 21",
         ),
         (
-            "Replace([mail], \"a\", \"x\", , \"\", , )",
-            "regexPattern of Replace is not supported (no regular expressions) at 21",
+            "Replace([mail])",
+            "Replace needs oldValue (argument 2) or regexPattern (argument 3) at 0",
+        ),
+        (
+            r#"Replace([mail], "a", , "g", "b")"#,
+            "regexGroupName of Replace needs regexPattern at 23",
+        ),
+        (
+            r#"Replace([mail], "a", , , "b", [m])"#,
+            "replacementAttributeName of Replace needs regexPattern at 30",
+        ),
+        (
+            r#"Replace([mail], , "x", , "", , "t")"#,
+            "template of Replace needs oldValue at 31",
+        ),
+        (
+            r#"Replace([mail], , [p], , "")"#,
+            "regexPattern of Replace must be a string constant at 18",
+        ),
+        (
+            r#"Replace([mail], , "(?<a>x)", Left("a", 1), "")"#,
+            "regexGroupName of Replace must be a string constant at 29",
+        ),
+        (
+            r#"Replace([mail], , "x")"#,
+            "Replace with regexPattern needs replacementValue (argument 5) or \
+             replacementAttributeName (argument 6) at 0",
+        ),
+        (
+            r#"Replace([mail], , "(?<a>x)", "a", "b", [m])"#,
+            "Replace takes replacementValue or replacementAttributeName, not both at 39",
+        ),
+        (
+            r#"Replace([mail], , "x", , , [m])"#,
+            "replacementAttributeName of Replace needs regexGroupName at 27",
+        ),
+        (
+            r#"Replace([tel], , "(?<n>\\d+)", "n", , "mobile")"#,
+            "replacementAttributeName of Replace must be an attribute or an expression, \
+             not a string constant at 38",
         ),
         (
             "Replace([mail], \"a\")",
@@ -172,6 +210,68 @@ fn function_names_and_booleans_are_case_insensitive() {
     );
 }
 
+/// A pattern is compiled when the expression is parsed: one that the `regex` crate refuses,
+/// or a group name it lacks, is an error at that argument, with the reason.
+#[test]
+fn regex_patterns_and_group_names_are_checked_when_parsed() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"Replace([mail], , "(", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: unclosed group at 18",
+        ),
+        (
+            r#"Replace([mail], , "a{2,1}", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: \
+             invalid repetition count range, the start must be <= the end at 18",
+        ),
+        (
+            r#"Replace([mail], , "(?=x)", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: look-around, \
+             including look-ahead and look-behind, is not supported at 18",
+        ),
+        (
+            r#"Replace([mail], , "(a)\\1", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: backreferences \
+             are not supported at 18",
+        ),
+        (
+            r#"Replace([mail], , "\\w{1000}{1000}", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: pattern too large \
+             (compiled over 1048576 bytes) at 18",
+        ),
+        (
+            r#"Replace([mail], , "\\p{L}", , "")"#,
+            "regexPattern of Replace is not a valid regular expression: \\p{...} classes \
+             are not supported at 18",
+        ),
+        (
+            r#"Replace([mail], , "(?<a>x)", "b", "")"#,
+            "regexGroupName of Replace names no group of regexPattern: \"b\" at 29",
+        ),
+        (
+            r#"Replace([mail], , "(?<a>x)", "", "")"#,
+            "regexGroupName of Replace names no group of regexPattern: \"\" at 29",
+        ),
+        // .NET numbers groups too: two groups here, so 3 is none.
+        (
+            r#"Replace([mail], , "(a)(?<n>b)", "3", "")"#,
+            "regexGroupName of Replace names no group of regexPattern: \"3\" at 32",
+        ),
+        (
+            r#"Replace([tel], , "(?<n>\\d+)", "x", , [mobile])"#,
+            "regexGroupName of Replace names no group of regexPattern: \"x\" at 31",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, want) in cases {
+        let got = parse_error(text);
+        if got != *want {
+            failures.push(format!("{text}\n    want {want}\n    got  {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn canonical_text_reparses_to_the_same_expression() {
     let cases = [
@@ -189,6 +289,10 @@ fn canonical_text_reparses_to_the_same_expression() {
             "Switch([Active], , \"1\", \"True\")",
         ),
         ("\n  Join(\"\",\t[a]  ,[b])\n", "Join(\"\", [a], [b])"),
+        (
+            r#"REPLACE([n],,"(?<q>\"\\d)","q","",,)"#,
+            r#"Replace([n], , "(?<q>\"\\d)", "q", "", , )"#,
+        ),
     ];
     for (text, canonical) in cases {
         let expr = Expr::parse(text).unwrap();

@@ -127,6 +127,10 @@ fn random_expression(rng: &mut fastrand::Rng, depth: usize) -> String {
             "9223372036854775807",
             "True",
             "False",
+            // Valid as Replace's regexPattern, regexGroupName and replacementValue.
+            "\"(?<g>\\\\w+)\"",
+            "\"g\"",
+            "\"${g}$1$&\"",
         ];
         return leaves[rng.usize(..leaves.len())].to_owned();
     }
@@ -269,6 +273,32 @@ fn growth_is_refused_before_it_allocates() {
     );
     let fits = format!("Join(\"\", {})", vec!["[big]"; 65].join(", "));
     assert!(Expr::parse(&fits).unwrap().evaluate(&big).is_ok());
+}
+
+/// Patterns that make backtracking engines take exponential time run in linear time here,
+/// on text as large as a value may be.
+#[test]
+fn hostile_patterns_run_in_linear_time() {
+    let started = std::time::Instant::now();
+    let text = format!("{}!", "a".repeat(MAX_VALUE_BYTES - 1));
+    let source = object(json!({ "x": text }));
+    let cases = [
+        (r#"Replace([x], , "^(a+)+$", , "matched")"#, text.clone()),
+        (r#"Replace([x], , "(a*)*b", , "matched")"#, text.clone()),
+        (
+            r#"Replace([x], , "(?<g>(a|aa)+)!", "g", "")"#,
+            "!".to_owned(),
+        ),
+    ];
+    for (expr, want) in cases {
+        let got = Expr::parse(expr).unwrap().evaluate(&source).unwrap();
+        assert_eq!(got, Outcome::Value(Value::Str(want)), "{expr}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
