@@ -11,6 +11,8 @@ use dirsync_proto::{RunId, TenantId};
 
 use crate::cloud::{Cloud, resolve_endpoints};
 use crate::guard::Thresholds;
+use crate::http::HttpState;
+use crate::quarantine;
 use crate::reconcile::{Deactivations, Decision};
 use crate::scheduler::{self, Leases};
 use crate::scope::Scope;
@@ -111,6 +113,27 @@ pub enum TenantCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
         max_percent: u32,
     },
+    /// Show or set the failure thresholds that quarantine the tenant: a completed run is
+    /// judged from --min-failures failures, and more than --max-percent % of its objects
+    /// failed or more than --max-failures failures quarantine. Values not given stay;
+    /// --default goes back to the deployment's (`DIRSYNC_QUARANTINE_*`). Prints the
+    /// effective thresholds.
+    QuarantineThresholds {
+        tenant: TenantId,
+        /// Failures from which the share is judged (Entra: 5,000; small tenants are judged
+        /// from fewer, see `DIRSYNC_QUARANTINE_FLOOR_PERCENT`).
+        #[arg(long, conflicts_with = "default", value_parser = clap::value_parser!(u64).range(1..))]
+        min_failures: Option<u64>,
+        /// A larger percentage of failed objects quarantines (Entra: 40).
+        #[arg(long, conflicts_with = "default", value_parser = clap::value_parser!(u64).range(1..=100))]
+        max_percent: Option<u64>,
+        /// More failures than this quarantine whatever the share (Entra: 40,000).
+        #[arg(long, conflicts_with = "default", value_parser = clap::value_parser!(u64).range(1..))]
+        max_failures: Option<u64>,
+        /// Back to the deployment's thresholds.
+        #[arg(long)]
+        default: bool,
+    },
     /// Set who is synced (applies from the next run): all users, or chosen users and the
     /// members of chosen groups. Users who leave the scope are deactivated, never deleted.
     Scope(ScopeArgs),
@@ -138,6 +161,10 @@ pub struct ScopeArgs {
     /// "Identify and sync room objects".
     #[arg(long)]
     pub rooms: bool,
+    /// "Sync user avatars": Entra photos become Webex avatars (needs DIRSYNC_PUBLIC_URL and
+    /// DIRSYNC_AVATAR_KEY on the coordinators).
+    #[arg(long)]
+    pub avatars: bool,
 }
 
 impl From<ScopeArgs> for Scope {
@@ -149,6 +176,7 @@ impl From<ScopeArgs> for Scope {
             nested: a.nested,
             group_objects: a.group_objects,
             rooms: a.rooms,
+            avatars: a.avatars,
         }
     }
 }
@@ -345,6 +373,31 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             TenantStore::new(pool).set_guard(tenant, thresholds).await?;
             println!("guard of {tenant}: {max_count} users, {max_percent}%");
         }
+        Command::Tenant(TenantCommand::QuarantineThresholds {
+            tenant,
+            min_failures,
+            max_percent,
+            max_failures,
+            default,
+        }) => {
+            let defaults = cli.config.quarantine_thresholds()?;
+            let change = quarantine::Overrides {
+                min_failures,
+                max_percent,
+                max_failures,
+            };
+            let own = if default {
+                quarantine::set_thresholds(&pool, tenant, None, defaults).await?
+            } else if change != quarantine::Overrides::default() {
+                quarantine::set_thresholds(&pool, tenant, Some(change), defaults).await?
+            } else {
+                quarantine::overrides(&pool, tenant).await?
+            };
+            println!(
+                "quarantine thresholds of {tenant}: {}",
+                quarantine::describe(own, defaults)
+            );
+        }
         Command::Tenant(TenantCommand::Scope(args)) => {
             let tenant = args.tenant;
             let scope = TenantStore::new(pool)
@@ -373,10 +426,28 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let runner = runner(&cli.config, pool.clone()).await?;
+            let http = HttpState::new(pool.clone(), cli.config.avatar_signer()?);
+            let listener = tokio::net::TcpListener::bind(cli.config.http_addr)
+                .await
+                .with_context(|| format!("listening on {}", cli.config.http_addr))?;
+            tracing::info!(addr = %cli.config.http_addr, "http listening");
+            let http_shutdown = shutdown.clone();
+            let http_task = tokio::spawn(async move {
+                axum::serve(listener, crate::http::router(http))
+                    .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                    .await
+            });
             let leases = Leases::new(pool, owner_name())
                 .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
             let max_runs = cli.config.max_concurrent_runs as usize;
-            let report = scheduler::serve(runner, leases, max_runs, shutdown).await?;
+            let report = scheduler::serve(runner, leases, max_runs, shutdown.clone()).await;
+            // The scheduler stops on shutdown or on an error; the HTTP face goes with it.
+            shutdown.cancel();
+            http_task
+                .await
+                .context("http task")?
+                .context("http server")?;
+            let report = report?;
             tracing::info!(
                 completed = report.completed,
                 failed = report.failed,
@@ -394,7 +465,9 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
         .context("connecting to rabbitmq")?;
     Ok(
         Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window)
-            .with_escrow_retry(&config.escrow_retry_secs),
+            .with_escrow_retry(&config.escrow_retry_secs)
+            .with_quarantine(config.quarantine_thresholds()?)
+            .with_avatars_if(config.avatar_signer()?, config.avatar_checks_per_run),
     )
 }
 
@@ -503,6 +576,55 @@ mod tests {
                     assert!(message.contains(needle), "{args:?}: {message}")
                 }
                 _ => panic!("{args:?}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn quarantine_thresholds_parse() {
+        let tenant = "8c7d0c5e-2f7b-4f7e-9a3c-1d2e3f4a5b6c";
+        // (flags after the tenant, (min failures, max percent, max failures, default) or a
+        // piece of the error)
+        type Parsed = (Option<u64>, Option<u64>, Option<u64>, bool);
+        let cases: [(&[&str], Result<Parsed, &str>); 8] = [
+            (&[], Ok((None, None, None, false))),
+            (
+                &["--min-failures", "10", "--max-percent", "15"],
+                Ok((Some(10), Some(15), None, false)),
+            ),
+            (
+                &["--max-failures", "500"],
+                Ok((None, None, Some(500), false)),
+            ),
+            (&["--default"], Ok((None, None, None, true))),
+            (&["--max-percent", "0"], Err("0 is not in 1..=100")),
+            (&["--max-percent", "101"], Err("101 is not in 1..=100")),
+            (&["--min-failures", "0"], Err("0 is not in 1..")),
+            (
+                &["--default", "--max-failures", "5"],
+                Err("cannot be used with"),
+            ),
+        ];
+        for (flags, expected) in cases {
+            let argv = ["dirsync", "tenant", "quarantine-thresholds", tenant];
+            let got = Cli::try_parse_from(argv.iter().chain(flags))
+                .map_err(|e| e.to_string())
+                .and_then(|cli| match cli.command {
+                    Command::Tenant(TenantCommand::QuarantineThresholds {
+                        min_failures,
+                        max_percent,
+                        max_failures,
+                        default,
+                        ..
+                    }) => Ok((min_failures, max_percent, max_failures, default)),
+                    other => Err(format!("parsed as {other:?}")),
+                });
+            match (expected, &got) {
+                (Ok(want), Ok(parsed)) => assert_eq!(parsed, &want, "{flags:?}"),
+                (Err(needle), Err(message)) => {
+                    assert!(message.contains(needle), "{flags:?}: {message}")
+                }
+                _ => panic!("{flags:?}: expected {expected:?}, got {got:?}"),
             }
         }
     }

@@ -11,6 +11,7 @@
 //! accidental-deletion guard or an operator allows them; [`scheduler`] decides which tenant
 //! runs when; [`cli`] is the `dirsync` command line.
 
+pub mod avatars;
 pub mod broker;
 pub mod cli;
 pub mod cloud;
@@ -21,6 +22,7 @@ pub mod escrow;
 pub mod graph;
 pub mod group_objects;
 pub mod guard;
+pub mod http;
 pub mod inflight;
 pub mod memberships;
 pub mod quarantine;

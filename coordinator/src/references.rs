@@ -3,14 +3,14 @@
 //!
 //! At the end of its walk a run sends, for every deferred reference whose user and manager
 //! is active in Webex and whose manager is in Webex now, an entry that carries only the reference
-//! ([`dirsync_proto::REFERENCES_ONLY_ATTRIBUTE`]); the worker resolves the manager's Webex
+//! ([`dirsync_proto::PARTIAL_ATTRIBUTE`]); the worker resolves the manager's Webex
 //! id and patches `manager.value`, and settles the deferral. A manager still missing
 //! (disabled, out of scope) stays deferred without failing anyone.
 
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
-use dirsync_proto::{REFERENCES_ONLY_ATTRIBUTE, SourceUser, TenantId};
+use dirsync_proto::{PARTIAL_ATTRIBUTE, SourceUser, TenantId};
 
 use crate::CoordinatorError;
 
@@ -55,7 +55,7 @@ pub async fn pending(
         .map(|(id, manager)| {
             let mut attributes = Map::new();
             attributes.insert("manager".into(), Value::String(manager));
-            attributes.insert(REFERENCES_ONLY_ATTRIBUTE.into(), Value::Bool(true));
+            attributes.insert(PARTIAL_ATTRIBUTE.into(), Value::Bool(true));
             SourceUser {
                 id,
                 removed: None,

@@ -4,6 +4,7 @@
 //! row in `batch_results`; a crash anywhere before that leaves the run open, and the next
 //! attempt resumes it from its checkpointed cursor (batches are idempotent by run and seq).
 
+mod avatars;
 mod scope;
 mod tracker;
 
@@ -67,7 +68,17 @@ pub struct Runner {
     graph_budget: u32,
     /// Seconds from a user's last failure to its n-th retry (the last step repeats).
     escrow_retry: Vec<i32>,
+    /// The deployment's quarantine thresholds; a tenant's own values override them.
+    quarantine: quarantine::Thresholds,
+    /// How avatar URLs are made, when this deployment serves avatars.
+    avatars: Option<crate::avatars::AvatarSigner>,
+    /// Most users whose photo one run looks at.
+    avatar_budget: usize,
 }
+
+/// Photos looked at per run by default: a 300,000-user tenant is gone through in 15 runs
+/// (10 hours at the default interval), at 20,000 Graph requests a run.
+pub const DEFAULT_AVATAR_CHECKS_PER_RUN: usize = 20_000;
 
 /// Entra's retry schedule for objects in escrow: 6 h, 12 h, 24 h, then daily.
 pub const DEFAULT_ESCROW_RETRY_SECS: [u32; 3] = [6 * 3600, 12 * 3600, 24 * 3600];
@@ -86,13 +97,43 @@ impl Runner {
             window: window.max(1),
             graph_budget: crate::graph::DEFAULT_RU_PER_10S,
             escrow_retry: DEFAULT_ESCROW_RETRY_SECS.map(|s| s as i32).to_vec(),
+            quarantine: quarantine::Thresholds::ENTRA,
+            avatars: None,
+            avatar_budget: DEFAULT_AVATAR_CHECKS_PER_RUN,
         }
+    }
+
+    /// [`Self::with_avatars`] when `signer` is set; without it, no avatars are synced.
+    pub fn with_avatars_if(
+        self,
+        signer: Option<crate::avatars::AvatarSigner>,
+        budget: usize,
+    ) -> Self {
+        match signer {
+            Some(signer) => self.with_avatars(signer, budget),
+            None => self,
+        }
+    }
+
+    /// Serves avatars: tenants with "sync user avatars" get URLs made by `signer`, and each
+    /// run looks at up to `budget` users' photos.
+    pub fn with_avatars(mut self, signer: crate::avatars::AvatarSigner, budget: usize) -> Self {
+        self.avatars = Some(signer);
+        self.avatar_budget = budget;
+        self
     }
 
     /// Retries users in escrow `schedule` seconds after their last failure (n-th retry:
     /// `schedule[n - 1]`, the last step repeating) instead of Entra's 6 h, 12 h, 24 h.
     pub fn with_escrow_retry(mut self, schedule: &[u32]) -> Self {
         self.escrow_retry = crate::escrow::schedule(schedule);
+        self
+    }
+
+    /// Judges tenants without their own quarantine thresholds by `defaults` instead of
+    /// Entra's.
+    pub fn with_quarantine(mut self, defaults: quarantine::Thresholds) -> Self {
+        self.quarantine = defaults;
         self
     }
 
@@ -119,11 +160,9 @@ impl Runner {
             }
             Ok(outcome) => {
                 let counts = outcome.counts;
-                if let Some(reason) = quarantine::judge(
-                    quarantine::Thresholds::default(),
-                    counts.failed,
-                    counts.total(),
-                ) {
+                let thresholds =
+                    quarantine::thresholds(&self.pool, tenant_id, self.quarantine).await?;
+                if let Some(reason) = quarantine::judge(thresholds, counts.failed, counts.total()) {
                     tracing::warn!(%reason, "too many failures, tenant quarantined");
                     quarantine::quarantine(&self.pool, tenant_id, "failures", &reason).await?;
                 }
@@ -385,6 +424,25 @@ impl Runner {
                         }
                         if applied > 0 {
                             tracing::info!(users = applied, "deferred manager references sent");
+                        }
+                        if tenant.scope.avatars {
+                            match &self.avatars {
+                                Some(signer) => {
+                                    let pass = avatars::AvatarPass {
+                                        pool: &self.pool,
+                                        graph: &graph,
+                                        signer,
+                                        tenant: tenant_id,
+                                        budget: self.avatar_budget,
+                                    };
+                                    pass.send(&mut outbox, &mut tracker, kind, &delta, cancel)
+                                        .await?;
+                                }
+                                None => tracing::warn!(
+                                    "the tenant syncs avatars but this coordinator serves none \
+                                     (set DIRSYNC_PUBLIC_URL and DIRSYNC_AVATAR_KEY)"
+                                ),
+                            }
                         }
                         runs.finish_enumeration(run, outbox.seq, &delta).await?;
                         break (outbox.seq, delta);

@@ -30,6 +30,9 @@ pub struct Scope {
     pub group_objects: bool,
     /// "Identify and sync room objects".
     pub rooms: bool,
+    /// "Sync user avatars": the users' Entra photos become their Webex avatars.
+    #[serde(default)]
+    pub avatars: bool,
 }
 
 impl Default for Scope {
@@ -42,6 +45,7 @@ impl Default for Scope {
             nested: false,
             group_objects: false,
             rooms: false,
+            avatars: false,
         }
     }
 }

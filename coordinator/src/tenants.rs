@@ -147,8 +147,8 @@ impl TenantStore {
         let row = sqlx::query(
             "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
              scim_base_url, status, delta_link, authorized, scope_all, scope_users, scope_groups, \
-             scope_nested, sync_group_objects, sync_rooms, groups_delta_link, full_walk_requested \
-             FROM tenants WHERE id = $1",
+             scope_nested, sync_group_objects, sync_rooms, sync_avatars, groups_delta_link, \
+             full_walk_requested FROM tenants WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -173,6 +173,7 @@ impl TenantStore {
                 nested: row.try_get("scope_nested")?,
                 group_objects: row.try_get("sync_group_objects")?,
                 rooms: row.try_get("sync_rooms")?,
+                avatars: row.try_get("sync_avatars")?,
             },
             groups_delta_link: row.try_get("groups_delta_link")?,
             full_walk_requested: row.try_get("full_walk_requested")?,
@@ -332,7 +333,7 @@ impl TenantStore {
             // Users a delta never mentions can enter a scope that goes back to all users
             // or turns rooms on: the next run walks everyone. (Old values on the right.)
             "UPDATE tenants SET scope_all = $2, scope_users = $3, scope_groups = $4, scope_nested = $5, \
-             sync_group_objects = $6, sync_rooms = $7, updated_at = now(), \
+             sync_group_objects = $6, sync_rooms = $7, sync_avatars = $8, updated_at = now(), \
              full_walk_requested = full_walk_requested OR ($2 AND NOT scope_all) OR ($7 AND NOT sync_rooms) \
              WHERE id = $1",
         )
@@ -343,6 +344,7 @@ impl TenantStore {
         .bind(scope.nested)
         .bind(scope.group_objects)
         .bind(scope.rooms)
+        .bind(scope.avatars)
         .execute(&self.pool)
         .await?
         .rows_affected();

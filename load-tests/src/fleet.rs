@@ -13,7 +13,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use dirsync_coordinator::avatars::AvatarSigner;
 use dirsync_coordinator::guard::Thresholds;
+use dirsync_coordinator::http::HttpState;
+use dirsync_coordinator::run::DEFAULT_AVATAR_CHECKS_PER_RUN;
 use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
 use dirsync_coordinator::{NewTenant, RunProgress, Runner, TenantStore, broker};
@@ -27,6 +30,9 @@ use crate::scim_sim::{RateLimit, ScimSim, ScimSimConfig};
 use crate::serve::{self, Served, any_loopback_port};
 use crate::synthetic::{ChangeReport, ChangeStep, GroupSpec};
 use crate::testkit::TestEnv;
+
+/// The deployment avatar key of test stacks.
+const TEST_AVATAR_KEY: &str = "test avatar key, not a secret of any deployment";
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -52,6 +58,8 @@ pub struct StackOptions {
     /// A SCIM budget per org, requests per second: the simulator enforces it and the workers
     /// pace themselves to it. `None`: unlimited.
     pub scim_rate: Option<u32>,
+    /// Whether the SCIM simulator has `/Bulk` (Webex has).
+    pub scim_bulk: bool,
 }
 
 impl StackOptions {
@@ -69,6 +77,7 @@ impl StackOptions {
             graph: GraphSimConfig::default(),
             groups: GroupSpec::default(),
             scim_rate: None,
+            scim_bulk: true,
         }
     }
 }
@@ -157,6 +166,7 @@ impl Stack {
                 per_second,
                 burst: per_second.max(1),
             }),
+            bulk: opts.scim_bulk,
             ..ScimSimConfig::default()
         });
         let graph_served = serve::spawn(
@@ -192,7 +202,20 @@ impl Stack {
                 .set_guard(tenant_id, guard)
                 .await?;
         }
-        let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64);
+        // The coordinator's HTTP face, in-process like its runner: it serves the avatars the
+        // runner hands out, at its own address.
+        let listener = tokio::net::TcpListener::bind(any_loopback_port()).await?;
+        let public_url = format!("http://{}", listener.local_addr()?);
+        let signer = AvatarSigner::new(&public_url, SecretString::from(TEST_AVATAR_KEY))?;
+        let http_state = HttpState::new(env.pool.clone(), Some(signer.clone()));
+        let mut servers = servers;
+        servers.push(serve::spawn_on(
+            listener,
+            dirsync_coordinator::http::router(http_state),
+            shutdown.clone(),
+        )?);
+        let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64)
+            .with_avatars(signer, DEFAULT_AVATAR_CHECKS_PER_RUN);
         let redis =
             redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
                 .await?;
@@ -239,6 +262,11 @@ impl Stack {
             GroupSpec::default(),
         )
         .await
+    }
+
+    /// Root URL of the coordinator's HTTP face (avatars).
+    pub fn coordinator_url(&self) -> String {
+        self.servers[2].base_url()
     }
 
     /// Root URL of the Graph simulator (login and Graph endpoints share it).

@@ -26,6 +26,15 @@ pub async fn spawn(
     shutdown: CancellationToken,
 ) -> std::io::Result<Served> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    spawn_on(listener, router, shutdown)
+}
+
+/// [`spawn`] on a listener bound already (for a router that must know its own address).
+pub fn spawn_on(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<Served> {
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

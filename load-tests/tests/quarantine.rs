@@ -2,6 +2,7 @@
 //! stops waiting and resumes once the token works again); a run with too many failed
 //! objects quarantines it by Entra's thresholds (scaled for small tenants); a quarantined
 //! tenant backs off up to daily, a clean run lifts it, and after 4 weeks auto-sync is off.
+//! Thresholds configured for the deployment and the tenant quarantine below Entra's.
 
 use std::time::Duration;
 
@@ -171,5 +172,60 @@ async fn a_refused_graph_secret_quarantines_at_once() {
         "the reason names the token request"
     );
     assert!(next_in > 4_700.0);
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_thresholds_quarantine_below_entras() {
+    let mut stack = Stack::start_with_workers(&StackOptions::new("quarantine_configured", 40), 1)
+        .await
+        .unwrap();
+    // 5 users of about 40 fail: under Entra's thresholds (the small floor is 20 failures) ...
+    let other = stack.other_org_client().await.unwrap();
+    for u in stack
+        .graph
+        .snapshot(&stack.entra_tenant)
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.state == UserState::Live && u.user.account_enabled)
+        .take(5)
+    {
+        create_scim_user(&other, &u.user.user_principal_name)
+            .await
+            .unwrap();
+    }
+    // ... but this deployment judges from 5 failures, and this tenant quarantines above 10 %.
+    let deployment = quarantine::Thresholds {
+        min_failures: 5,
+        ..quarantine::Thresholds::ENTRA
+    };
+    stack.runner = stack.runner.clone().with_quarantine(deployment);
+    quarantine::set_thresholds(
+        &stack.env.pool,
+        stack.tenant_id,
+        Some(quarantine::Overrides {
+            max_percent: Some(10),
+            ..quarantine::Overrides::default()
+        }),
+        deployment,
+    )
+    .await
+    .unwrap();
+    let failing = stack.cycle("failing", None).await.unwrap();
+    let (failed, total) = (failing.users.failed, failing.users.total());
+    assert_eq!(failed, 5);
+    assert!(
+        quarantine::judge(quarantine::Thresholds::ENTRA, failed, total).is_none()
+            && quarantine::judge(deployment, failed, total).is_none(),
+        "neither Entra's nor the deployment's thresholds alone quarantine {failed} of {total}"
+    );
+    let (status, kind, reason, _, _) = state(&stack).await;
+    assert_eq!(status, "Quarantine");
+    assert_eq!(kind.as_deref(), Some("failures"));
+    let reason = reason.unwrap();
+    assert!(
+        reason.contains(&format!("5 of {total}")) && reason.contains("more than 10%"),
+        "{reason}"
+    );
     stack.shutdown().await.unwrap();
 }

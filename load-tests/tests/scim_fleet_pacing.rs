@@ -5,6 +5,8 @@
 //! Run in release, on an otherwise idle machine:
 //! `PACING_USERS=100000 PACING_RATE=200 PACING_WORKERS=4 cargo nextest run --release
 //!  -p dirsync-load-tests --test scim_fleet_pacing --run-ignored only --no-capture`
+//! `PACING_BULK=0` measures against a target without `/Bulk` (one request per user), where
+//! the budget, not the fleet, is what limits the pace.
 
 use std::path::Path;
 
@@ -25,8 +27,10 @@ async fn a_fleet_keeps_to_the_org_budget() {
         env("PACING_RATE", 200),
         env("PACING_WORKERS", 4),
     );
+    let bulk = env("PACING_BULK", 1) != 0;
     let stack = Stack::start(&StackOptions {
         scim_rate: Some(rate),
+        scim_bulk: bulk,
         ..StackOptions::new("fleet_pacing", users as usize)
     })
     .await
@@ -44,6 +48,7 @@ async fn a_fleet_keeps_to_the_org_budget() {
         serde_json::json!({
             "users": users,
             "workers": workers,
+            "bulk": bulk,
             "limit_per_s": rate,
             "wall_s": secs,
             "http_requests": report.scim_requests,

@@ -20,5 +20,5 @@ pub use error::ProtoError;
 pub use group::{GroupCounts, SourceGroup};
 pub use ids::{RunId, TenantId};
 pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
-pub use source::{REFERENCES_ONLY_ATTRIBUTE, ROOM_ATTRIBUTE, RemovedReason, SourceUser};
+pub use source::{PARTIAL_ATTRIBUTE, PHOTO_ATTRIBUTE, ROOM_ATTRIBUTE, RemovedReason, SourceUser};
 pub use topology::Topology;

@@ -14,9 +14,15 @@ use serde_json::{Map, Value};
 /// `true` on a user that the places API lists as a room, for a tenant that syncs rooms.
 pub const ROOM_ATTRIBUTE: &str = "dirsync.room";
 
-/// An attribute the coordinator adds on the entries of its reference pass: `true` means the
-/// entry carries only references to apply (`manager`), not a user's properties.
-pub const REFERENCES_ONLY_ATTRIBUTE: &str = "dirsync.referencesOnly";
+/// An attribute the coordinator adds on the entries of its follow-up passes (manager
+/// references, avatars): `true` means the entry carries only what that pass applies to a
+/// user already in Webex (`manager`, [`PHOTO_ATTRIBUTE`]), not the user's properties; such an
+/// entry is not a sighting of the user in Graph.
+pub const PARTIAL_ATTRIBUTE: &str = "dirsync.partial";
+
+/// An attribute the coordinator adds for a tenant that syncs avatars: the URL at which
+/// dirsync serves the user's Entra photo, or `null` when the user no longer has one.
+pub const PHOTO_ATTRIBUTE: &str = "dirsync.photo";
 
 /// Why Graph marked an object `@removed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +58,9 @@ impl SourceUser {
         self.attributes.get(name).and_then(Value::as_bool)
     }
 
-    /// Whether this is a reference-pass entry ([`REFERENCES_ONLY_ATTRIBUTE`]).
-    pub fn is_references_only(&self) -> bool {
-        self.bool_attr(REFERENCES_ONLY_ATTRIBUTE) == Some(true)
+    /// Whether this is a follow-up pass entry ([`PARTIAL_ATTRIBUTE`]).
+    pub fn is_partial(&self) -> bool {
+        self.bool_attr(PARTIAL_ATTRIBUTE) == Some(true)
     }
 
     /// Whether the coordinator identified this user as a room ([`ROOM_ATTRIBUTE`]).

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use dirsync_proto::SourceUser;
 use dirsync_proto::mapping::Mapping;
+use dirsync_proto::{PHOTO_ATTRIBUTE, SourceUser};
 use serde_json::Value;
 
 /// Mapped attributes of one user: SCIM path → value. Ordered, so it hashes canonically.
@@ -32,6 +32,8 @@ pub const MANAGER: &str =
 pub const COUNTRY: &str = "addresses[type eq \"work\"].country";
 /// SCIM path of the work phone number.
 pub const WORK_PHONE: &str = "phoneNumbers[type eq \"work\"].value";
+/// SCIM path of the avatar: the URL at which dirsync serves the user's Entra photo.
+pub const PHOTO: &str = "photos[type eq \"photo\"].value";
 
 /// String-valued Graph properties copied to SCIM paths by the default mapping: the seed's
 /// attribute table (usageLocation, businessPhones and manager have rules of their own).
@@ -100,10 +102,8 @@ pub fn valid_country(code: &str) -> bool {
 /// keep it active; the diff decides between deactivating and deleting.
 pub fn map_user(user: &SourceUser) -> ScimAttributes {
     let mut out = ScimAttributes::new();
-    if user.is_references_only() {
-        // A second-pass entry: only its references (resolved by the pipeline) change.
-        out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
-        return out;
+    if user.is_partial() {
+        return partial(user);
     }
     for (source, targets) in STRING_RULES {
         if let Some(value) = user.str_attr(source) {
@@ -155,10 +155,9 @@ pub fn map_user_with(user: &SourceUser, mapping: Option<&Mapping>) -> UserMappin
         };
     };
     let mut out = ScimAttributes::new();
-    if user.is_references_only() {
-        out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
+    if user.is_partial() {
         return UserMapping {
-            always: out,
+            always: partial(user),
             ..UserMapping::default()
         };
     }
@@ -186,8 +185,33 @@ pub fn map_user_with(user: &SourceUser, mapping: Option<&Mapping>) -> UserMappin
     }
 }
 
-/// The attributes dirsync sets itself, whatever the mapping: externalId, active, userType.
+/// A follow-up pass entry: only what it carries changes (a manager reference is resolved
+/// by the pipeline; an avatar URL is set, or removed when `null`).
+fn partial(user: &SourceUser) -> ScimAttributes {
+    let mut out = ScimAttributes::new();
+    out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
+    photo(user, &mut out);
+    out
+}
+
+/// The avatar the coordinator attached ([`PHOTO_ATTRIBUTE`]). A removed photo is cleared
+/// whatever "clear attributes" says: the URL is dirsync's own and would no longer answer.
+fn photo(user: &SourceUser, out: &mut ScimAttributes) {
+    match user.attributes.get(PHOTO_ATTRIBUTE) {
+        Some(Value::String(url)) => {
+            out.insert(PHOTO.to_string(), Value::String(url.clone()));
+        }
+        Some(Value::Null) => {
+            out.insert(PHOTO.to_string(), Value::Null);
+        }
+        _ => {}
+    }
+}
+
+/// The attributes dirsync sets itself, whatever the mapping: externalId, active, userType,
+/// and the avatar when the coordinator attached one.
 fn fixed_attributes(user: &SourceUser, out: &mut ScimAttributes) {
+    photo(user, out);
     out.insert(EXTERNAL_ID.to_string(), Value::String(user.id.clone()));
     let room = user.is_room();
     let active = if user.removed.is_some() {
@@ -312,7 +336,7 @@ mod tests {
                 user(
                     "e11",
                     None,
-                    json!({"manager": "e1", "dirsync.referencesOnly": true}),
+                    json!({"manager": "e1", "dirsync.partial": true}),
                 ),
                 expect(json!({"externalId": "e11"})),
             ),

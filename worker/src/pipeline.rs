@@ -164,7 +164,7 @@ pub fn ref_changes(users: &[SourceUser], deferred: Vec<Deferred>) -> RefChanges 
             .into_iter()
             .map(|d| (d.entra_id, d.manager_id))
             .collect(),
-        reference_pass: !users.is_empty() && users.iter().all(SourceUser::is_references_only),
+        partial_pass: !users.is_empty() && users.iter().all(SourceUser::is_partial),
     }
 }
 
@@ -369,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reference_pass_entry_patches_only_the_manager() {
+    fn a_partial_pass_entry_patches_only_the_manager() {
         let mirror = HashMap::from([(
             "a".to_string(),
             mirrored(
@@ -380,7 +380,7 @@ mod tests {
         let entry = user(
             "a",
             None,
-            json!({"manager": "boss", "dirsync.referencesOnly": true}),
+            json!({"manager": "boss", "dirsync.partial": true}),
         );
         let policy = Policy {
             managers: HashMap::from([("boss".to_string(), "w-boss".to_string())]),
@@ -395,6 +395,50 @@ mod tests {
                 changes: want
             })
         );
+    }
+
+    #[test]
+    fn an_avatar_entry_adds_replaces_keeps_or_removes_the_photo() {
+        use crate::map::PHOTO;
+        let base = json!({"userName": "a@x.com", "externalId": "a", "userType": "user",
+                          "active": true});
+        let mut with_photo = base.clone();
+        with_photo[PHOTO] = json!("https://d/avatars/t/a/1");
+        let entry = |photo: Value| {
+            user(
+                "a",
+                None,
+                json!({"dirsync.photo": photo, "dirsync.partial": true}),
+            )
+        };
+        let plan = |mirror: &Value, photo: Value| {
+            let mirror = HashMap::from([("a".to_string(), mirrored(mirror.clone()))]);
+            let (planned, _) = plan_batch_with(&[entry(photo)], &mirror, &Policy::default());
+            action(&planned[0]).cloned()
+        };
+        let patch = |changes: Value| {
+            Some(Action::Patch {
+                webex_id: "w-a".into(),
+                changes: crate::map::test_support::attrs(changes),
+            })
+        };
+        // No photo in Webex yet: a new entry of `photos`, sent as an add.
+        assert_eq!(
+            plan(&base, json!("https://d/avatars/t/a/1")),
+            patch(json!({"photos": [{"type": "photo", "value": "https://d/avatars/t/a/1"}]}))
+        );
+        // A new photo (another tag): the entry's value is replaced.
+        assert_eq!(
+            plan(&with_photo, json!("https://d/avatars/t/a/2")),
+            patch(json!({PHOTO: "https://d/avatars/t/a/2"}))
+        );
+        assert!(matches!(
+            plan(&with_photo, json!("https://d/avatars/t/a/1")),
+            Some(Action::Skip(_))
+        ));
+        // Removed in Entra: removed in Webex, without "clear attributes".
+        assert_eq!(plan(&with_photo, Value::Null), patch(json!({PHOTO: null})));
+        assert!(matches!(plan(&base, Value::Null), Some(Action::Skip(_))));
     }
 
     #[test]

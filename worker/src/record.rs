@@ -138,9 +138,10 @@ pub struct RefChanges {
     pub settled: Vec<String>,
     /// (user, manager) references waiting for their manager.
     pub deferred: Vec<(String, String)>,
-    /// The batch is the coordinator's reference pass: its entries are not users synced or
-    /// skipped again (the run counted them already), only its failures count.
-    pub reference_pass: bool,
+    /// The batch is one of the coordinator's follow-up passes (references, avatars): its
+    /// entries are not users synced or skipped again (the run counted them already), only
+    /// its failures count.
+    pub partial_pass: bool,
 }
 
 /// Records the batch: its result row, the mirror changes and the failed objects.
@@ -159,7 +160,7 @@ pub async fn record_batch_with(
     results: &[UserResult],
     refs: &RefChanges,
 ) -> Result<Recorded, WorkerError> {
-    let counts = if refs.reference_pass {
+    let counts = if refs.partial_pass {
         Counts {
             failed: count(results).failed,
             ..Counts::default()
@@ -236,9 +237,9 @@ pub async fn record_batch_with(
     }
     // Every user of the batch was seen by this run, skipped and failed ones too: a full
     // enumeration's reconciliation deactivates only the active rows left unstamped.
-    // A reference-pass entry is not a sighting in Graph: stamping it would hide a user that
+    // A follow-up pass entry is not a sighting in Graph: stamping it would hide a user that
     // a full enumeration did not return.
-    let seen = if refs.reference_pass {
+    let seen = if refs.partial_pass {
         Vec::new()
     } else {
         writes.seen(results)

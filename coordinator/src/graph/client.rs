@@ -196,8 +196,14 @@ impl GraphClient {
         }
     }
 
-    /// One page of any delta chain, parsed by `parse`, with retries.
-    async fn fetch<T>(
+    /// Root of the tenant's Graph API (`https://graph.microsoft.com` or a cloud's, or a
+    /// simulator's), without `/v1.0`.
+    pub fn graph_base_url(&self) -> &str {
+        &self.graph_base_url
+    }
+
+    /// One page of any delta chain (or any Graph GET), parsed by `parse`, with retries.
+    pub(super) async fn fetch<T>(
         &self,
         url: &str,
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,

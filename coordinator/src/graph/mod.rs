@@ -2,11 +2,13 @@
 //!
 //! [`wire`] parses a delta page into neutral [`dirsync_proto::SourceUser`]s (pure);
 //! [`client`] fetches tokens and pages with retries that honour `Retry-After`, paced by
-//! [`pacing`] to stay under Graph's resource-unit budget.
+//! [`pacing`] to stay under Graph's resource-unit budget. [`photos`] reads users' profile
+//! photos for the avatar pass.
 
 pub mod client;
 pub mod groups;
 pub mod pacing;
+pub mod photos;
 pub mod rooms;
 pub mod wire;
 

@@ -53,6 +53,9 @@ struct ServeArgs {
     /// Requests an org may make at once after a quiet spell (with --rate-per-org).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     burst_per_org: u32,
+    /// Serve no `/Bulk` endpoint (404), like SCIM servers without Bulk.
+    #[arg(long)]
+    no_bulk: bool,
 }
 
 #[tokio::main]
@@ -73,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
             per_second,
             burst: args.burst_per_org,
         }),
+        bulk: !args.no_bulk,
     });
     for (org, token) in args.orgs.iter().zip(&args.tokens) {
         sim.add_org(org, token);

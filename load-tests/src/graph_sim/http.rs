@@ -65,6 +65,11 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/v1.0/groups/delta", get(groups_delta))
         .route("/v1.0/groups/microsoft.graph.delta", get(groups_delta))
         .route("/v1.0/places/microsoft.graph.room", get(rooms))
+        .route("/v1.0/users/{user}/photo", get(super::photos::metadata))
+        .route(
+            "/v1.0/users/{user}/photo/$value",
+            get(super::photos::content),
+        )
         .route("/_sim/tenants", post(add_tenant).get(list_tenants))
         .route("/_sim/tenants/{tenant}/changes", post(apply_changes))
         .route("/_sim/tenants/{tenant}/users", get(snapshot))
@@ -123,6 +128,21 @@ async fn rooms(
     delta_request(&sim, &headers, raw.as_deref(), super::rooms::respond)
 }
 
+/// The tenant whose bearer token the request carries, or Graph's 401.
+pub(crate) fn authenticated(
+    sim: &GraphSim,
+    headers: &HeaderMap,
+    ids: &RequestIds,
+) -> Result<std::sync::Arc<Tenant>, Box<Response>> {
+    sim.authenticate(headers).map_err(|message| {
+        Box::new(ids.graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        ))
+    })
+}
+
 /// Authentication, throttling and injected faults, then `respond`.
 fn delta_request(
     sim: &GraphSim,
@@ -131,15 +151,9 @@ fn delta_request(
     respond: Respond,
 ) -> Response {
     let ids = RequestIds::new(headers);
-    let tenant = match sim.authenticate(headers) {
+    let tenant = match authenticated(sim, headers, &ids) {
         Ok(tenant) => tenant,
-        Err(message) => {
-            return ids.graph_error(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                message,
-            );
-        }
+        Err(refused) => return *refused,
     };
     let counters = &tenant.counters;
     Counters::bump(&counters.delta_requests, 1);

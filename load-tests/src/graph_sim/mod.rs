@@ -41,6 +41,7 @@ mod group_store;
 mod groups_delta;
 mod http;
 mod paging;
+mod photos;
 mod render;
 mod rooms;
 mod store;
@@ -196,6 +197,8 @@ pub struct RequestCounts {
     pub filtered_reads: u64,
     /// Pages of `places/microsoft.graph.room` answered, included in `delta_pages`.
     pub room_pages: u64,
+    /// Photo requests (metadata and content), whatever the answer.
+    pub photo_requests: u64,
 }
 
 /// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
@@ -236,6 +239,8 @@ pub(crate) struct Tenant {
     fault_sequence: AtomicU64,
     /// Resets so far and the last one's mode: deltaLinks of an older generation are refused.
     reset: Mutex<(u64, Option<ResetMode>)>,
+    /// Users' profile photos (not change-tracked: a client asks for them).
+    photos: Mutex<photos::Photos>,
 }
 
 impl Tenant {
@@ -245,6 +250,10 @@ impl Tenant {
 
     fn write(&self) -> RwLockWriteGuard<'_, TenantStore> {
         self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn photos(&self) -> std::sync::MutexGuard<'_, photos::Photos> {
+        self.photos.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The reset generation and the mode of the last reset.
@@ -291,6 +300,7 @@ pub(crate) struct Counters {
     pub empty_pages: AtomicU64,
     pub filtered_reads: AtomicU64,
     pub room_pages: AtomicU64,
+    pub photo_requests: AtomicU64,
 }
 
 impl Counters {
@@ -319,6 +329,7 @@ impl Counters {
             empty_pages: get(&self.empty_pages),
             filtered_reads: get(&self.filtered_reads),
             room_pages: get(&self.room_pages),
+            photo_requests: get(&self.photo_requests),
         }
     }
 }
@@ -368,6 +379,7 @@ impl GraphSim {
             bucket: Mutex::new(None),
             fault_sequence: AtomicU64::new(0),
             reset: Mutex::new((0, None)),
+            photos: Mutex::default(),
             spec: spec.clone(),
         };
         let mut tenants = self
@@ -429,6 +441,18 @@ impl GraphSim {
         let tenant = self.tenant(tenant_id)?;
         let mut reset = tenant.reset.lock().unwrap_or_else(PoisonError::into_inner);
         *reset = (reset.0 + 1, Some(mode));
+        Ok(())
+    }
+
+    /// Gives a user a new profile photo (`Some`, a new etag each time) or removes it
+    /// (`None`). Not a directory change: `users/delta` does not show it (graph.md §1.2).
+    pub fn set_photo(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        photo: Option<Vec<u8>>,
+    ) -> Result<(), GraphSimError> {
+        self.tenant(tenant_id)?.photos().set(user_id, photo);
         Ok(())
     }
 

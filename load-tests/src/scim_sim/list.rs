@@ -182,7 +182,7 @@ mod tests {
         ScimSimConfig {
             max_count: 1000,
             default_count: 100,
-            rate_limit: None,
+            ..ScimSimConfig::default()
         }
     }
 

@@ -87,6 +87,8 @@ pub struct ScimSimConfig {
     pub default_count: usize,
     /// Each org's token bucket; `None` (the default) never throttles.
     pub rate_limit: Option<RateLimit>,
+    /// Whether `/Bulk` exists (Webex: yes); without it, a target like many SCIM servers.
+    pub bulk: bool,
 }
 
 impl Default for ScimSimConfig {
@@ -95,6 +97,7 @@ impl Default for ScimSimConfig {
             max_count: 1000,
             default_count: 100,
             rate_limit: None,
+            bulk: true,
         }
     }
 }

@@ -15,7 +15,8 @@ use super::counters::RequestKind;
 use super::list::parse_query;
 
 pub(super) fn router(sim: ScimSim) -> Router {
-    Router::new()
+    let bulk = sim.inner.config.bulk;
+    let router = Router::new()
         .route(
             "/identity/scim/{org_id}/v2/Users",
             get(list_users).post(create_user),
@@ -26,11 +27,17 @@ pub(super) fn router(sim: ScimSim) -> Router {
                 .put(put_user)
                 .patch(patch_user)
                 .delete(delete_user),
-        )
-        .route(
+        );
+    // A target without Bulk answers 404 there, as an unknown path.
+    let router = if bulk {
+        router.route(
             "/identity/scim/{org_id}/v2/Bulk",
             axum::routing::post(super::bulk::bulk),
         )
+    } else {
+        router
+    };
+    router
         .merge(super::group_routes::routes())
         .merge(super::admin::routes())
         .with_state(sim)

@@ -212,3 +212,21 @@ async fn an_empty_bucket_answers_429_with_retry_after() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_target_without_bulk_answers_404_there_and_serves_users() {
+    let f = start_with(ScimSimConfig {
+        bulk: false,
+        ..ScimSimConfig::default()
+    })
+    .await;
+    let refused = f
+        .bulk(&bulk_body(json!([create_op("b1", "a@x.com")])))
+        .await;
+    assert_eq!(refused.status, 404);
+    assert!(f.sim.users(ORG).is_empty(), "nothing of the bulk applied");
+    let created = f
+        .at("Users", Method::POST, "", Some(&user("a@x.com")))
+        .await;
+    assert_eq!(created.status, 201);
+}

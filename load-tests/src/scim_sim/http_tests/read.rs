@@ -75,7 +75,7 @@ async fn pages_with_start_index_and_count() {
     let f = start_with(ScimSimConfig {
         max_count: 10,
         default_count: 4,
-        rate_limit: None,
+        ..ScimSimConfig::default()
     })
     .await;
     for i in 0..25 {

@@ -1,0 +1,134 @@
+//! The coordinator's HTTP face: `/healthz`, and `/avatars/{tenant}/{user}/{tag}`, which
+//! serves a user's Entra photo to Webex under the URL the avatar pass gave it
+//! ([`crate::avatars`]).
+//!
+//! An avatar answer is the photo Graph has now, and only while the URL's tag matches the
+//! photo's entity tag: a stale or forged URL is a 404, as is any tenant that does not sync
+//! avatars. Graph failures are a 502, which Webex may retry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sqlx::PgPool;
+
+use dirsync_proto::TenantId;
+
+use crate::avatars::AvatarSigner;
+use crate::graph::GraphClient;
+use crate::{CoordinatorError, TenantStore};
+
+/// How long a tenant's Graph client (and its token) is reused: credentials changed in the
+/// meantime apply after at most this long.
+const CLIENT_TTL: Duration = Duration::from_secs(600);
+
+/// Graph clients by tenant, with when each was made.
+type GraphClients = Arc<Mutex<HashMap<TenantId, (Arc<GraphClient>, Instant)>>>;
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct HttpState {
+    pool: PgPool,
+    http: reqwest::Client,
+    avatars: Option<AvatarSigner>,
+    graph_budget: u32,
+    clients: GraphClients,
+}
+
+impl HttpState {
+    /// `avatars`: the deployment's avatar signer (`None`: no avatars are served).
+    pub fn new(pool: PgPool, avatars: Option<AvatarSigner>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("the http client's configuration is static");
+        Self {
+            pool,
+            http,
+            avatars,
+            graph_budget: crate::graph::DEFAULT_RU_PER_10S,
+            clients: Arc::default(),
+        }
+    }
+
+    async fn graph(&self, tenant: &crate::Tenant) -> Arc<GraphClient> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.retain(|_, (_, made)| made.elapsed() < CLIENT_TTL);
+        clients
+            .entry(tenant.id)
+            .or_insert_with(|| {
+                let client =
+                    GraphClient::new(self.http.clone(), tenant).with_budget(self.graph_budget);
+                (Arc::new(client), Instant::now())
+            })
+            .0
+            .clone()
+    }
+}
+
+/// The routes, ready to serve.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/avatars/{tenant}/{user}/{tag}", get(avatar))
+        .with_state(state)
+}
+
+async fn avatar(
+    State(state): State<HttpState>,
+    Path((tenant, user, tag)): Path<(String, String, String)>,
+) -> Response {
+    match photo(&state, &tenant, &user, &tag).await {
+        Ok(Some(bytes)) => {
+            let mut response = bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+            // The URL names this very photo: a new photo gets a new URL.
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400, immutable"),
+            );
+            response
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "avatar not served");
+            StatusCode::BAD_GATEWAY.into_response()
+        }
+    }
+}
+
+/// The photo the URL names, if it is still the user's photo.
+async fn photo(
+    state: &HttpState,
+    tenant: &str,
+    user: &str,
+    tag: &str,
+) -> Result<Option<Vec<u8>>, CoordinatorError> {
+    let Some(signer) = &state.avatars else {
+        return Ok(None);
+    };
+    let Ok(tenant_id) = tenant.parse::<uuid::Uuid>().map(TenantId) else {
+        return Ok(None);
+    };
+    let tenant = match TenantStore::new(state.pool.clone()).get(tenant_id).await {
+        Ok(tenant) if tenant.scope.avatars && tenant.authorized => tenant,
+        Ok(_) | Err(CoordinatorError::TenantNotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let graph = state.graph(&tenant).await;
+    let etag = match graph.photo_etag(user).await {
+        Ok(Some(etag)) => etag,
+        Ok(None) | Err(CoordinatorError::Invalid(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !signer.verify(tenant_id, user, &etag, tag) {
+        return Ok(None);
+    }
+    graph.photo(user).await
+}
