@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use dirsync_proto::{RunId, TenantId};
@@ -43,11 +43,39 @@ pub enum Command {
         /// Tenant id, as printed by `tenant add`.
         tenant: TenantId,
     },
-    /// Run the scheduler: claim due tenants and sync them until interrupted.
+    /// Run the scheduler: claim due tenants and sync them until interrupted; serve the
+    /// admin API and avatars on DIRSYNC_HTTP_ADDR.
     Serve,
+    /// Manage the admin API's bearer tokens (stored hashed; shown once at creation).
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
     /// Decide on runs held by the accidental-deletion guard.
     #[command(subcommand)]
     Run(RunCommand),
+    /// The key that seals tenant secrets at rest (DIRSYNC_SECRETS_KEY).
+    #[command(subcommand)]
+    SecretsKey(SecretsKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsKeyCommand {
+    /// Print a fresh key (base64 of 32 random bytes), for DIRSYNC_SECRETS_KEY of every
+    /// coordinator and worker; needs no database.
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token and print it (it is not shown again).
+    Create {
+        /// Who or what uses it; recorded with the decisions made with it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: uuid::Uuid },
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,15 +296,23 @@ impl TryFrom<AddTenant> for NewTenant {
 
 /// Runs a parsed command line; `shutdown` is cancelled on SIGTERM or Ctrl-C by the caller.
 pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if let Command::SecretsKey(SecretsKeyCommand::Generate) = cli.command {
+        let key = dirsync_proto::SecretsKey::generate()?.to_base64();
+        println!("{}", secrecy::ExposeSecret::expose_secret(&key));
+        return Ok(());
+    }
     let pool = db::connect(&cli.config.database_url)
         .await
         .context("connecting to postgresql")?;
     match cli.command {
         Command::Migrate => println!("migrations applied"),
+        // Handled above, before connecting.
+        Command::SecretsKey(SecretsKeyCommand::Generate) => {}
         Command::Tenant(TenantCommand::Add(add)) => {
             let authorized = !add.authorize_later;
             let tenant = NewTenant::try_from(add)?;
             let id = TenantStore::new(pool)
+                .with_key(cli.config.secrets_key()?)
                 .create_with(&tenant, authorized)
                 .await
                 .context("registering the tenant")?;
@@ -420,13 +456,33 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 d.run
             );
         }
+        Command::AdminToken(AdminTokenCommand::Create { name }) => {
+            let (id, token) = crate::api::auth::create(&pool, &name).await?;
+            eprintln!("admin token {id} ({name}); keep it secret, it is not shown again:");
+            println!("{}", token.expose_secret());
+        }
+        Command::AdminToken(AdminTokenCommand::List) => {
+            for t in crate::api::auth::list(&pool).await? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+        }
+        Command::AdminToken(AdminTokenCommand::Revoke { id }) => {
+            crate::api::auth::revoke(&pool, id).await?;
+            println!("admin token {id} revoked");
+        }
         Command::Run(RunCommand::Show { run }) => {
             let held = Deactivations::new(pool).show(run).await?;
             println!("{}", serde_json::to_string(&held)?);
         }
         Command::Serve => {
             let runner = runner(&cli.config, pool.clone()).await?;
-            let http = HttpState::new(pool.clone(), cli.config.avatar_signer()?);
+            let tenants = TenantStore::new(pool.clone()).with_key(cli.config.secrets_key()?);
+            let api = crate::api::ApiState {
+                quarantine: cli.config.quarantine_thresholds()?,
+                escrow_retry: crate::escrow::schedule(&cli.config.escrow_retry_secs),
+                ..crate::api::ApiState::new(pool.clone(), tenants.clone())
+            };
+            let http = HttpState::new(tenants, cli.config.avatar_signer()?).with_api(api);
             let listener = tokio::net::TcpListener::bind(cli.config.http_addr)
                 .await
                 .with_context(|| format!("listening on {}", cli.config.http_addr))?;
@@ -467,7 +523,8 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
         Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window)
             .with_escrow_retry(&config.escrow_retry_secs)
             .with_quarantine(config.quarantine_thresholds()?)
-            .with_avatars_if(config.avatar_signer()?, config.avatar_checks_per_run),
+            .with_avatars_if(config.avatar_signer()?, config.avatar_checks_per_run)
+            .with_secrets(config.secrets_key()?),
     )
 }
 

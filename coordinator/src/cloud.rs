@@ -8,7 +8,19 @@
 use crate::CoordinatorError;
 
 /// A Microsoft cloud with known login and Graph hosts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Cloud {
     /// Worldwide Entra ID, including US Government GCC Moderate.
     #[default]

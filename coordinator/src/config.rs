@@ -1,6 +1,6 @@
 //! Connection settings of a coordinator process, from flags or the environment.
 
-use dirsync_proto::Topology;
+use dirsync_proto::{ProtoError, SecretsKey, Topology};
 use secrecy::SecretString;
 
 use crate::CoordinatorError;
@@ -116,6 +116,12 @@ pub struct CoordinatorConfig {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub avatar_checks_per_run: usize,
+    /// Key that seals tenant secrets at rest: base64 of 32 random bytes, the same on every
+    /// coordinator and worker (`openssl rand -base64 32`).
+    /// Needed by the commands that read or write tenant secrets (`tenant add`, `sync`,
+    /// `serve`).
+    #[arg(long, env = "DIRSYNC_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<SecretsKey>,
 }
 
 impl CoordinatorConfig {
@@ -134,6 +140,13 @@ impl CoordinatorConfig {
                     .into(),
             )),
         }
+    }
+
+    /// The key that seals tenant secrets; an error saying how to make one when it is unset.
+    pub fn secrets_key(&self) -> Result<SecretsKey, CoordinatorError> {
+        self.secrets_key
+            .clone()
+            .ok_or_else(|| CoordinatorError::Invalid(ProtoError::MissingSecretsKey.to_string()))
     }
 
     /// The deployment's quarantine thresholds, checked together (each value alone is

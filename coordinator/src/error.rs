@@ -30,8 +30,16 @@ pub enum CoordinatorError {
     ResyncRequired(String),
     #[error("tenant {0} not found")]
     TenantNotFound(String),
+    #[error("run {0} not found")]
+    RunNotFound(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// Mapping rules that cannot be saved, with the rule and the position in it.
+    #[error("invalid mapping: {0}")]
+    Mapping(#[from] dirsync_proto::mapping::MappingError),
+    /// The request is valid but the object is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
     #[error("run {0} failed: {1}")]
     RunFailed(String, String),
     #[error(

@@ -1,6 +1,6 @@
-//! The coordinator's HTTP face: `/healthz`, and `/avatars/{tenant}/{user}/{tag}`, which
-//! serves a user's Entra photo to Webex under the URL the avatar pass gave it
-//! ([`crate::avatars`]).
+//! The coordinator's HTTP face: `/healthz`; the admin API under `/api/v1` ([`crate::api`]);
+//! and `/avatars/{tenant}/{user}/{tag}`, which serves a user's Entra photo to Webex under the
+//! URL the avatar pass gave it ([`crate::avatars`]).
 //!
 //! An avatar answer is the photo Graph has now, and only while the URL's tag matches the
 //! photo's entity tag: a stale or forged URL is a 404, as is any tenant that does not sync
@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sqlx::PgPool;
 
 use dirsync_proto::TenantId;
 
@@ -33,27 +32,36 @@ type GraphClients = Arc<Mutex<HashMap<TenantId, (Arc<GraphClient>, Instant)>>>;
 /// What the routes need.
 #[derive(Clone)]
 pub struct HttpState {
-    pool: PgPool,
+    tenants: TenantStore,
     http: reqwest::Client,
     avatars: Option<AvatarSigner>,
     graph_budget: u32,
     clients: GraphClients,
+    api: Option<crate::api::ApiState>,
 }
 
 impl HttpState {
-    /// `avatars`: the deployment's avatar signer (`None`: no avatars are served).
-    pub fn new(pool: PgPool, avatars: Option<AvatarSigner>) -> Self {
+    /// `tenants` reads the tenants (with the deployment's secrets key); `avatars`: the
+    /// deployment's avatar signer (`None`: no avatars are served).
+    pub fn new(tenants: TenantStore, avatars: Option<AvatarSigner>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("the http client's configuration is static");
         Self {
-            pool,
+            tenants,
             http,
             avatars,
             graph_budget: crate::graph::DEFAULT_RU_PER_10S,
             clients: Arc::default(),
+            api: None,
         }
+    }
+
+    /// Serves the admin API too.
+    pub fn with_api(mut self, api: crate::api::ApiState) -> Self {
+        self.api = Some(api);
+        self
     }
 
     async fn graph(&self, tenant: &crate::Tenant) -> Arc<GraphClient> {
@@ -73,10 +81,15 @@ impl HttpState {
 
 /// The routes, ready to serve.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let api = state.api.clone();
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/avatars/{tenant}/{user}/{tag}", get(avatar))
-        .with_state(state)
+        .with_state(state);
+    match api {
+        Some(api) => router.nest(crate::api::BASE, crate::api::router(api)),
+        None => router,
+    }
 }
 
 async fn avatar(
@@ -116,7 +129,7 @@ async fn photo(
     let Ok(tenant_id) = tenant.parse::<uuid::Uuid>().map(TenantId) else {
         return Ok(None);
     };
-    let tenant = match TenantStore::new(state.pool.clone()).get(tenant_id).await {
+    let tenant = match state.tenants.get(tenant_id).await {
         Ok(tenant) if tenant.scope.avatars && tenant.authorized => tenant,
         Ok(_) | Err(CoordinatorError::TenantNotFound(_)) => return Ok(None),
         Err(e) => return Err(e),

@@ -11,6 +11,8 @@
 //! accidental-deletion guard or an operator allows them; [`scheduler`] decides which tenant
 //! runs when; [`cli`] is the `dirsync` command line.
 
+pub mod api;
+pub mod api_client;
 pub mod avatars;
 pub mod broker;
 pub mod cli;
@@ -25,6 +27,7 @@ pub mod guard;
 pub mod http;
 pub mod inflight;
 pub mod memberships;
+pub mod output;
 pub mod quarantine;
 pub mod reconcile;
 pub mod references;

@@ -350,9 +350,16 @@ impl Deactivations {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(tenant) = tenant else {
-            return Err(CoordinatorError::Invalid(format!(
-                "run {run} is not waiting for a decision"
-            )));
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1)")
+                    .bind(run.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(if exists {
+                CoordinatorError::Conflict(format!("run {run} is not waiting for a decision"))
+            } else {
+                CoordinatorError::RunNotFound(run.to_string())
+            });
         };
         // Due now, and even with auto-sync off: the held run must be finished.
         sqlx::query("UPDATE tenants SET next_run_at = now(), sync_requested = true WHERE id = $1")
@@ -372,7 +379,7 @@ impl Deactivations {
         .bind(run.0)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| CoordinatorError::Invalid(format!("run {run} not found")))?;
+        .ok_or_else(|| CoordinatorError::RunNotFound(run.to_string()))?;
         let users: Vec<String> = sqlx::query_scalar(
             "SELECT entra_id FROM run_deactivations WHERE run_id = $1 \
              GROUP BY entra_id ORDER BY min(ord)",

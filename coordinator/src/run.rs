@@ -74,6 +74,8 @@ pub struct Runner {
     avatars: Option<crate::avatars::AvatarSigner>,
     /// Most users whose photo one run looks at.
     avatar_budget: usize,
+    /// Opens the tenant's sealed client secret; a run without it fails before it starts.
+    secrets: Option<dirsync_proto::SecretsKey>,
 }
 
 /// Photos looked at per run by default: a 300,000-user tenant is gone through in 15 runs
@@ -100,7 +102,15 @@ impl Runner {
             quarantine: quarantine::Thresholds::ENTRA,
             avatars: None,
             avatar_budget: DEFAULT_AVATAR_CHECKS_PER_RUN,
+            secrets: None,
         }
+    }
+
+    /// The deployment's key for tenant secrets (`DIRSYNC_SECRETS_KEY`); without it every
+    /// run fails saying so.
+    pub fn with_secrets(mut self, key: dirsync_proto::SecretsKey) -> Self {
+        self.secrets = Some(key);
+        self
     }
 
     /// [`Self::with_avatars`] when `signer` is set; without it, no avatars are synced.
@@ -180,7 +190,11 @@ impl Runner {
     ) -> Result<RunOutcome, CoordinatorError> {
         let started = Instant::now();
         let attempt_started = chrono::Utc::now();
-        let tenant = TenantStore::new(self.pool.clone()).get(tenant_id).await?;
+        let mut tenants = TenantStore::new(self.pool.clone());
+        if let Some(key) = &self.secrets {
+            tenants = tenants.with_key(key.clone());
+        }
+        let tenant = tenants.get(tenant_id).await?;
         if !tenant.authorized {
             return Err(crate::tenants::not_authorized(tenant_id));
         }

@@ -1,14 +1,18 @@
 //! The `tenants` table: registration of an instance and its connection settings.
 //!
 //! Secrets (the Graph client secret and the SCIM bearer token) are held as
-//! [`SecretString`] in memory so they never reach logs or debug output.
+//! [`SecretString`] in memory so they never reach logs or debug output, and are stored
+//! sealed under the deployment's [`SecretsKey`] (`dirsync_proto::sealed`). A legacy
+//! plain-text value (written before sealing existed) is still read, and sealed in place the
+//! first time the tenant is read with a key, so an existing database needs no migration step.
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Row};
 use url::Url;
 use uuid::Uuid;
 
-use dirsync_proto::TenantId;
+use dirsync_proto::sealed::is_sealed;
+use dirsync_proto::{SecretField, SecretsKey, TenantId};
 
 use crate::CoordinatorError;
 use crate::guard::Thresholds;
@@ -101,11 +105,27 @@ pub struct Tenant {
 #[derive(Debug, Clone)]
 pub struct TenantStore {
     pool: PgPool,
+    /// Seals and opens the secret columns; only creating and reading a whole tenant need it.
+    key: Option<SecretsKey>,
 }
 
 impl TenantStore {
+    /// A store that cannot read or write secrets (everything but [`Self::create`] and
+    /// [`Self::get`]); see [`Self::with_key`].
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, key: None }
+    }
+
+    /// The deployment's secrets key, which [`Self::create`] and [`Self::get`] need.
+    pub fn with_key(mut self, key: SecretsKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    fn key(&self) -> Result<&SecretsKey, CoordinatorError> {
+        self.key.as_ref().ok_or_else(|| {
+            CoordinatorError::Invalid(dirsync_proto::ProtoError::MissingSecretsKey.to_string())
+        })
     }
 
     /// Validates and stores a new tenant, authorized to sync; returns its id.
@@ -121,7 +141,18 @@ impl TenantStore {
         authorized: bool,
     ) -> Result<TenantId, CoordinatorError> {
         t.validate()?;
+        let key = self.key()?;
         let id = TenantId::new();
+        let client_secret = key
+            .seal(
+                id,
+                SecretField::ClientSecret,
+                t.client_secret.expose_secret(),
+            )
+            .map_err(secrets_error)?;
+        let scim_token = key
+            .seal(id, SecretField::ScimToken, t.scim_token.expose_secret())
+            .map_err(secrets_error)?;
         sqlx::query(
             "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
              client_secret, scim_base_url, scim_token, allow_hard_delete, authorized) \
@@ -133,9 +164,9 @@ impl TenantStore {
         .bind(t.graph_login_url.trim_end_matches('/'))
         .bind(t.graph_base_url.trim_end_matches('/'))
         .bind(t.client_id.trim())
-        .bind(t.client_secret.expose_secret())
+        .bind(client_secret)
         .bind(t.scim_base_url.trim_end_matches('/'))
-        .bind(t.scim_token.expose_secret())
+        .bind(scim_token)
         .bind(t.allow_hard_delete)
         .bind(authorized)
         .execute(&self.pool)
@@ -143,10 +174,12 @@ impl TenantStore {
         Ok(id)
     }
 
+    /// The tenant with its client secret opened; seals a legacy plain-text secret in place.
     pub async fn get(&self, id: TenantId) -> Result<Tenant, CoordinatorError> {
+        let key = self.key()?;
         let row = sqlx::query(
             "SELECT id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, client_secret, \
-             scim_base_url, status, delta_link, authorized, scope_all, scope_users, scope_groups, \
+             scim_token, scim_base_url, status, delta_link, authorized, scope_all, scope_users, scope_groups, \
              scope_nested, sync_group_objects, sync_rooms, sync_avatars, groups_delta_link, \
              full_walk_requested FROM tenants WHERE id = $1",
         )
@@ -154,6 +187,19 @@ impl TenantStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| CoordinatorError::TenantNotFound(id.to_string()))?;
+        let stored_secret: String = row.try_get("client_secret")?;
+        let (client_secret, _) = key
+            .open_or_legacy(id, SecretField::ClientSecret, &stored_secret)
+            .map_err(secrets_error)?;
+        let stored_token: String = row.try_get("scim_token")?;
+        for (field, stored) in [
+            (SecretField::ClientSecret, &stored_secret),
+            (SecretField::ScimToken, &stored_token),
+        ] {
+            if !is_sealed(stored) {
+                self.seal_legacy(key, id, field, stored).await?;
+            }
+        }
         Ok(Tenant {
             id: TenantId(row.try_get::<Uuid, _>("id")?),
             name: row.try_get("name")?,
@@ -161,7 +207,7 @@ impl TenantStore {
             graph_login_url: row.try_get("graph_login_url")?,
             graph_base_url: row.try_get("graph_base_url")?,
             client_id: row.try_get("client_id")?,
-            client_secret: SecretString::from(row.try_get::<String, _>("client_secret")?),
+            client_secret,
             scim_base_url: row.try_get("scim_base_url")?,
             status: row.try_get("status")?,
             delta_link: row.try_get("delta_link")?,
@@ -178,6 +224,34 @@ impl TenantStore {
             groups_delta_link: row.try_get("groups_delta_link")?,
             full_walk_requested: row.try_get("full_walk_requested")?,
         })
+    }
+
+    /// Replaces a legacy plain-text secret by its sealed form, unless the column changed
+    /// since it was read (a concurrent write wins).
+    async fn seal_legacy(
+        &self,
+        key: &SecretsKey,
+        id: TenantId,
+        field: SecretField,
+        plain: &str,
+    ) -> Result<(), CoordinatorError> {
+        let sealed = key.seal(id, field, plain).map_err(secrets_error)?;
+        let sql = match field {
+            SecretField::ClientSecret => {
+                "UPDATE tenants SET client_secret = $3 WHERE id = $1 AND client_secret = $2"
+            }
+            SecretField::ScimToken => {
+                "UPDATE tenants SET scim_token = $3 WHERE id = $1 AND scim_token = $2"
+            }
+        };
+        sqlx::query(sql)
+            .bind(id.0)
+            .bind(plain)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        tracing::info!(tenant = %id, column = field.column(), "legacy plain-text secret sealed");
+        Ok(())
     }
 
     /// Authorizes a tenant saved with "authorize later" (or withdraws the authorization).
@@ -204,8 +278,7 @@ impl TenantStore {
         let rules = match rules {
             None => None,
             Some(rules) => {
-                let compiled = Mapping::compile(rules)
-                    .map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
+                let compiled = Mapping::compile(rules)?;
                 Some(compiled.rules().cloned().collect::<Vec<_>>())
             }
         };
@@ -372,6 +445,60 @@ impl TenantStore {
             })
             .collect()
     }
+
+    /// "Edit instance name".
+    pub async fn rename(&self, id: TenantId, name: &str) -> Result<(), CoordinatorError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(CoordinatorError::Invalid(
+                "an instance name has 1 to 200 characters".into(),
+            ));
+        }
+        let n = sqlx::query("UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1")
+            .bind(id.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// "Delete instance": the tenant's configuration and state leave dirsync (Webex users
+    /// are not touched). Refused while a coordinator holds the tenant's lease (a sync is
+    /// running): stop it first, or wait.
+    pub async fn delete(&self, id: TenantId) -> Result<(), CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        let leased: Option<bool> = sqlx::query_scalar(
+            "SELECT lease_owner IS NOT NULL AND lease_expires_at > now() FROM tenants \
+             WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match leased {
+            None => return Err(CoordinatorError::TenantNotFound(id.to_string())),
+            Some(true) => {
+                return Err(CoordinatorError::Conflict(format!(
+                    "instance {id} is being synced; turn auto-sync off and delete it once the sync ends"
+                )));
+            }
+            Some(false) => {}
+        }
+        sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A secret that cannot be sealed or opened: the message says why, never what.
+fn secrets_error(e: dirsync_proto::ProtoError) -> CoordinatorError {
+    CoordinatorError::Invalid(e.to_string())
 }
 
 /// The error for syncing a tenant saved with "authorize later".

@@ -207,7 +207,8 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind(any_loopback_port()).await?;
         let public_url = format!("http://{}", listener.local_addr()?);
         let signer = AvatarSigner::new(&public_url, SecretString::from(TEST_AVATAR_KEY))?;
-        let http_state = HttpState::new(env.pool.clone(), Some(signer.clone()));
+        let tenants = TenantStore::new(env.pool.clone()).with_key(env.secrets_key.clone());
+        let http_state = HttpState::new(tenants, Some(signer.clone()));
         let mut servers = servers;
         servers.push(serve::spawn_on(
             listener,
@@ -215,7 +216,8 @@ impl Stack {
             shutdown.clone(),
         )?);
         let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64)
-            .with_avatars(signer, DEFAULT_AVATAR_CHECKS_PER_RUN);
+            .with_avatars(signer, DEFAULT_AVATAR_CHECKS_PER_RUN)
+            .with_secrets(env.secrets_key.clone());
         let redis =
             redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
                 .await?;
@@ -339,7 +341,7 @@ impl Stack {
 
     /// The tenant as a worker loads it (SCIM root and token).
     async fn worker_tenant(&self) -> anyhow::Result<Arc<dirsync_worker::tenant::Tenant>> {
-        TenantCache::new(Duration::from_secs(1))
+        TenantCache::new(Duration::from_secs(1), Some(self.env.secrets_key.clone()))
             .get(&self.env.pool, self.tenant_id)
             .await?
             .context("the stack's tenant is registered")
@@ -542,6 +544,7 @@ async fn register(
     let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
     scim.add_org(&org_id, &scim_token);
     let tenant_id = TenantStore::new(env.pool.clone())
+        .with_key(env.secrets_key.clone())
         .create(&NewTenant {
             name: name.to_string(),
             graph_tenant_id: entra_tenant.clone(),

@@ -1,15 +1,16 @@
 //! Isolated resources on the real PostgreSQL, RabbitMQ and Redis, for tests and the demo.
 //!
-//! Each [`TestEnv`] gets its own database (migrated), its own queue/exchange/key prefix, and
-//! removes all of them in [`TestEnv::cleanup`], so runs can go side by side and leave
-//! nothing behind.
+//! Each [`TestEnv`] gets its own database (migrated), its own queue/exchange/key prefix and
+//! its own random secrets key (`DIRSYNC_SECRETS_KEY`), and removes the first two in
+//! [`TestEnv::cleanup`], so runs can go side by side and leave nothing behind.
 
 use anyhow::Context;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use url::Url;
 
-use dirsync_proto::Topology;
+use dirsync_proto::{SecretsKey, Topology};
+use secrecy::ExposeSecret;
 
 /// Default service URLs of the development machine; overridden by the usual variables.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://root@127.0.0.1:5432/test";
@@ -31,6 +32,8 @@ pub struct TestEnv {
     pub redis_url: String,
     pub prefix: String,
     pub pool: PgPool,
+    /// Seals this environment's tenant secrets; handed to its coordinator and workers.
+    pub secrets_key: SecretsKey,
     admin_url: String,
     db_name: String,
 }
@@ -71,6 +74,7 @@ impl TestEnv {
             redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
             prefix: format!("t-{clean}-{suffix}"),
             pool,
+            secrets_key: SecretsKey::generate()?,
             admin_url,
             db_name,
         })
@@ -87,6 +91,10 @@ impl TestEnv {
             ("AMQP_URL", self.amqp_url.clone()),
             ("REDIS_URL", self.redis_url.clone()),
             ("DIRSYNC_PREFIX", self.prefix.clone()),
+            (
+                "DIRSYNC_SECRETS_KEY",
+                self.secrets_key.to_base64().expose_secret().to_owned(),
+            ),
             // The simulated org has no budget unless a test gives it one: measure the fleet,
             // not the deployment default. The caller's environment still wins.
             (

@@ -17,6 +17,7 @@ fn cli(stack: &Stack, args: &[&str]) -> Cli {
             "AMQP_URL" => "--amqp-url",
             "REDIS_URL" => "--redis-url",
             "DIRSYNC_PREFIX" => "--prefix",
+            "DIRSYNC_SECRETS_KEY" => "--secrets-key",
             _ => continue,
         };
         argv.push(flag.into());

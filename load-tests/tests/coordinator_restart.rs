@@ -29,6 +29,7 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
     // bytes (here a tombstone of a user Webex never had, so its effect is recognisable) and
     // the link after its page (here the start of the walk).
     let tenant = TenantStore::new(stack.env.pool.clone())
+        .with_key(stack.env.secrets_key.clone())
         .get(stack.tenant_id)
         .await
         .unwrap();

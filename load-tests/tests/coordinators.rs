@@ -23,7 +23,8 @@ const COORDINATORS: [&str; 2] = ["coord-a", "coord-b"];
 async fn coordinator(env: &TestEnv, owner: &str) -> anyhow::Result<(Runner, Leases)> {
     let pool = db::connect(&env.database_url).await?;
     let amqp = broker::connect(&env.amqp_url).await?;
-    let runner = Runner::new(pool.clone(), Arc::new(amqp), env.topology(), 64);
+    let runner = Runner::new(pool.clone(), Arc::new(amqp), env.topology(), 64)
+        .with_secrets(env.secrets_key.clone());
     Ok((runner, Leases::new(pool, owner)))
 }
 

@@ -113,7 +113,8 @@ async fn a_tenant_mapping_of_every_kind_is_applied() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, CoordinatorError::Invalid(m) if m.contains("displayName") && m.contains("at 10")),
+        matches!(&err, CoordinatorError::Mapping(m)
+            if m.target == "displayName" && m.rule == 1 && m.position == Some(10)),
         "{err}"
     );
     store

@@ -28,7 +28,7 @@ async fn state(stack: &Stack) -> (String, Option<String>, Option<String>, f64, b
 }
 
 async fn scim_token(stack: &Stack) -> String {
-    let tenant = TenantCache::new(Duration::from_secs(1))
+    let tenant = TenantCache::new(Duration::from_secs(1), Some(stack.env.secrets_key.clone()))
         .get(&stack.env.pool, stack.tenant_id)
         .await
         .unwrap()

@@ -20,6 +20,7 @@ fn cli(env: &TestEnv, args: &[&str]) -> Cli {
 
 async fn tenant(env: &TestEnv) -> TenantId {
     TenantStore::new(env.pool.clone())
+        .with_key(env.secrets_key.clone())
         .create(&NewTenant {
             name: "Contoso".into(),
             graph_tenant_id: "contoso".into(),

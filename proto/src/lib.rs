@@ -2,8 +2,10 @@
 //!
 //! Nothing in this crate does I/O: it holds the versioned wire messages that travel over
 //! RabbitMQ, the neutral representation of a directory object read from Graph, the outcome
-//! counters, and the names of the broker and Redis resources, so that the coordinator and
-//! the worker agree on them without depending on each other.
+//! counters, the names of the broker and Redis resources, and the sealing of tenant
+//! secrets at rest (`sealed`, whose nonces come from the operating system's random
+//! source), so that the coordinator and the worker agree on them without depending on
+//! each other.
 
 pub mod counts;
 pub mod error;
@@ -12,6 +14,7 @@ pub mod group;
 pub mod ids;
 pub mod mapping;
 pub mod message;
+pub mod sealed;
 pub mod source;
 pub mod topology;
 
@@ -20,5 +23,6 @@ pub use error::ProtoError;
 pub use group::{GroupCounts, SourceGroup};
 pub use ids::{RunId, TenantId};
 pub use message::{BatchMessage, BatchResultEvent, WIRE_VERSION};
+pub use sealed::{SecretField, SecretsKey};
 pub use source::{PARTIAL_ATTRIBUTE, PHOTO_ATTRIBUTE, ROOM_ATTRIBUTE, RemovedReason, SourceUser};
 pub use topology::Topology;

@@ -60,7 +60,7 @@ impl BatchProcessor {
         publisher: ResultPublisher,
         settings: WorkerSettings,
     ) -> Self {
-        let tenants = TenantCache::new(settings.tenant_cache_ttl);
+        let tenants = TenantCache::new(settings.tenant_cache_ttl, settings.secrets.clone());
         let limiter = settings
             .scim_rate
             .as_ref()

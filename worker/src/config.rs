@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dirsync_proto::Topology;
+use dirsync_proto::{SecretsKey, Topology};
 
 use crate::counters::COUNTS_TTL;
 use crate::ratelimit::OrgRate;
@@ -44,6 +44,11 @@ pub struct WorkerConfig {
     /// SCIM requests per Webex org that may go at once after a quiet spell.
     #[arg(long, env = "DIRSYNC_SCIM_BURST_PER_ORG", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub scim_burst_per_org: u32,
+    /// Key that opens the tenants' sealed SCIM tokens: base64 of 32 random bytes, the same
+    /// as the coordinators' (`openssl rand -base64 32`). Required: [`crate::run`] refuses
+    /// to start without it.
+    #[arg(long, env = "DIRSYNC_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<SecretsKey>,
 }
 
 impl WorkerConfig {
@@ -66,6 +71,7 @@ impl WorkerConfig {
             prefetch: self.prefetch,
             scim_concurrency: usize::from(self.scim_concurrency),
             scim_rate,
+            secrets: self.secrets_key.clone(),
             ..WorkerSettings::default()
         }
     }
@@ -95,6 +101,9 @@ pub struct WorkerSettings {
     pub requeue_delay: Duration,
     /// Longest wait for in-flight batches at shutdown.
     pub shutdown_grace: Duration,
+    /// Opens the tenants' sealed SCIM tokens. `None` reads only legacy plain-text tokens: a
+    /// sealed one fails its batch, which is requeued for a worker that has the key.
+    pub secrets: Option<SecretsKey>,
 }
 
 impl Default for WorkerSettings {
@@ -109,6 +118,7 @@ impl Default for WorkerSettings {
             counts_ttl: COUNTS_TTL,
             requeue_delay: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(300),
+            secrets: None,
         }
     }
 }

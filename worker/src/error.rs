@@ -65,6 +65,10 @@ pub enum WorkerError {
     PublishNacked { run: dirsync_proto::RunId, seq: u32 },
     #[error(transparent)]
     Decode(#[from] dirsync_proto::ProtoError),
+    /// The tenant's SCIM token does not open with this worker's key (or it has none). The
+    /// batch is requeued: another worker, configured right, can take it.
+    #[error("tenant secret: {0}")]
+    Secrets(#[source] dirsync_proto::ProtoError),
     #[error("count out of range: {0}")]
     CountOutOfRange(String),
 }
@@ -101,6 +105,7 @@ impl WorkerError {
                 !db.code().is_some_and(|c| c.starts_with("23"))
             }
             WorkerError::TenantScim(_)
+            | WorkerError::Secrets(_)
             | WorkerError::Database(_)
             | WorkerError::Migrate(_)
             | WorkerError::Redis(_)
@@ -146,6 +151,7 @@ impl WorkerError {
             | WorkerError::ChannelClosed
             | WorkerError::PublishNacked { .. }
             | WorkerError::Decode(_)
+            | WorkerError::Secrets(_)
             | WorkerError::CountOutOfRange(_) => false,
         }
     }

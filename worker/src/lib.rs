@@ -44,6 +44,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// Connects to PostgreSQL (running the migrations), Redis and RabbitMQ, then consumes
 /// batches until `shutdown` is cancelled and in-flight batches are finished.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    if config.secrets_key.is_none() {
+        return Err(WorkerError::Secrets(
+            dirsync_proto::ProtoError::MissingSecretsKey,
+        ));
+    }
     let settings = config.settings();
     let pool = PgPoolOptions::new()
         .max_connections(u32::from(settings.prefetch) + 4)

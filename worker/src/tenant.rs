@@ -4,12 +4,16 @@
 //! own row, so a batch can only ever be pushed to its own org. The cache keeps a busy
 //! worker from reading the same row for every batch; its short lifetime bounds how long a
 //! rotated token or a changed policy takes to be seen.
+//!
+//! The token is stored sealed (`dirsync_proto::sealed`) and opened here with the
+//! deployment's key; a legacy plain-text token (from before sealing) is still used as is,
+//! and the coordinator seals it in place the next time it reads the tenant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dirsync_proto::TenantId;
+use dirsync_proto::{ProtoError, SecretField, SecretsKey, TenantId};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
@@ -33,8 +37,13 @@ pub struct Tenant {
     pub mapping: Result<Option<Arc<Mapping>>, String>,
 }
 
-/// Reads a tenant's row; `None` when there is no such tenant.
-pub async fn load_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>, WorkerError> {
+/// Reads a tenant's row and opens its token with `key`; `None` when there is no such
+/// tenant. Without a key only a legacy plain-text token can be read.
+pub async fn load_tenant(
+    pool: &PgPool,
+    key: Option<&SecretsKey>,
+    id: TenantId,
+) -> Result<Option<Tenant>, WorkerError> {
     type Row = (
         String,
         String,
@@ -49,21 +58,33 @@ pub async fn load_tenant(pool: &PgPool, id: TenantId) -> Result<Option<Tenant>, 
     .bind(id.0)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(scim_base_url, token, allow_hard_delete, clear_attributes, rules)| Tenant {
-            id,
-            scim_base_url,
-            scim_token: Arc::new(SecretString::from(token)),
-            allow_hard_delete,
-            clear_attributes,
-            mapping: match rules {
-                None => Ok(None),
-                Some(rules) => Mapping::compile(rules.0)
-                    .map(|m| Some(Arc::new(m)))
-                    .map_err(|e| format!("the tenant's attribute mapping is invalid: {e}")),
-            },
+    let Some((scim_base_url, token, allow_hard_delete, clear_attributes, rules)) = row else {
+        return Ok(None);
+    };
+    let token = match key {
+        Some(key) => {
+            key.open_or_legacy(id, SecretField::ScimToken, &token)
+                .map_err(WorkerError::Secrets)?
+                .0
+        }
+        None if dirsync_proto::sealed::is_sealed(&token) => {
+            return Err(WorkerError::Secrets(ProtoError::MissingSecretsKey));
+        }
+        None => SecretString::from(token),
+    };
+    Ok(Some(Tenant {
+        id,
+        scim_base_url,
+        scim_token: Arc::new(token),
+        allow_hard_delete,
+        clear_attributes,
+        mapping: match rules {
+            None => Ok(None),
+            Some(rules) => Mapping::compile(rules.0)
+                .map(|m| Some(Arc::new(m)))
+                .map_err(|e| format!("the tenant's attribute mapping is invalid: {e}")),
         },
-    ))
+    }))
 }
 
 type Entry = (Instant, Option<Arc<Tenant>>);
@@ -72,13 +93,16 @@ type Entry = (Instant, Option<Arc<Tenant>>);
 #[derive(Debug)]
 pub struct TenantCache {
     ttl: Duration,
+    key: Option<SecretsKey>,
     entries: Mutex<HashMap<TenantId, Entry>>,
 }
 
 impl TenantCache {
-    pub fn new(ttl: Duration) -> Self {
+    /// `key` opens the tenants' sealed SCIM tokens (see [`load_tenant`]).
+    pub fn new(ttl: Duration, key: Option<SecretsKey>) -> Self {
         TenantCache {
             ttl,
+            key,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -92,7 +116,9 @@ impl TenantCache {
         if let Some(hit) = self.cached(id) {
             return Ok(hit);
         }
-        let tenant = load_tenant(pool, id).await?.map(Arc::new);
+        let tenant = load_tenant(pool, self.key.as_ref(), id)
+            .await?
+            .map(Arc::new);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
         entries.insert(id, (Instant::now(), tenant.clone()));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dirsync_proto::{RunId, TenantId, Topology};
+use dirsync_proto::{RunId, SecretField, SecretsKey, TenantId, Topology};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
@@ -22,6 +22,12 @@ pub fn amqp_url() -> String {
 }
 
 /// A unique topology, so queues, exchanges and Redis keys never collide between tests.
+/// The secrets key of the tests' tenants: [`TestDb::seed`] seals tokens with it, and
+/// `RunningWorker::start` gives it to workers that have none.
+pub fn secrets_key() -> SecretsKey {
+    SecretsKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
+}
+
 pub fn unique_topology() -> Topology {
     Topology::new(format!("wtest-{}", Uuid::new_v4().simple()))
 }
@@ -81,6 +87,9 @@ impl TestDb {
     ) -> (TenantId, RunId) {
         let tenant = TenantId::new();
         let run = RunId::new();
+        let token = secrets_key()
+            .seal(tenant, SecretField::ScimToken, token)
+            .unwrap();
         sqlx::query(
             "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
              client_secret, scim_base_url, scim_token, allow_hard_delete) \

@@ -37,7 +37,10 @@ pub struct RunningWorker {
 impl RunningWorker {
     /// Connects to the broker and Redis, builds a worker on `topology` (which declares its
     /// queue and exchange) and runs it until `stop`.
-    pub async fn start(pool: PgPool, topology: &Topology, settings: WorkerSettings) -> Self {
+    pub async fn start(pool: PgPool, topology: &Topology, mut settings: WorkerSettings) -> Self {
+        settings
+            .secrets
+            .get_or_insert_with(crate::common::secrets_key);
         let amqp = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await
             .unwrap();

@@ -8,5 +8,6 @@ mod harness;
 mod push;
 mod ratelimit;
 mod record;
+mod sealed_token;
 mod tenant_failure;
 mod worker_e2e;

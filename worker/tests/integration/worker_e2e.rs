@@ -256,6 +256,7 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         scim_concurrency: 2,
         scim_rate_per_org: 50.0,
         scim_burst_per_org: 10,
+        secrets_key: Some(crate::common::secrets_key()),
     };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dirsync_worker::run(config, shutdown.clone()));

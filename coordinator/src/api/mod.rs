@@ -1,0 +1,112 @@
+//! The admin API: every operator workflow of the seed over HTTP, under `/api/v1`, behind
+//! admin tokens ([`auth`]); the `dirsync` command line is its client.
+//!
+//! The OpenAPI document is generated from the handlers themselves (utoipa): each route is
+//! registered with the description it is documented by, so the document cannot miss a
+//! route, and the test that every route refuses a request without a valid token walks the
+//! document. Errors have one shape ([`error::ErrorBody`]) and stable codes.
+
+pub mod auth;
+pub mod error;
+pub mod runs;
+pub mod tenants;
+pub mod views;
+
+use axum::Router;
+use sqlx::PgPool;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{TenantStore, quarantine};
+
+/// Where the API is mounted.
+pub const BASE: &str = "/api/v1";
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub pool: PgPool,
+    pub tenants: TenantStore,
+    /// The deployment's quarantine thresholds (a tenant's own values override them).
+    pub quarantine: quarantine::Thresholds,
+    /// Seconds from a failure to its retries, to show when escrowed users are retried.
+    pub escrow_retry: Vec<i32>,
+}
+
+impl ApiState {
+    pub fn new(pool: PgPool, tenants: TenantStore) -> Self {
+        Self {
+            pool,
+            tenants,
+            quarantine: quarantine::Thresholds::ENTRA,
+            escrow_retry: crate::escrow::schedule(&crate::run::DEFAULT_ESCROW_RETRY_SECS),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "dirsync admin API", description = "Operate dirsync: instances, their configuration, syncs and their results."),
+    modifiers(&BearerAuth),
+    security(("admin_token" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes with their documentation, relative to [`BASE`].
+fn documented() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::get, tenants::update, tenants::delete))
+        .routes(routes!(tenants::authorize))
+        .routes(routes!(tenants::sync_now))
+        .routes(routes!(tenants::scope, tenants::set_scope))
+        .routes(routes!(tenants::mapping, tenants::set_mapping))
+        .routes(routes!(tenants::set_guard))
+        .routes(routes!(
+            tenants::quarantine_thresholds,
+            tenants::set_quarantine_thresholds
+        ))
+        .routes(routes!(tenants::escrow))
+        .routes(routes!(tenants::status))
+        .routes(routes!(runs::show))
+        .routes(routes!(runs::approve))
+        .routes(routes!(runs::reject))
+}
+
+/// The OpenAPI document of the API (paths relative to [`BASE`], which is its server).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = documented().split_for_parts();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(BASE)]);
+    doc
+}
+
+/// The API, every route behind an admin token, with its document at `/openapi.json`;
+/// mount it at [`BASE`].
+pub fn router(state: ApiState) -> Router {
+    let (routes, _) = documented().split_for_parts();
+    let doc = openapi();
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state)
+}
