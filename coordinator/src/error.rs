@@ -28,6 +28,9 @@ pub enum CoordinatorError {
     GraphPage(String),
     #[error("graph delta state is gone ({0}); a full resync is required")]
     ResyncRequired(String),
+    /// The Webex org's domain API refused a request or could not be reached.
+    #[error("webex domains: {0}")]
+    WebexDomains(String),
     #[error("tenant {0} not found")]
     TenantNotFound(String),
     #[error("run {0} not found")]

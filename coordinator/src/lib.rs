@@ -37,6 +37,7 @@ pub mod scheduler;
 pub mod scope;
 pub mod scope_store;
 pub mod tenants;
+pub mod webex_domains;
 
 pub use cloud::Cloud;
 pub use config::CoordinatorConfig;

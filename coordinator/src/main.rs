@@ -1,10 +1,11 @@
-//! `dirsync`: the coordinator's command line. All logic lives in the library.
+//! `dirsync`: the coordinator's command line. All logic lives in the library; this maps a
+//! failure to its exit code (see `api_client::ExitCode`; clap exits with 2 on bad usage).
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -24,5 +25,11 @@ async fn main() -> anyhow::Result<()> {
         }
         signal.cancel();
     });
-    dirsync_coordinator::cli::run(cli, shutdown).await
+    match dirsync_coordinator::cli::run(cli, shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(dirsync_coordinator::cli::exit_code(&e))
+        }
+    }
 }

@@ -40,6 +40,14 @@ pub fn print<T: Serialize>(json: bool, value: &T, render: impl FnOnce(&T) -> Str
     }
 }
 
+/// A moment as operators read it: to the second, in UTC.
+pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
 /// An optional value as a cell: `-` when absent.
 pub fn cell<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
@@ -68,6 +76,8 @@ mod tests {
             "{text}"
         );
         assert_eq!(cell::<u8>(None), "-");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-27T23:59:41.017003Z").unwrap();
+        assert_eq!(when(Some(t.to_utc())), "2026-11-27 23:59:41 UTC");
         assert_eq!(cell(Some(3)), "3");
         let f = fields(&[("status", "Active".into())]);
         assert!(f.contains("status") && f.contains("Active"), "{f}");

@@ -226,6 +226,22 @@ impl TenantStore {
         })
     }
 
+    /// The tenant's SCIM token, opened: the coordinator's one use of it is the Webex domain
+    /// import (`webex_domains.rs`); workers open it themselves. A legacy plain-text token is
+    /// sealed by [`Self::get`], not here.
+    pub async fn scim_token(&self, id: TenantId) -> Result<SecretString, CoordinatorError> {
+        let key = self.key()?;
+        let stored: String = sqlx::query_scalar("SELECT scim_token FROM tenants WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| CoordinatorError::TenantNotFound(id.to_string()))?;
+        let (token, _) = key
+            .open_or_legacy(id, SecretField::ScimToken, &stored)
+            .map_err(secrets_error)?;
+        Ok(token)
+    }
+
     /// Replaces a legacy plain-text secret by its sealed form, unless the column changed
     /// since it was read (a concurrent write wins).
     async fn seal_legacy(

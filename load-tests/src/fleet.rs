@@ -13,6 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use dirsync_coordinator::api::ApiState;
 use dirsync_coordinator::avatars::AvatarSigner;
 use dirsync_coordinator::guard::Thresholds;
 use dirsync_coordinator::http::HttpState;
@@ -139,6 +140,8 @@ pub struct Stack {
     servers: Vec<Served>,
     workers: std::sync::Mutex<Vec<Child>>,
     scim_rate: Option<u32>,
+    /// A token of the stack's admin API ([`Stack::api_url`]).
+    pub api_token: SecretString,
 }
 
 impl std::fmt::Debug for Stack {
@@ -208,7 +211,10 @@ impl Stack {
         let public_url = format!("http://{}", listener.local_addr()?);
         let signer = AvatarSigner::new(&public_url, SecretString::from(TEST_AVATAR_KEY))?;
         let tenants = TenantStore::new(env.pool.clone()).with_key(env.secrets_key.clone());
-        let http_state = HttpState::new(tenants, Some(signer.clone()));
+        // ... and the admin API, with one token for the tests and the demo.
+        let api = ApiState::new(env.pool.clone(), tenants.clone());
+        let http_state = HttpState::new(tenants, Some(signer.clone())).with_api(api);
+        let (_, api_token) = dirsync_coordinator::api::auth::create(&env.pool, "stack").await?;
         let mut servers = servers;
         servers.push(serve::spawn_on(
             listener,
@@ -235,6 +241,7 @@ impl Stack {
             servers,
             workers: std::sync::Mutex::new(Vec::new()),
             scim_rate: opts.scim_rate,
+            api_token,
         })
     }
 
@@ -269,6 +276,37 @@ impl Stack {
     /// Root URL of the coordinator's HTTP face (avatars).
     pub fn coordinator_url(&self) -> String {
         self.servers[2].base_url()
+    }
+
+    /// The admin API's base URL (use it with [`Stack::api_token`]).
+    pub fn api_url(&self) -> String {
+        format!(
+            "{}{}",
+            self.coordinator_url(),
+            dirsync_coordinator::api::BASE
+        )
+    }
+
+    /// One admin API call with the stack's token: the status and the body (JSON, or the text
+    /// as a JSON string when it is not JSON).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        use secrecy::ExposeSecret;
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.api_url()))
+            .bearer_auth(self.api_token.expose_secret());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, body))
     }
 
     /// Root URL of the Graph simulator (login and Graph endpoints share it).

@@ -9,6 +9,7 @@
 //! - [`testkit`] and [`fleet`]: isolated resources and a whole running dirsync, for the demo
 //!   and the end-to-end tests.
 
+pub mod domain_name;
 pub mod fleet;
 pub mod graph_sim;
 pub mod oracle;

@@ -85,6 +85,29 @@ impl TestEnv {
     }
 
     /// Environment variables that point a coordinator or worker process at these resources.
+    /// The coordinator's admin API over this environment on a free loopback port, judging
+    /// quarantine by `quarantine` (the deployment's thresholds), until `shutdown`; its base
+    /// URL and a fresh admin token.
+    pub async fn serve_admin_api(
+        &self,
+        quarantine: dirsync_coordinator::quarantine::Thresholds,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<(String, secrecy::SecretString)> {
+        use dirsync_coordinator::{api, http};
+        let tenants = dirsync_coordinator::TenantStore::new(self.pool.clone())
+            .with_key(self.secrets_key.clone());
+        let state = api::ApiState {
+            quarantine,
+            ..api::ApiState::new(self.pool.clone(), tenants.clone())
+        };
+        let router = http::router(http::HttpState::new(tenants, None).with_api(state));
+        let served =
+            crate::serve::spawn(router, crate::serve::any_loopback_port(), shutdown.clone())
+                .await?;
+        let (_, token) = api::auth::create(&self.pool, "test").await?;
+        Ok((format!("{}{}", served.base_url(), api::BASE), token))
+    }
+
     pub fn process_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("DATABASE_URL", self.database_url.clone()),

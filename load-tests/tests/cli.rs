@@ -1,6 +1,7 @@
 //! The `dirsync` command line, run in-process: register a tenant, sync it, list it.
 
 use clap::Parser;
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use dirsync_coordinator::TenantStore;
@@ -23,6 +24,12 @@ fn cli(stack: &Stack, args: &[&str]) -> Cli {
         argv.push(flag.into());
         argv.push(value.clone());
     }
+    argv.extend([
+        "--api-url".to_string(),
+        stack.api_url(),
+        "--api-token".to_string(),
+        stack.api_token.expose_secret().to_string(),
+    ]);
     argv.extend(args.iter().map(|s| s.to_string()));
     Cli::try_parse_from(argv).unwrap()
 }

@@ -7,6 +7,7 @@
 //! document. Errors have one shape ([`error::ErrorBody`]) and stable codes.
 
 pub mod auth;
+pub mod domains;
 pub mod error;
 pub mod runs;
 pub mod tenants;
@@ -82,6 +83,8 @@ fn documented() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(tenants::escrow))
         .routes(routes!(tenants::status))
+        .routes(routes!(domains::list))
+        .routes(routes!(domains::import))
         .routes(routes!(runs::show))
         .routes(routes!(runs::approve))
         .routes(routes!(runs::reject))

@@ -112,7 +112,8 @@ pub struct RunSummary {
     pub groups_synced: i64,
     pub groups_to_be_synced: i64,
     pub groups_failed: i64,
-    /// Batches published and recorded so far (progress of a running sync).
+    /// Batches published and recorded so far (progress of a running sync). Batches sent
+    /// after the walk (deactivations, group objects) count once recorded.
     pub batches_published: i32,
     pub batches_recorded: i64,
     pub error: Option<String>,
@@ -162,7 +163,9 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<RunSummary, sqlx::Error> {
         groups_synced: row.try_get("groups_synced")?,
         groups_to_be_synced: row.try_get("groups_pending")?,
         groups_failed: row.try_get("groups_failed")?,
-        batches_published: row.try_get("batches_published")?,
+        batches_published: row
+            .try_get::<i32, _>("batches_published")?
+            .max(i32::try_from(row.try_get::<i64, _>("recorded")?).unwrap_or(i32::MAX)),
         batches_recorded: row.try_get("recorded")?,
         error: row.try_get("error")?,
     })

@@ -3,9 +3,11 @@
 //! [`wire`] parses a delta page into neutral [`dirsync_proto::SourceUser`]s (pure);
 //! [`client`] fetches tokens and pages with retries that honour `Retry-After`, paced by
 //! [`pacing`] to stay under Graph's resource-unit budget. [`photos`] reads users' profile
-//! photos for the avatar pass.
+//! photos for the avatar pass;
+//! [`domains`] lists the tenant's domains for the domain import.
 
 pub mod client;
+pub mod domains;
 pub mod groups;
 pub mod pacing;
 pub mod photos;

@@ -56,7 +56,12 @@ fn main() -> anyhow::Result<()> {
             let cli = dirsync_coordinator::cli::Cli::parse_from(
                 std::iter::once("dirsync".to_string()).chain(args),
             );
-            dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await
+            if let Err(e) = dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await {
+                // The same exit codes as the `dirsync` binary.
+                eprintln!("error: {e:#}");
+                std::process::exit(dirsync_coordinator::cli::exit_code(&e).into());
+            }
+            Ok(())
         }),
         None => runtime.block_on(demo(cli.users, cli.seed, cli.workers)),
     }

@@ -65,6 +65,7 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/v1.0/groups/delta", get(groups_delta))
         .route("/v1.0/groups/microsoft.graph.delta", get(groups_delta))
         .route("/v1.0/places/microsoft.graph.room", get(rooms))
+        .route("/v1.0/domains", get(super::domains::list))
         .route("/v1.0/users/{user}/photo", get(super::photos::metadata))
         .route(
             "/v1.0/users/{user}/photo/$value",

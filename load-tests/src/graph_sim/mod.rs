@@ -33,6 +33,7 @@
 
 mod auth;
 mod delta;
+mod domains;
 mod envelope;
 mod faults;
 mod filter;
@@ -241,6 +242,8 @@ pub(crate) struct Tenant {
     reset: Mutex<(u64, Option<ResetMode>)>,
     /// Users' profile photos (not change-tracked: a client asks for them).
     photos: Mutex<photos::Photos>,
+    /// The tenant's domains (`GET /v1.0/domains`).
+    domains: Mutex<domains::Domains>,
 }
 
 impl Tenant {
@@ -254,6 +257,10 @@ impl Tenant {
 
     pub(crate) fn photos(&self) -> std::sync::MutexGuard<'_, photos::Photos> {
         self.photos.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn domains(&self) -> std::sync::MutexGuard<'_, domains::Domains> {
+        self.domains.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The reset generation and the mode of the last reset.
@@ -380,6 +387,7 @@ impl GraphSim {
             fault_sequence: AtomicU64::new(0),
             reset: Mutex::new((0, None)),
             photos: Mutex::default(),
+            domains: Mutex::new(domains::Domains::for_tenant(&spec)),
             spec: spec.clone(),
         };
         let mut tenants = self

@@ -109,7 +109,7 @@ fn throttle(store: &Store, org: &Org) -> Result<(), ScimError> {
     })
 }
 
-fn authorize(org: &Org, headers: &HeaderMap) -> Result<(), ScimError> {
+pub(super) fn authorize(org: &Org, headers: &HeaderMap) -> Result<(), ScimError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

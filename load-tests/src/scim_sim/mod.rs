@@ -4,8 +4,9 @@
 //!
 //! Routes: `POST|GET /identity/scim/{orgId}/v2/Users`, `GET|PUT|PATCH|DELETE …/Users/{id}`,
 //! `POST|GET …/Groups`, `GET|PUT|PATCH|DELETE …/Groups/{id}`, `GET …/Groups/{id}/Members`,
-//! `POST …/Bulk` (user operations, see `bulk.rs`), and the verification endpoints under
-//! `/_sim` (see `admin.rs`).
+//! `POST …/Bulk` (user operations, see `bulk.rs`), the org's domain list
+//! `GET|POST /identity/organizations/{orgId}/v1/domains` (a shape of ours, see `domains.rs`),
+//! and the verification endpoints under `/_sim` (see `admin.rs`).
 //!
 //! Behaviour worth knowing (details in the module of each concern):
 //! - Auth: `Authorization: Bearer <org token>`, else 401 with a SCIM error. An unknown org is
@@ -43,6 +44,7 @@ mod admin;
 mod bulk;
 mod call;
 mod counters;
+mod domains;
 mod error;
 mod eval;
 mod filter;

@@ -40,6 +40,7 @@ pub(super) fn router(sim: ScimSim) -> Router {
     router
         .merge(super::group_routes::routes())
         .merge(super::admin::routes())
+        .merge(super::domains::routes())
         .with_state(sim)
 }
 

@@ -38,6 +38,8 @@ pub(crate) struct Org {
     pub(super) state: Mutex<OrgState>,
     pub counters: Counters,
     pub(super) bucket: TokenBucket,
+    /// The org's domain list (`domains.rs`), lower-case, in the order added.
+    pub(super) domains: Mutex<Vec<String>>,
 }
 
 impl Org {
@@ -203,6 +205,7 @@ impl Store {
                     state: Mutex::new(OrgState::default()),
                     counters: Counters::default(),
                     bucket: TokenBucket::default(),
+                    domains: Mutex::default(),
                 };
                 orgs.insert(org_id.to_owned(), Arc::new(org));
             }
