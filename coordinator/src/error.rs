@@ -31,6 +31,9 @@ pub enum CoordinatorError {
     /// The Webex org's domain API refused a request or could not be reached.
     #[error("webex domains: {0}")]
     WebexDomains(String),
+    /// The Webex org's SSO setting could not be read or changed.
+    #[error("webex sso: {0}")]
+    WebexSso(String),
     #[error("tenant {0} not found")]
     TenantNotFound(String),
     #[error("run {0} not found")]

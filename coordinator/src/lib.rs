@@ -38,6 +38,8 @@ pub mod scope;
 pub mod scope_store;
 pub mod tenants;
 pub mod webex_domains;
+pub mod webex_org;
+pub mod webex_sso;
 
 pub use cloud::Cloud;
 pub use config::CoordinatorConfig;

@@ -462,6 +462,33 @@ impl TenantStore {
             .collect()
     }
 
+    /// Records how the instance was set up (`default` or `custom`), and, when the operator
+    /// had its org's Directory Connector blocked, who did and when.
+    pub async fn record_setup(
+        &self,
+        id: TenantId,
+        mode: Option<&str>,
+        directory_connector_blocked_by: Option<&str>,
+    ) -> Result<(), CoordinatorError> {
+        let n = sqlx::query(
+            "UPDATE tenants SET setup_mode = coalesce($2, setup_mode), \
+             directory_connector_blocked_at = CASE WHEN $3::text IS NULL \
+                 THEN directory_connector_blocked_at ELSE now() END, \
+             directory_connector_blocked_by = coalesce($3, directory_connector_blocked_by), \
+             updated_at = now() WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(mode)
+        .bind(directory_connector_blocked_by)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(CoordinatorError::TenantNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
     /// "Edit instance name".
     pub async fn rename(&self, id: TenantId, name: &str) -> Result<(), CoordinatorError> {
         let name = name.trim();
@@ -480,6 +507,23 @@ impl TenantStore {
             return Err(CoordinatorError::TenantNotFound(id.to_string()));
         }
         Ok(())
+    }
+
+    /// Refuses (409) while a coordinator holds the tenant's lease, i.e. syncs it.
+    pub async fn ensure_not_syncing(&self, id: TenantId) -> Result<(), CoordinatorError> {
+        let leased: Option<bool> = sqlx::query_scalar(
+            "SELECT lease_owner IS NOT NULL AND lease_expires_at > now() FROM tenants WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        match leased {
+            None => Err(CoordinatorError::TenantNotFound(id.to_string())),
+            Some(true) => Err(CoordinatorError::Conflict(format!(
+                "instance {id} is being synced; turn auto-sync off and delete it once the sync ends"
+            ))),
+            Some(false) => Ok(()),
+        }
     }
 
     /// "Delete instance": the tenant's configuration and state leave dirsync (Webex users

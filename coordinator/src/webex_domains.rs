@@ -55,6 +55,12 @@ struct DomainItem {
 /// `{root}/identity/organizations/{orgId}/v1/domains`. Any other form is refused, as it
 /// names no org.
 pub fn domains_url(scim_base_url: &str) -> Result<String, CoordinatorError> {
+    org_api_url(scim_base_url, "domains")
+}
+
+/// `{root}/identity/organizations/{orgId}/v1/{resource}` for the org of a SCIM base URL
+/// `{root}/identity/scim/{orgId}/v2`: where dirsync reaches the org's settings.
+pub fn org_api_url(scim_base_url: &str, resource: &str) -> Result<String, CoordinatorError> {
     let refused = || {
         CoordinatorError::Invalid(format!(
             "scim base url {scim_base_url:?} is not of the form <root>/identity/scim/<org id>/v2"
@@ -79,7 +85,9 @@ pub fn domains_url(scim_base_url: &str) -> Result<String, CoordinatorError> {
     root.set_query(None);
     root.set_fragment(None);
     let prefix: String = prefix.iter().map(|s| format!("/{s}")).collect();
-    root.set_path(&format!("{prefix}/identity/organizations/{org}/v1/domains"));
+    root.set_path(&format!(
+        "{prefix}/identity/organizations/{org}/v1/{resource}"
+    ));
     Ok(root.to_string())
 }
 

@@ -309,6 +309,12 @@ impl Stack {
         Ok((status, body))
     }
 
+    /// Root URL of the SCIM simulator (an org's SCIM root is
+    /// `{this}/identity/scim/{org}/v2`).
+    pub fn scim_sim_url(&self) -> String {
+        self.servers[1].base_url()
+    }
+
     /// Root URL of the Graph simulator (login and Graph endpoints share it).
     pub fn graph_base_url(&self) -> String {
         self.servers[0].base_url()

@@ -144,6 +144,7 @@ async fn instance_workflows_through_the_api() {
     // Set up an instance; its secrets are never shown again.
     let secret = "graph-secret-that-must-not-leak";
     let scim_token = "scim-token-that-must-not-leak";
+    stack.scim.add_org("org-9", scim_token);
     let new = json!({
         "name": "Contoso EMEA",
         "entra_tenant_id": "contoso-emea.example",
@@ -151,7 +152,7 @@ async fn instance_workflows_through_the_api() {
         "graph_base_url": stack.graph_base_url(),
         "client_id": "app-1",
         "client_secret": secret,
-        "scim_base_url": "https://webexapis.com/identity/scim/org-9/v2",
+        "scim_base_url": format!("{}/identity/scim/org-9/v2", stack.scim_sim_url()),
         "scim_token": scim_token,
         "authorize": false,
     });
@@ -173,7 +174,7 @@ async fn instance_workflows_through_the_api() {
 
     // Bad input says what to fix.
     let mut bad = new.clone();
-    bad["scim_base_url"] = json!("https://webexapis.com/identity/scim/org-9");
+    bad["scim_base_url"] = json!(format!("{}/identity/scim/org-9", stack.scim_sim_url()));
     let (status, error) = api.call(Method::POST, "/tenants", Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"], "invalid");
@@ -324,5 +325,184 @@ async fn instance_workflows_through_the_api() {
         (StatusCode::NOT_FOUND, &json!("not_found"))
     );
     shutdown.cancel();
+    stack.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_default_or_custom_and_directory_connector() {
+    let stack = Stack::start_with_workers(&StackOptions::new("api_setup", 60), 1)
+        .await
+        .unwrap();
+    let instance = |org: &str, extra: Value| {
+        let mut body = json!({
+            "name": format!("instance of {org}"),
+            "entra_tenant_id": "contoso.example",
+            "graph_login_url": stack.graph_base_url(),
+            "graph_base_url": stack.graph_base_url(),
+            "client_id": "app-1",
+            "client_secret": "s",
+            "scim_base_url": format!("{}/identity/scim/{org}/v2", stack.scim_sim_url()),
+            "scim_token": format!("token of {org}"),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for org in ["org-dc", "org-plain", "org-later"] {
+        stack.scim.add_org(org, &format!("token of {org}"));
+    }
+    stack.scim.set_directory_connector("org-dc", true);
+    stack.scim.set_directory_connector("org-later", true);
+    let count = || async {
+        let (_, list) = stack.api(Method::GET, "/tenants", None).await.unwrap();
+        list.as_array().unwrap().len()
+    };
+    let before = count().await;
+
+    // An org that uses Directory Connector: set-up stops and asks to block it ...
+    let (status, refused) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance("org-dc", json!({}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "directory_connector");
+    assert_eq!(count().await, before, "nothing saved");
+    assert!(!stack.scim.directory_connector("org-dc").blocked);
+    // ... blocking it is recorded; "sync default settings": all users, avatars, auto-sync.
+    let (status, created) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance(
+                "org-dc",
+                json!({"block_directory_connector": true}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(stack.scim.directory_connector("org-dc").blocked);
+    assert_eq!(created["directory_connector_blocked_by"], "stack");
+    assert!(created["directory_connector_blocked_at"].is_string());
+    assert_eq!(created["setup_mode"], "default");
+    assert_eq!(
+        (&created["auto_sync"], &created["authorized"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(
+        (&created["scope"]["all"], &created["scope"]["avatars"]),
+        (&json!(true), &json!(true))
+    );
+
+    // A custom setup takes the scope and auto-sync given; a default one refuses them.
+    let custom = json!({"setup": "custom", "auto_sync": false,
+                        "scope": {"all": false, "users": ["u1"], "groups": [], "nested": false,
+                                  "group_objects": false, "rooms": true, "avatars": false}});
+    let (status, created) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance("org-plain", custom.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["setup_mode"], "custom");
+    assert_eq!(created["auto_sync"], false);
+    assert_eq!(created["scope"]["users"], json!(["u1"]));
+    assert_eq!(created["directory_connector_blocked_at"], Value::Null);
+    let (status, _) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance(
+                "org-plain",
+                json!({"scope": custom["scope"].clone()}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Mappings are not part of the set-up: edited once the instance exists.
+    let (status, refused) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance("org-plain", json!({"mapping": []}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["error"], "invalid");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `mapping`"),
+        "{refused}"
+    );
+
+    // "Save and authorize later" does not look at the org; authorizing does.
+    let (status, later) = stack
+        .api(
+            Method::POST,
+            "/tenants",
+            Some(instance("org-later", json!({"authorize": false}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{later}");
+    let id = later["id"].as_str().unwrap();
+    let (status, refused) = stack
+        .api(Method::POST, &format!("/tenants/{id}/authorize"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, &refused["error"]),
+        (StatusCode::CONFLICT, &json!("directory_connector"))
+    );
+    let (status, authorized) = stack
+        .api(
+            Method::POST,
+            &format!("/tenants/{id}/authorize?block_directory_connector=true"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{authorized}");
+    assert_eq!(authorized["authorized"], true);
+    assert_eq!(authorized["directory_connector_blocked_by"], "stack");
+
+    // Users Directory Connector made that are outside the scope are left alone by syncs.
+    let scim = stack.scim_client().await.unwrap();
+    let dc_user =
+        dirsync_load_tests::fleet::create_scim_user(&scim, "made.by.dc@elsewhere.example")
+            .await
+            .unwrap();
+    let before = stack
+        .scim
+        .users(&stack.org_id)
+        .into_iter()
+        .find(|u| u["id"] == dc_user.as_str())
+        .unwrap();
+    let cycle = stack.cycle("initial", None).await.unwrap();
+    assert_eq!(cycle.users.failed, 0);
+    // The oracle sees every Entra user right; the only user it does not know is that one.
+    assert_eq!(
+        cycle.verdict.problems,
+        vec!["webex user made.by.dc@elsewhere.example has no externalId".to_string()]
+    );
+    let after = stack
+        .scim
+        .users(&stack.org_id)
+        .into_iter()
+        .find(|u| u["id"] == dc_user.as_str())
+        .unwrap();
+    assert_eq!(before, after, "untouched");
     stack.shutdown().await.unwrap();
 }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use dirsync_proto::TenantId;
 
 use super::ApiState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::graph::GraphClient;
 use crate::graph::domains::EntraDomain;
 use crate::webex_domains::{Added, WebexDomains};
@@ -175,7 +175,7 @@ pub async fn list(
 pub async fn import(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(body): Json<ImportRequest>,
+    ApiJson(body): ApiJson<ImportRequest>,
 ) -> ApiResult<Json<Vec<ImportResult>>> {
     if body.domains.is_empty() {
         return Err(ApiError::invalid("domains must name at least one domain"));

@@ -97,3 +97,26 @@ impl IntoResponse for ApiError {
 
 /// The admin API's result type.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body whose rejection (not JSON, a missing or unknown field, a wrong
+/// type) is answered like every other error: 400 `invalid` with what serde says is wrong.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::invalid(format!(
+                "request body: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}

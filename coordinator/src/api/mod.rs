@@ -10,6 +10,9 @@ pub mod auth;
 pub mod domains;
 pub mod error;
 pub mod runs;
+pub mod search;
+pub mod setup;
+pub mod sso;
 pub mod tenants;
 pub mod views;
 
@@ -70,9 +73,9 @@ impl utoipa::Modify for BearerAuth {
 /// The routes with their documentation, relative to [`BASE`].
 fn documented() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::list, setup::create))
         .routes(routes!(tenants::get, tenants::update, tenants::delete))
-        .routes(routes!(tenants::authorize))
+        .routes(routes!(setup::authorize))
         .routes(routes!(tenants::sync_now))
         .routes(routes!(tenants::scope, tenants::set_scope))
         .routes(routes!(tenants::mapping, tenants::set_mapping))
@@ -85,6 +88,9 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(tenants::status))
         .routes(routes!(domains::list))
         .routes(routes!(domains::import))
+        .routes(routes!(search::users))
+        .routes(routes!(search::groups))
+        .routes(routes!(sso::get, sso::set))
         .routes(routes!(runs::show))
         .routes(routes!(runs::approve))
         .routes(routes!(runs::reject))

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,45 +11,11 @@ use dirsync_proto::TenantId;
 use dirsync_proto::mapping::MappingRule;
 
 use super::ApiState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::views::{self, Instance, Status};
-use crate::cloud::{Cloud, resolve_endpoints};
 use crate::guard::Thresholds;
+use crate::quarantine;
 use crate::scope::Scope;
-use crate::{NewTenant, quarantine};
-
-/// Body of `POST /tenants`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewInstance {
-    pub name: String,
-    /// Entra tenant id (GUID or domain).
-    pub entra_tenant_id: String,
-    /// Microsoft cloud; picks the login and Graph roots. Default `global`.
-    #[serde(default)]
-    pub cloud: Cloud,
-    /// Custom login root (with `graph_base_url`, replaces the cloud's).
-    pub graph_login_url: Option<String>,
-    pub graph_base_url: Option<String>,
-    pub client_id: String,
-    /// Stored encrypted, never shown again.
-    #[schema(value_type = String)]
-    pub client_secret: SecretString,
-    /// SCIM root up to and including `/v2`.
-    pub scim_base_url: String,
-    /// Stored encrypted, never shown again.
-    #[schema(value_type = String)]
-    pub scim_token: SecretString,
-    /// "Authorize now" (default) or, with `false`, "save and authorize later".
-    #[serde(default = "yes")]
-    pub authorize: bool,
-    /// Whether a hard delete in Entra deletes the Webex user (default: deactivates).
-    #[serde(default)]
-    pub allow_hard_delete: bool,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// Body of `PATCH /tenants/{id}`: the settings to change; absent ones stay.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -115,38 +80,6 @@ pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<Vec<Instance>>> {
     Ok(Json(views::instances(&s.pool).await?))
 }
 
-/// Sets up an instance: checks the settings, stores the credentials encrypted; with
-/// `authorize: false` it is saved but not synced until authorized.
-#[utoipa::path(post, path = "/tenants", tag = "instances", request_body = NewInstance,
-    responses((status = 201, body = Instance), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody)))]
-pub async fn create(
-    State(s): State<ApiState>,
-    Json(body): Json<NewInstance>,
-) -> ApiResult<(StatusCode, Json<Instance>)> {
-    let endpoints = resolve_endpoints(
-        body.cloud,
-        body.graph_login_url.as_deref(),
-        body.graph_base_url.as_deref(),
-    )?;
-    let new = NewTenant {
-        name: body.name,
-        graph_tenant_id: body.entra_tenant_id,
-        graph_login_url: endpoints.login_url,
-        graph_base_url: endpoints.graph_base_url,
-        client_id: body.client_id,
-        client_secret: body.client_secret,
-        scim_base_url: body.scim_base_url,
-        scim_token: body.scim_token,
-        allow_hard_delete: body.allow_hard_delete,
-    };
-    let id = s.tenants.create_with(&new, body.authorize).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(views::instance_of(&s.pool, id).await?),
-    ))
-}
-
 /// One instance's settings (never its secrets).
 #[utoipa::path(get, path = "/tenants/{id}", tag = "instances",
     params(("id" = uuid::Uuid, Path, description = "instance id")),
@@ -166,7 +99,7 @@ pub async fn get(
 pub async fn update(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(change): Json<InstanceChange>,
+    ApiJson(change): ApiJson<InstanceChange>,
 ) -> ApiResult<Json<Instance>> {
     let id = tenant(id);
     // Not found before anything changes.
@@ -183,29 +116,54 @@ pub async fn update(
     Ok(Json(views::instance_of(&s.pool, id).await?))
 }
 
+/// Query of `DELETE /tenants/{id}`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// Also revoke the admin consent of dirsync's app in the Entra tenant (its service
+    /// principal is deleted), before the instance is; default `false`.
+    #[serde(default)]
+    pub revoke_consent: bool,
+}
+
 /// Deletes the instance from dirsync (its configuration and state); Webex users stay as
-/// they are. Refused while a coordinator is syncing it.
+/// they are. Refused while a coordinator is syncing it. With `revoke_consent=true` the app's
+/// consent in the Entra tenant is revoked first; if that fails (502), nothing is deleted.
+/// A consent revoked already counts as revoked, so the request can be repeated.
 #[utoipa::path(delete, path = "/tenants/{id}", tag = "instances",
-    params(("id" = uuid::Uuid, Path, description = "instance id")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("id" = uuid::Uuid, Path, description = "instance id"), DeleteQuery),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 502, body = ErrorBody)))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
+    Query(q): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
+    if q.revoke_consent {
+        let unrevoked = |e: crate::CoordinatorError| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "unavailable",
+                format!("consent not revoked, nothing deleted: {e}"),
+            )
+        };
+        let instance = s.tenants.get(tenant(id)).await?;
+        // Refused now rather than after the consent is gone.
+        s.tenants.ensure_not_syncing(tenant(id)).await?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| unrevoked(e.into()))?;
+        // An admin is waiting: a few quick retries, not a sync run's patience.
+        let graph = crate::graph::GraphClient::new(http, &instance).with_retries(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(2),
+            2,
+        );
+        let revoked = graph.revoke_consent().await.map_err(unrevoked)?;
+        tracing::info!(tenant = %id, ?revoked, "entra consent revoked");
+    }
     s.tenants.delete(tenant(id)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Authorizes an instance saved with "authorize later": it starts syncing.
-#[utoipa::path(post, path = "/tenants/{id}/authorize", tag = "instances",
-    params(("id" = uuid::Uuid, Path, description = "instance id")),
-    responses((status = 200, body = Instance), (status = 404, body = ErrorBody)))]
-pub async fn authorize(
-    State(s): State<ApiState>,
-    Path(id): Path<uuid::Uuid>,
-) -> ApiResult<Json<Instance>> {
-    s.tenants.set_authorized(tenant(id), true).await?;
-    Ok(Json(views::instance_of(&s.pool, tenant(id)).await?))
 }
 
 /// "Sync now": the coordinators sync the instance at once, even with auto-sync off.
@@ -239,7 +197,7 @@ pub async fn scope(
 pub async fn set_scope(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(scope): Json<Scope>,
+    ApiJson(scope): ApiJson<Scope>,
 ) -> ApiResult<Json<Scope>> {
     Ok(Json(s.tenants.set_scope(tenant(id), scope).await?))
 }
@@ -265,7 +223,7 @@ pub async fn mapping(
 pub async fn set_mapping(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(body): Json<MappingBody>,
+    ApiJson(body): ApiJson<MappingBody>,
 ) -> ApiResult<Json<MappingBody>> {
     s.tenants.set_mapping(tenant(id), body.rules).await?;
     mapping(State(s), Path(id)).await
@@ -279,7 +237,7 @@ pub async fn set_mapping(
 pub async fn set_guard(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(guard): Json<Guard>,
+    ApiJson(guard): ApiJson<Guard>,
 ) -> ApiResult<Json<Guard>> {
     if guard.max_percent > 100 {
         return Err(ApiError::invalid("max_percent must be between 0 and 100"));
@@ -334,7 +292,7 @@ pub async fn quarantine_thresholds(
 pub async fn set_quarantine_thresholds(
     State(s): State<ApiState>,
     Path(id): Path<uuid::Uuid>,
-    Json(change): Json<QuarantineChange>,
+    ApiJson(change): ApiJson<QuarantineChange>,
 ) -> ApiResult<Json<QuarantineThresholds>> {
     let wanted = quarantine::Overrides {
         min_failures: change.min_failures,

@@ -36,13 +36,19 @@ pub struct Instance {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// When the next scheduled sync is due.
     pub next_run_at: DateTime<Utc>,
+    /// How it was set up: `default` ("sync default settings") or `custom`.
+    pub setup_mode: String,
+    /// When the org's Directory Connector was blocked at set-up, and by whose token.
+    pub directory_connector_blocked_at: Option<DateTime<Utc>>,
+    pub directory_connector_blocked_by: Option<String>,
 }
 
 const INSTANCE_COLUMNS: &str = "t.id, t.name, t.status, t.quarantine_reason, t.authorized, \
     t.auto_sync, t.graph_tenant_id, t.client_id, t.graph_login_url, t.graph_base_url, \
     t.scim_base_url, t.allow_hard_delete, t.clear_attributes, t.scope_all, t.scope_users, \
     t.scope_groups, t.scope_nested, t.sync_group_objects, t.sync_rooms, t.sync_avatars, \
-    t.next_run_at, (SELECT max(finished_at) FROM runs r WHERE r.tenant_id = t.id \
+    t.next_run_at, t.setup_mode, t.directory_connector_blocked_at, \
+    t.directory_connector_blocked_by, (SELECT max(finished_at) FROM runs r WHERE r.tenant_id = t.id \
     AND r.state = 'completed') AS last_sync_at";
 
 fn instance(row: &sqlx::postgres::PgRow) -> Result<Instance, sqlx::Error> {
@@ -71,6 +77,9 @@ fn instance(row: &sqlx::postgres::PgRow) -> Result<Instance, sqlx::Error> {
         },
         last_sync_at: row.try_get("last_sync_at")?,
         next_run_at: row.try_get("next_run_at")?,
+        setup_mode: row.try_get("setup_mode")?,
+        directory_connector_blocked_at: row.try_get("directory_connector_blocked_at")?,
+        directory_connector_blocked_by: row.try_get("directory_connector_blocked_by")?,
     })
 }
 

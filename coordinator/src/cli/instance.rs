@@ -230,10 +230,15 @@ pub async fn tenant(api: &ApiClient, command: TenantCommand, json: bool) -> Resu
                 format!("instance {tenant} deleted; its Webex users are unchanged")
             });
         }
-        TenantCommand::Authorize { tenant } => {
-            let i: Instance = api
-                .call::<Value, _>(Method::POST, &at(tenant, "/authorize"), None)
-                .await?;
+        TenantCommand::Authorize {
+            tenant,
+            block_directory_connector,
+        } => {
+            let path = at(
+                tenant,
+                &format!("/authorize?block_directory_connector={block_directory_connector}"),
+            );
+            let i: Instance = api.call::<Value, _>(Method::POST, &path, None).await?;
             output::print(json, &i, |i| format!("instance {} authorized", i.id));
         }
         TenantCommand::AutoSync { tenant, state } => {

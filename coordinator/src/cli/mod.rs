@@ -160,7 +160,12 @@ pub enum TenantCommand {
         yes: bool,
     },
     /// Authorize a tenant saved with `--authorize-later`, so that it starts syncing.
-    Authorize { tenant: TenantId },
+    Authorize {
+        tenant: TenantId,
+        /// Block the Webex org's Directory Connector if it uses one.
+        #[arg(long)]
+        block_directory_connector: bool,
+    },
     /// Turn scheduled cycles on or off (off keeps the configuration).
     AutoSync { tenant: TenantId, state: OnOff },
     /// "Clear attributes": on, a value removed in Entra is removed in Webex too (off, the
@@ -306,6 +311,13 @@ pub struct AddTenant {
     /// `dirsync tenant authorize`.
     #[arg(long)]
     pub authorize_later: bool,
+    /// A custom setup (all users, nothing else, until `tenant scope`), instead of "sync
+    /// default settings" (all users, avatars on, auto-sync on).
+    #[arg(long)]
+    pub custom: bool,
+    /// Block the Webex org's Directory Connector if it uses one (set-up stops otherwise).
+    #[arg(long)]
+    pub block_directory_connector: bool,
 }
 
 impl std::fmt::Debug for AddTenant {
@@ -343,6 +355,8 @@ impl AddTenant {
             "scim_token": self.scim_token,
             "authorize": !self.authorize_later,
             "allow_hard_delete": self.allow_hard_delete,
+            "setup": if self.custom { "custom" } else { "default" },
+            "block_directory_connector": self.block_directory_connector,
         }))
     }
 }

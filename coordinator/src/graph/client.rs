@@ -208,12 +208,23 @@ impl GraphClient {
         url: &str,
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
+        self.fetch_with_headers(url, &[], parse).await
+    }
+
+    /// [`Self::fetch`] with extra request headers, such as the `ConsistencyLevel: eventual`
+    /// that Graph's advanced queries (`$search`) require.
+    pub(super) async fn fetch_with_headers<T>(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        parse: fn(&[u8]) -> Result<T, CoordinatorError>,
+    ) -> Result<T, CoordinatorError> {
         let attempt = || async {
-            match self.get_once(url, parse).await {
+            match self.get_once(url, headers, parse).await {
                 // The token may have been revoked or expired early: get a new one, once.
                 Err(CoordinatorError::GraphStatus { status: 401, .. }) => {
                     *self.token.lock().await = None;
-                    self.get_once(url, parse).await
+                    self.get_once(url, headers, parse).await
                 }
                 other => other,
             }
@@ -231,19 +242,22 @@ impl GraphClient {
     async fn get_once<T>(
         &self,
         url: &str,
+        headers: &[(&str, &str)],
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
         // Wait for the pace first, then take the token: a short-lived token fetched before a
         // long wait could expire before it is used.
         self.pacer().ready().await;
         let token = self.token().await?;
-        let response = self
+        let mut request = self
             .http
             .get(url)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
-            .header("x-ms-throttle-priority", "low")
-            .send()
-            .await?;
+            .header("x-ms-throttle-priority", "low");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await?;
         let status = response.status();
         if pacing::signals_pressure(status.as_u16(), response.headers()) {
             self.pacer().pressure();
@@ -256,7 +270,18 @@ impl GraphClient {
         Err(classify_error(status, retry_after, &body))
     }
 
-    async fn token(&self) -> Result<SecretString, CoordinatorError> {
+    /// The HTTP client, for requests of the sibling modules that are not paged reads.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The app (client) id the client authenticates as.
+    pub(super) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// A valid access token (cached, or fetched now).
+    pub(super) async fn token(&self) -> Result<SecretString, CoordinatorError> {
         let mut cached = self.token.lock().await;
         if let Some((token, until)) = cached.as_ref()
             && Instant::now() < *until

@@ -4,14 +4,18 @@
 //! [`client`] fetches tokens and pages with retries that honour `Retry-After`, paced by
 //! [`pacing`] to stay under Graph's resource-unit budget. [`photos`] reads users' profile
 //! photos for the avatar pass;
-//! [`domains`] lists the tenant's domains for the domain import.
+//! [`domains`] lists the tenant's domains for the domain import; [`consent`] revokes the
+//! app's consent (deletes its service principal) when an instance is deleted.
+//! [`search`] finds users and groups by name for editing the scope.
 
 pub mod client;
+pub mod consent;
 pub mod domains;
 pub mod groups;
 pub mod pacing;
 pub mod photos;
 pub mod rooms;
+pub mod search;
 pub mod wire;
 
 pub use client::GraphClient;

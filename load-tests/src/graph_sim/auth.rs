@@ -1,7 +1,13 @@
 //! OAuth2 client credentials: the token endpoint's checks and AADSTS errors, the opaque access
 //! tokens it issues (bound to one tenant, expiring), and bearer validation for Graph calls.
+//!
+//! Revoked consent: once the app's service principal is deleted from a tenant
+//! (`DELETE /v1.0/servicePrincipals(appId='…')`, [`GraphSim::revoke_consent`]), the tokens
+//! issued for the tenant stop working and the token endpoint refuses the app with
+//! `AADSTS7000229` ("missing service principal in the tenant", 401 `invalid_client`), as
+//! Entra does until an admin consents again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,6 +24,8 @@ use super::{Counters, GraphSim, Tenant, TenantSpec};
 #[derive(Default)]
 pub(crate) struct IssuedTokens {
     tokens: HashMap<String, Issued>,
+    /// Tenants whose app's service principal was deleted (consent revoked).
+    revoked: HashSet<String>,
 }
 
 struct Issued {
@@ -49,6 +57,18 @@ impl IssuedTokens {
             },
         );
         token
+    }
+
+    /// Deletes the app's service principal in `tenant_id`: its tokens are forgotten (a call
+    /// with one is refused as with any unknown token) and no new one is issued. Returns
+    /// whether the principal was there.
+    pub(crate) fn revoke(&mut self, tenant_id: &str) -> bool {
+        self.tokens.retain(|_, t| t.tenant_id != tenant_id);
+        self.revoked.insert(tenant_id.to_owned())
+    }
+
+    pub(crate) fn is_revoked(&self, tenant_id: &str) -> bool {
+        self.revoked.contains(tenant_id)
     }
 
     pub(crate) fn check(&self, token: &str, now: Instant) -> Bearer {
@@ -193,6 +213,19 @@ pub(crate) fn check_request(
     Ok(())
 }
 
+/// Entra's refusal of an app without a service principal in the tenant (consent revoked).
+fn missing_service_principal(spec: &TenantSpec) -> AadError {
+    AadError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000229,
+        format!(
+            "The client application {} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+            spec.client_id, spec.tenant_id
+        ),
+    )
+}
+
 impl GraphSim {
     /// Handles a token request for tenant `key`: the success body, or the AADSTS refusal.
     pub(crate) fn issue_token(&self, key: &str, request: &TokenRequest) -> Result<Value, AadError> {
@@ -212,12 +245,17 @@ impl GraphSim {
             ));
         };
         let lifetime = self.inner.config.token_lifetime;
-        let token = self
+        let mut tokens = self
             .inner
             .tokens
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .issue(&tenant.spec.tenant_id, lifetime, Instant::now());
+            .unwrap_or_else(PoisonError::into_inner);
+        if tokens.is_revoked(&tenant.spec.tenant_id) {
+            Counters::bump(&tenant.counters.tokens_rejected, 1);
+            return Err(missing_service_principal(&tenant.spec));
+        }
+        let token = tokens.issue(&tenant.spec.tenant_id, lifetime, Instant::now());
+        drop(tokens);
         Counters::bump(&tenant.counters.tokens_issued, 1);
         Ok(json!({
             "token_type": "Bearer",
@@ -225,6 +263,27 @@ impl GraphSim {
             "ext_expires_in": lifetime.as_secs(),
             "access_token": token,
         }))
+    }
+
+    /// Deletes the app's service principal in the tenant (consent revoked): see the module
+    /// doc. Returns whether it was there.
+    pub fn revoke_consent(&self, tenant_id: &str) -> Result<bool, super::GraphSimError> {
+        let tenant = self.tenant(tenant_id)?;
+        Ok(self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .revoke(&tenant.spec.tenant_id))
+    }
+
+    /// Whether the app's consent in the tenant was revoked (false for an unknown tenant).
+    pub fn consent_revoked(&self, tenant_id: &str) -> bool {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_revoked(tenant_id)
     }
 
     /// The tenant a Graph call's bearer token belongs to, or the 401 message.
@@ -382,6 +441,34 @@ mod tests {
                 .map(|e| (e.status.as_u16(), e.code));
             assert_eq!(got, expected, "case {i}: {req:?}");
         }
+    }
+
+    #[test]
+    fn revoked_consent_forgets_the_tenants_tokens_only() {
+        let now = Instant::now();
+        let mut issued = IssuedTokens::default();
+        let hour = Duration::from_secs(3600);
+        let t1 = issued.issue("t1", hour, now);
+        let t2 = issued.issue("t2", hour, now);
+        assert!(!issued.is_revoked("t1"));
+        assert!(issued.revoke("t1"));
+        // A second deletion finds no principal.
+        assert!(!issued.revoke("t1"));
+        assert!(issued.is_revoked("t1"));
+        assert!(!issued.is_revoked("t2"));
+        assert_eq!(issued.check(&t1, now), Bearer::Unknown);
+        assert_eq!(issued.check(&t2, now), Bearer::Valid("t2".into()));
+        let refusal = missing_service_principal(&spec());
+        assert_eq!(
+            (refusal.status.as_u16(), refusal.error, refusal.code),
+            (401, "invalid_client", 7000229)
+        );
+        assert!(
+            refusal.body()["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS7000229: The client application app is missing service principal in the tenant t1."),
+        );
     }
 
     #[test]

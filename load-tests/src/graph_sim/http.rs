@@ -1,4 +1,5 @@
-//! The simulator's routes: the token endpoint, Graph `users/delta` and `groups/delta`, and
+//! The simulator's routes: the token endpoint, Graph `users/delta` and `groups/delta`,
+//! `DELETE /v1.0/servicePrincipals(appId='…')` (revoking the app's consent, `auth.rs`), and
 //! `/_sim/` admin endpoints for the harness (add tenants, apply change steps, read ground truth
 //! and counters).
 
@@ -66,6 +67,13 @@ pub(crate) fn router(sim: GraphSim) -> Router {
         .route("/v1.0/groups/microsoft.graph.delta", get(groups_delta))
         .route("/v1.0/places/microsoft.graph.room", get(rooms))
         .route("/v1.0/domains", get(super::domains::list))
+        .route("/v1.0/users", get(super::search::users))
+        .route("/v1.0/groups", get(super::search::groups))
+        // The router matches no suffix after a parameter: the `'…')` is the handler's.
+        .route(
+            "/v1.0/servicePrincipals(appId={key}",
+            axum::routing::delete(delete_service_principal),
+        )
         .route("/v1.0/users/{user}/photo", get(super::photos::metadata))
         .route(
             "/v1.0/users/{user}/photo/$value",
@@ -127,6 +135,47 @@ async fn rooms(
     RawQuery(raw): RawQuery,
 ) -> Response {
     delta_request(&sim, &headers, raw.as_deref(), super::rooms::respond)
+}
+
+/// The app id of a `servicePrincipals(appId='…')` key, from what follows `appId=`.
+fn app_id_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix('\'')?
+        .strip_suffix("')")
+        .filter(|id| !id.is_empty() && !id.contains('\''))
+}
+
+/// Deletes the service principal of the caller's own app in the caller's tenant (204), as
+/// an admin does to revoke its consent; any other app id is not found there.
+async fn delete_service_principal(
+    State(sim): State<GraphSim>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let ids = RequestIds::new(&headers);
+    let tenant = match authenticated(&sim, &headers, &ids) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
+    let Some(app_id) = app_id_of_key(&key) else {
+        return ids.graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Invalid object identifier '{key}'."),
+        );
+    };
+    let deleted = app_id == tenant.spec.client_id
+        && sim.revoke_consent(&tenant.spec.tenant_id).unwrap_or(false);
+    if !deleted {
+        return ids.graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{app_id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    }
+    tracing::info!(tenant = %tenant.spec.tenant_id, app_id, "service principal deleted: consent revoked");
+    ids.stamp(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The tenant whose bearer token the request carries, or Graph's 401.
@@ -249,7 +298,7 @@ fn low_priority(headers: &HeaderMap) -> bool {
 }
 
 /// `http://<Host>`: links must work on whatever address the client used.
-fn base_url(headers: &HeaderMap) -> String {
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -378,5 +427,28 @@ async fn reset(
     match sim.reset(&tenant, request.mode) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => admin_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_id_of_key;
+
+    #[test]
+    fn service_principal_keys() {
+        let cases = [
+            ("'app-1')", Some("app-1")),
+            (
+                "'00000000-0000-0000-0000-000000000001')",
+                Some("00000000-0000-0000-0000-000000000001"),
+            ),
+            ("app-1)", None),
+            ("'app-1'", None),
+            ("'')", None),
+            ("'a'b')", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(app_id_of_key(key), want, "{key}");
+        }
     }
 }

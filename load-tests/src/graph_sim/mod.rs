@@ -29,7 +29,8 @@
 //! slices of at most 500 entries per page, a large group repeated on several pages; see
 //! `group_store.rs` for the paging rule and `groups_delta.rs` for what a round returns. Users
 //! also accept the documented targeted read, `$filter=id eq '…' or id eq '…'` with up to 50 ids
-//! (`filter.rs`).
+//! (`filter.rs`). `GET /v1.0/users` and `/v1.0/groups` list and search live objects
+//! (`$search` with `ConsistencyLevel: eventual`, `$filter=startswith(…)`; `search.rs`).
 
 mod auth;
 mod delta;
@@ -45,6 +46,7 @@ mod paging;
 mod photos;
 mod render;
 mod rooms;
+mod search;
 mod store;
 mod throttle;
 mod token;
@@ -200,6 +202,9 @@ pub struct RequestCounts {
     pub room_pages: u64,
     /// Photo requests (metadata and content), whatever the answer.
     pub photo_requests: u64,
+    /// Authenticated `GET /v1.0/users` and `/v1.0/groups` lists and searches.
+    #[serde(default)]
+    pub search_requests: u64,
 }
 
 /// Errors of the simulator's Rust API (HTTP clients see them as 4xx).
@@ -308,6 +313,7 @@ pub(crate) struct Counters {
     pub filtered_reads: AtomicU64,
     pub room_pages: AtomicU64,
     pub photo_requests: AtomicU64,
+    pub search_requests: AtomicU64,
 }
 
 impl Counters {
@@ -337,6 +343,7 @@ impl Counters {
             filtered_reads: get(&self.filtered_reads),
             room_pages: get(&self.room_pages),
             photo_requests: get(&self.photo_requests),
+            search_requests: get(&self.search_requests),
         }
     }
 }

@@ -52,7 +52,11 @@ fn domain_name(raw: &str) -> Result<String, ScimError> {
 }
 
 /// The org of the path, if the request carries its token.
-fn authorized_org(sim: &ScimSim, org_id: &str, headers: &HeaderMap) -> Result<Arc<Org>, ScimError> {
+pub(super) fn authorized_org(
+    sim: &ScimSim,
+    org_id: &str,
+    headers: &HeaderMap,
+) -> Result<Arc<Org>, ScimError> {
     let org = sim
         .inner
         .org(org_id)

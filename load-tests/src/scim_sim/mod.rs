@@ -6,6 +6,8 @@
 //! `POST|GET …/Groups`, `GET|PUT|PATCH|DELETE …/Groups/{id}`, `GET …/Groups/{id}/Members`,
 //! `POST …/Bulk` (user operations, see `bulk.rs`), the org's domain list
 //! `GET|POST /identity/organizations/{orgId}/v1/domains` (a shape of ours, see `domains.rs`),
+//! the org's SSO setting `GET|PUT /identity/organizations/{orgId}/v1/sso` (ours too, `sso.rs`),
+//! `GET|PUT /identity/organizations/{orgId}/v1/directory-connector` (`directory_connector.rs`),
 //! and the verification endpoints under `/_sim` (see `admin.rs`).
 //!
 //! Behaviour worth knowing (details in the module of each concern):
@@ -44,6 +46,7 @@ mod admin;
 mod bulk;
 mod call;
 mod counters;
+pub mod directory_connector;
 mod domains;
 mod error;
 mod eval;
@@ -60,6 +63,7 @@ mod patch;
 mod resource;
 mod routes;
 mod schema;
+mod sso;
 mod store;
 mod stored;
 mod throttle;

@@ -41,6 +41,8 @@ pub(super) fn router(sim: ScimSim) -> Router {
         .merge(super::group_routes::routes())
         .merge(super::admin::routes())
         .merge(super::domains::routes())
+        .merge(super::sso::routes())
+        .merge(super::directory_connector::routes())
         .with_state(sim)
 }
 

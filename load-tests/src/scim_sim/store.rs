@@ -40,6 +40,10 @@ pub(crate) struct Org {
     pub(super) bucket: TokenBucket,
     /// The org's domain list (`domains.rs`), lower-case, in the order added.
     pub(super) domains: Mutex<Vec<String>>,
+    /// The org's SSO setting (`sso.rs`).
+    pub(super) sso: Mutex<super::sso::Sso>,
+    /// Whether the org uses Directory Connector (`directory_connector.rs`).
+    pub(super) directory_connector: Mutex<super::directory_connector::DirectoryConnector>,
 }
 
 impl Org {
@@ -206,6 +210,8 @@ impl Store {
                     counters: Counters::default(),
                     bucket: TokenBucket::default(),
                     domains: Mutex::default(),
+                    sso: Mutex::default(),
+                    directory_connector: Mutex::default(),
                 };
                 orgs.insert(org_id.to_owned(), Arc::new(org));
             }
