@@ -212,7 +212,11 @@ impl Stack {
         let signer = AvatarSigner::new(&public_url, SecretString::from(TEST_AVATAR_KEY))?;
         let tenants = TenantStore::new(env.pool.clone()).with_key(env.secrets_key.clone());
         // ... and the admin API, with one token for the tests and the demo.
-        let api = ApiState::new(env.pool.clone(), tenants.clone());
+        let api = ApiState::new(env.pool.clone(), tenants.clone()).with_redis(
+            redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
+                .await?,
+            env.topology(),
+        );
         let http_state = HttpState::new(tenants, Some(signer.clone())).with_api(api);
         let (_, api_token) = dirsync_coordinator::api::auth::create(&env.pool, "stack").await?;
         let mut servers = servers;

@@ -5,7 +5,6 @@
 //! with its reason, and the rest of the request goes on.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +16,6 @@ use dirsync_proto::TenantId;
 
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
-use crate::graph::GraphClient;
 use crate::graph::domains::EntraDomain;
 use crate::webex_domains::{Added, WebexDomains};
 use crate::{CoordinatorError, Tenant};
@@ -124,17 +122,8 @@ async fn sources(s: &ApiState, id: uuid::Uuid) -> ApiResult<(Vec<EntraDomain>, W
     let id = TenantId(id);
     let tenant: Tenant = s.tenants.get(id).await?;
     let token = s.tenants.scim_token(id).await?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| ApiError::from(CoordinatorError::GraphTransport(e)))?;
-    let webex = WebexDomains::new(http.clone(), &tenant.scim_base_url, token)?;
-    // An admin is waiting: a few quick retries, not a sync run's patience.
-    let graph = GraphClient::new(http, &tenant).with_retries(
-        Duration::from_millis(200),
-        Duration::from_secs(2),
-        2,
-    );
+    let webex = WebexDomains::new(s.http.clone(), &tenant.scim_base_url, token)?;
+    let graph = s.graph(&tenant);
     let entra = graph.domains().await.map_err(upstream)?;
     Ok((entra, webex))
 }

@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod domains;
 pub mod error;
+pub mod migrate;
+pub mod progress;
 pub mod runs;
 pub mod search;
 pub mod setup;
@@ -37,6 +39,13 @@ pub struct ApiState {
     pub quarantine: quarantine::Thresholds,
     /// Seconds from a failure to its retries, to show when escrowed users are retried.
     pub escrow_retry: Vec<i32>,
+    /// The workers' live run counters (`progress`); without it, progress is read from
+    /// PostgreSQL.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// Names the Redis keys of the counters.
+    pub topology: dirsync_proto::Topology,
+    /// For the calls a request makes to Graph and Webex.
+    pub http: reqwest::Client,
 }
 
 impl ApiState {
@@ -46,7 +55,34 @@ impl ApiState {
             tenants,
             quarantine: quarantine::Thresholds::ENTRA,
             escrow_retry: crate::escrow::schedule(&crate::run::DEFAULT_ESCROW_RETRY_SECS),
+            redis: None,
+            topology: dirsync_proto::Topology::default(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("the http client's configuration is static"),
         }
+    }
+
+    /// A Graph client with `tenant`'s credentials for a request an operator waits for: a
+    /// few quick retries, not a sync run's patience.
+    pub(crate) fn graph(&self, tenant: &crate::Tenant) -> crate::graph::GraphClient {
+        crate::graph::GraphClient::new(self.http.clone(), tenant).with_retries(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(2),
+            2,
+        )
+    }
+
+    /// Reads live progress from the Redis counters the workers of `topology` write.
+    pub fn with_redis(
+        mut self,
+        conn: redis::aio::ConnectionManager,
+        topology: dirsync_proto::Topology,
+    ) -> Self {
+        self.redis = Some(conn);
+        self.topology = topology;
+        self
     }
 }
 
@@ -76,6 +112,7 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(tenants::list, setup::create))
         .routes(routes!(tenants::get, tenants::update, tenants::delete))
         .routes(routes!(setup::authorize))
+        .routes(routes!(migrate::migrate))
         .routes(routes!(tenants::sync_now))
         .routes(routes!(tenants::scope, tenants::set_scope))
         .routes(routes!(tenants::mapping, tenants::set_mapping))
@@ -86,6 +123,7 @@ fn documented() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(tenants::escrow))
         .routes(routes!(tenants::status))
+        .routes(routes!(progress::get))
         .routes(routes!(domains::list))
         .routes(routes!(domains::import))
         .routes(routes!(search::users))

@@ -8,7 +8,6 @@
 //! a group there still shows as added).
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -133,16 +132,7 @@ fn upstream(e: CoordinatorError) -> ApiError {
 /// The tenant and a Graph client with its credentials.
 async fn graph(s: &ApiState, id: uuid::Uuid) -> ApiResult<(Tenant, GraphClient)> {
     let tenant: Tenant = s.tenants.get(TenantId(id)).await?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| ApiError::from(CoordinatorError::GraphTransport(e)))?;
-    // An admin is waiting: a few quick retries, not a sync run's patience.
-    let client = GraphClient::new(http, &tenant).with_retries(
-        Duration::from_millis(200),
-        Duration::from_secs(2),
-        2,
-    );
+    let client = s.graph(&tenant);
     Ok((tenant, client))
 }
 

@@ -147,6 +147,20 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewInstance>,
 ) -> ApiResult<(StatusCode, Json<Instance>)> {
+    let id = set_up(&s, &caller, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(views::instance_of(&s.pool, id).await?),
+    ))
+}
+
+/// What `POST /tenants` does, for other ways of creating an instance (e.g. migrating an
+/// enterprise app's provisioning): checks, stores and applies the settings; the new id.
+pub(super) async fn set_up(
+    s: &ApiState,
+    caller: &Caller,
+    body: NewInstance,
+) -> ApiResult<TenantId> {
     let endpoints = resolve_endpoints(
         body.cloud,
         body.graph_login_url.as_deref(),
@@ -206,10 +220,7 @@ pub async fn create(
             blocked.then_some(caller.0.as_str()),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(views::instance_of(&s.pool, id).await?),
-    ))
+    Ok(id)
 }
 
 /// Authorizes an instance saved with "authorize later", after the Directory Connector

@@ -149,16 +149,7 @@ pub async fn delete(
         let instance = s.tenants.get(tenant(id)).await?;
         // Refused now rather than after the consent is gone.
         s.tenants.ensure_not_syncing(tenant(id)).await?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| unrevoked(e.into()))?;
-        // An admin is waiting: a few quick retries, not a sync run's patience.
-        let graph = crate::graph::GraphClient::new(http, &instance).with_retries(
-            std::time::Duration::from_millis(200),
-            std::time::Duration::from_secs(2),
-            2,
-        );
+        let graph = s.graph(&instance);
         let revoked = graph.revoke_consent().await.map_err(unrevoked)?;
         tracing::info!(tenant = %id, ?revoked, "entra consent revoked");
     }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use dirsync_proto::TenantId;
 
 use super::{OnOff, RunCommand, TenantCommand};
+use crate::api::progress::Progress;
 use crate::api::tenants::{Guard, MappingBody, QuarantineThresholds};
 use crate::api::views::{Instance, Status};
 use crate::api_client::{ApiClient, ApiFailure, ExitCode};
@@ -200,6 +201,15 @@ pub async fn tenant(api: &ApiClient, command: TenantCommand, json: bool) -> Resu
                 .get(&at(tenant, &format!("/status?limit={limit}")))
                 .await?;
             output::print(json, &s, status_text);
+        }
+        TenantCommand::Progress { tenant, watch } => {
+            let path = at(tenant, "/progress");
+            if watch {
+                watch_progress(api, &path, json).await?;
+            } else {
+                let p: Progress = api.get(&path).await?;
+                output::print(json, &p, progress_text);
+            }
         }
         TenantCommand::Rename { tenant, name } => {
             let i: Instance = api
@@ -425,4 +435,76 @@ pub async fn run(api: &ApiClient, command: RunCommand, json: bool) -> Result<(),
         text
     });
     Ok(())
+}
+
+fn progress_text(p: &Progress) -> String {
+    let total = p
+        .total_batches
+        .map_or_else(|| "-".to_string(), |n| n.to_string());
+    table(
+        &[
+            "RUN",
+            "STATE",
+            "BATCHES RECORDED/PUBLISHED",
+            "TOTAL BATCHES",
+            "USERS SYNCED/SKIPPED/FAILED",
+            "FROM",
+        ],
+        &[vec![
+            p.run_id.to_string(),
+            p.state.clone(),
+            format!("{}/{}", p.batches_recorded, p.batches_published),
+            total,
+            format!("{}/{}/{}", p.users_synced, p.users_skipped, p.users_failed),
+            serde_json::to_value(p.from)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ]],
+    )
+}
+
+/// `tenant progress --watch`: polls every second, showing batches recorded of published
+/// (of the total once the walk is over) as a bar, until the run is completed; with `--json`,
+/// one line per poll instead of the bar.
+async fn watch_progress(api: &ApiClient, path: &str, json: bool) -> Result<(), ApiFailure> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] {wide_bar} {pos}/{len} batches  {msg}",
+        )
+        .expect("static template"),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut watched = None;
+    loop {
+        let p: Progress = api.get(path).await?;
+        let run = *watched.get_or_insert(p.run_id);
+        if json {
+            println!("{}", serde_json::to_string(&p).unwrap_or_default());
+        }
+        // A run that failed is no longer shown: the API falls back to the last completed one.
+        if p.run_id != run {
+            bar.abandon_with_message(format!("run {run} ended without completing"));
+            return Ok(());
+        }
+        bar.set_length(
+            u64::from(p.total_batches.unwrap_or(p.batches_published)).max(p.batches_recorded),
+        );
+        bar.set_position(p.batches_recorded);
+        bar.set_message(format!(
+            "{} · synced {} skipped {} failed {}",
+            p.state, p.users_synced, p.users_skipped, p.users_failed
+        ));
+        if p.state == "completed" {
+            bar.finish();
+            if !json {
+                println!("{}", progress_text(&p));
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -150,6 +150,14 @@ pub enum TenantCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// The running sync's progress (else the last completed one's) from the workers' live
+    /// counters: batches recorded of published, users synced, skipped and failed.
+    Progress {
+        tenant: TenantId,
+        /// Poll every second with a progress bar until the sync is completed.
+        #[arg(long)]
+        watch: bool,
+    },
     /// "Edit instance name".
     Rename { tenant: TenantId, name: String },
     /// "Delete instance": its configuration and state leave dirsync; Webex users stay.
@@ -425,6 +433,15 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 quarantine: cli.config.quarantine_thresholds()?,
                 escrow_retry: crate::escrow::schedule(&cli.config.escrow_retry_secs),
                 ..crate::api::ApiState::new(pool.clone(), tenants.clone())
+            };
+            // Live progress reads the workers' Redis counters; without Redis, PostgreSQL.
+            let redis = redis::Client::open(cli.config.redis_url.as_str())?;
+            let api = match redis::aio::ConnectionManager::new(redis).await {
+                Ok(conn) => api.with_redis(conn, cli.config.topology()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis unreachable; progress read from postgresql");
+                    api
+                }
             };
             let http = HttpState::new(tenants, cli.config.avatar_signer()?).with_api(api);
             let listener = tokio::net::TcpListener::bind(cli.config.http_addr)

@@ -6,7 +6,8 @@
 //! photos for the avatar pass;
 //! [`domains`] lists the tenant's domains for the domain import; [`consent`] revokes the
 //! app's consent (deletes its service principal) when an instance is deleted.
-//! [`search`] finds users and groups by name for editing the scope.
+//! [`search`] finds users and groups by name for editing the scope. [`synchronization`] reads
+//! an enterprise app's provisioning configuration to migrate it.
 
 pub mod client;
 pub mod consent;
@@ -16,6 +17,7 @@ pub mod pacing;
 pub mod photos;
 pub mod rooms;
 pub mod search;
+pub mod synchronization;
 pub mod wire;
 
 pub use client::GraphClient;

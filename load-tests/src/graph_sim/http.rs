@@ -74,6 +74,22 @@ pub(crate) fn router(sim: GraphSim) -> Router {
             "/v1.0/servicePrincipals(appId={key}",
             axum::routing::delete(delete_service_principal),
         )
+        .route(
+            "/v1.0/servicePrincipals/{sp}/synchronization/jobs",
+            get(super::synchronization::jobs),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/schema",
+            get(super::synchronization::schema),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{sp}/synchronization/secrets",
+            get(super::synchronization::secrets),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{sp}/appRoleAssignedTo",
+            get(super::synchronization::assignments),
+        )
         .route("/v1.0/users/{user}/photo", get(super::photos::metadata))
         .route(
             "/v1.0/users/{user}/photo/$value",

@@ -48,6 +48,7 @@ mod render;
 mod rooms;
 mod search;
 mod store;
+mod synchronization;
 mod throttle;
 mod token;
 
@@ -66,6 +67,7 @@ use crate::synthetic::{
 pub use crate::synthetic::{GroupChangeStep, GroupSpec, MemberKind, MemberRef};
 pub use faults::ResetMode;
 pub use group_store::SimGroup;
+pub use synchronization::{FlowType, ProvisioningApp, SimMapping, SourceKind};
 
 use auth::IssuedTokens;
 use store::TenantStore;
@@ -249,6 +251,8 @@ pub(crate) struct Tenant {
     photos: Mutex<photos::Photos>,
     /// The tenant's domains (`GET /v1.0/domains`).
     domains: Mutex<domains::Domains>,
+    /// Enterprise apps with provisioning (`servicePrincipals/{id}/synchronization`).
+    provisioning: Mutex<Vec<synchronization::ProvisioningApp>>,
 }
 
 impl Tenant {
@@ -266,6 +270,14 @@ impl Tenant {
 
     pub(crate) fn domains(&self) -> std::sync::MutexGuard<'_, domains::Domains> {
         self.domains.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn provisioning(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<synchronization::ProvisioningApp>> {
+        self.provisioning
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The reset generation and the mode of the last reset.
@@ -395,6 +407,7 @@ impl GraphSim {
             reset: Mutex::new((0, None)),
             photos: Mutex::default(),
             domains: Mutex::new(domains::Domains::for_tenant(&spec)),
+            provisioning: Mutex::default(),
             spec: spec.clone(),
         };
         let mut tenants = self
