@@ -155,6 +155,42 @@ async fn tables_json_and_exit_codes() {
     ]);
     assert_eq!(usage.status.code(), Some(2));
 
+    // Search, domains and single sign-on, as tables.
+    let someone = stack.graph.snapshot(&stack.entra_tenant).unwrap()[0]
+        .user
+        .clone();
+    let first_name = someone
+        .display_name
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let search = cli.run(&["tenant", "search-users", &id, &first_name]);
+    assert_eq!(search.status.code(), Some(0), "{}", stderr(&search));
+    let text = stdout(&search);
+    assert!(
+        text.contains("USER PRINCIPAL NAME") && text.contains(&someone.id),
+        "{text}"
+    );
+    let domains = cli.run(&["tenant", "domains", &id]);
+    assert_eq!(domains.status.code(), Some(0), "{}", stderr(&domains));
+    assert!(
+        stdout(&domains).contains("VERIFIED IN ENTRA"),
+        "{}",
+        stdout(&domains)
+    );
+    stack.scim.set_saml_sso(&stack.org_id, true);
+    let sso = cli.run(&["tenant", "sso", &id, "on"]);
+    assert_eq!(sso.status.code(), Some(6), "{}", stderr(&sso));
+    assert!(stderr(&sso).contains("SAML"), "{}", stderr(&sso));
+    let sso = cli.run(&["tenant", "sso", &id]);
+    assert_eq!(sso.status.code(), Some(0), "{}", stderr(&sso));
+    assert!(
+        stdout(&sso).contains("saml sso enabled"),
+        "{}",
+        stdout(&sso)
+    );
+
     // The instance is still there after all the refusals.
     let show = cli.run(&["tenant", "show", &id]);
     assert_eq!(show.status.code(), Some(0));

@@ -211,6 +211,103 @@ pub async fn tenant(api: &ApiClient, command: TenantCommand, json: bool) -> Resu
                 output::print(json, &p, progress_text);
             }
         }
+        TenantCommand::SearchUsers {
+            tenant,
+            text,
+            limit,
+        } => {
+            let path = at(
+                tenant,
+                &format!("/entra/users?{}", search_query(&text, limit)),
+            );
+            let hits: Vec<crate::api::search::UserHit> = api.get(&path).await?;
+            output::print(json, &hits, |hits| {
+                let rows: Vec<Vec<String>> = hits
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.id.clone(),
+                            cell(h.display_name.as_deref()),
+                            cell(h.user_principal_name.as_deref()),
+                            yes_no(h.in_scope),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "USER PRINCIPAL NAME", "IN SCOPE"], &rows)
+            });
+        }
+        TenantCommand::SearchGroups {
+            tenant,
+            text,
+            limit,
+        } => {
+            let path = at(
+                tenant,
+                &format!("/entra/groups?{}", search_query(&text, limit)),
+            );
+            let hits: Vec<crate::api::search::GroupHit> = api.get(&path).await?;
+            output::print(json, &hits, |hits| {
+                let rows: Vec<Vec<String>> = hits
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.id.clone(),
+                            cell(h.display_name.as_deref()),
+                            cell(h.mail.as_deref()),
+                            yes_no(h.in_scope),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "MAIL", "IN SCOPE"], &rows)
+            });
+        }
+        TenantCommand::Domains { tenant, import } => {
+            if import.is_empty() {
+                let domains: Vec<crate::api::domains::Domain> =
+                    api.get(&at(tenant, "/domains")).await?;
+                output::print(json, &domains, |domains| {
+                    let rows: Vec<Vec<String>> = domains
+                        .iter()
+                        .map(|d| vec![d.name.clone(), yes_no(d.verified), yes_no(d.in_webex)])
+                        .collect();
+                    table(&["DOMAIN", "VERIFIED IN ENTRA", "IN WEBEX"], &rows)
+                });
+            } else {
+                let body = json!({ "domains": import });
+                let results: Vec<crate::api::domains::ImportResult> = api
+                    .call(Method::POST, &at(tenant, "/domains/import"), Some(&body))
+                    .await?;
+                output::print(json, &results, |results| {
+                    let rows: Vec<Vec<String>> = results
+                        .iter()
+                        .map(|r| {
+                            let result = serde_json::to_value(r.result)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default();
+                            vec![r.domain.clone(), result, cell(r.reason.as_deref())]
+                        })
+                        .collect();
+                    table(&["DOMAIN", "RESULT", "REASON"], &rows)
+                });
+            }
+        }
+        TenantCommand::Sso { tenant, state } => {
+            let path = at(tenant, "/sso");
+            let sso: crate::api::sso::Sso = match state {
+                None => api.get(&path).await?,
+                Some(state) => {
+                    let body = json!({ "active": state == OnOff::On });
+                    api.call(Method::PUT, &path, Some(&body)).await?
+                }
+            };
+            output::print(json, &sso, |s| {
+                fields(&[
+                    ("entra single sign-on", on_off(s.active)),
+                    ("saml sso enabled", on_off(s.saml_sso_enabled)),
+                ])
+            })
+        }
         TenantCommand::Rename { tenant, name } => {
             let i: Instance = api
                 .call(
@@ -507,4 +604,14 @@ async fn watch_progress(api: &ApiClient, path: &str, json: bool) -> Result<(), A
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// `search=<text>&limit=<n>`, the text percent-encoded.
+fn search_query(text: &str, limit: u32) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    format!("search={encoded}&limit={limit}")
 }

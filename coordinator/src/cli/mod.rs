@@ -158,6 +158,35 @@ pub enum TenantCommand {
         #[arg(long)]
         watch: bool,
     },
+    /// Search the Entra tenant's users by name or mail, to choose them for the scope.
+    SearchUsers {
+        tenant: TenantId,
+        text: String,
+        /// Most hits shown (1 to 100).
+        #[arg(long, default_value_t = 25)]
+        limit: u32,
+    },
+    /// Search the Entra tenant's groups by name or mail, to choose them for the scope.
+    SearchGroups {
+        tenant: TenantId,
+        text: String,
+        /// Most hits shown (1 to 100).
+        #[arg(long, default_value_t = 25)]
+        limit: u32,
+    },
+    /// The Entra tenant's domains and whether the Webex org has each; with --import, add
+    /// those verified domains to the org's domain list.
+    Domains {
+        tenant: TenantId,
+        /// A domain to import (repeatable).
+        #[arg(long = "import", value_name = "DOMAIN")]
+        import: Vec<String>,
+    },
+    /// The org's Entra ID single sign-on; `on` is refused while SAML SSO is enabled.
+    Sso {
+        tenant: TenantId,
+        state: Option<OnOff>,
+    },
     /// "Edit instance name".
     Rename { tenant: TenantId, name: String },
     /// "Delete instance": its configuration and state leave dirsync; Webex users stay.
