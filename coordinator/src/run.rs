@@ -60,7 +60,10 @@ pub struct RunOutcome {
 #[derive(Debug, Clone)]
 pub struct Runner {
     pool: PgPool,
-    amqp: Arc<Connection>,
+    /// The broker connection, replaced by a new one when it is found broken at the start
+    /// of a run (with [`Runner::with_reconnect`]).
+    amqp: Arc<tokio::sync::Mutex<Arc<Connection>>>,
+    amqp_url: Option<String>,
     topology: Topology,
     http: reqwest::Client,
     window: u32,
@@ -93,7 +96,8 @@ impl Runner {
             .expect("the http client's configuration is static");
         Self {
             pool,
-            amqp,
+            amqp: Arc::new(tokio::sync::Mutex::new(amqp)),
+            amqp_url: None,
             topology,
             http,
             window: window.max(1),
@@ -123,6 +127,31 @@ impl Runner {
             Some(signer) => self.with_avatars(signer, budget),
             None => self,
         }
+    }
+
+    /// Reconnects to the broker at `amqp_url` when a run starts and the connection it has
+    /// is broken (a broker restart, a dropped TCP connection), instead of failing every run
+    /// until the process restarts.
+    pub fn with_reconnect(mut self, amqp_url: &str) -> Self {
+        self.amqp_url = Some(amqp_url.to_string());
+        self
+    }
+
+    /// The broker connection runs use now (for diagnostics and tests).
+    pub async fn broker_connection(&self) -> Arc<Connection> {
+        self.amqp.lock().await.clone()
+    }
+
+    /// The broker connection for a run: the current one if it is up, else a new one.
+    async fn connection(&self) -> Result<Arc<Connection>, CoordinatorError> {
+        let mut current = self.amqp.lock().await;
+        if !current.status().connected()
+            && let Some(url) = &self.amqp_url
+        {
+            tracing::warn!("the broker connection is down, reconnecting");
+            *current = Arc::new(crate::broker::connect(url).await?);
+        }
+        Ok(current.clone())
     }
 
     /// Serves avatars: tenants with "sync user avatars" get URLs made by `signer`, and each
@@ -232,7 +261,8 @@ impl Runner {
             "run started"
         );
 
-        let results = RunResults::subscribe(&self.amqp, &self.topology, run).await?;
+        let amqp = self.connection().await?;
+        let results = RunResults::subscribe(&amqp, &self.topology, run).await?;
         let mut tracker = Tracker {
             runs: runs.clone(),
             run,
@@ -262,7 +292,7 @@ impl Runner {
         let scopes = ScopeStore::new(self.pool.clone());
         let (total, delta_link) = if open.enumerating {
             let mut outbox = Outbox {
-                publisher: BatchPublisher::new(&self.amqp, &self.topology).await?,
+                publisher: BatchPublisher::new(&amqp, &self.topology).await?,
                 runs: runs.clone(),
                 run,
                 tenant: tenant_id,
@@ -484,11 +514,11 @@ impl Runner {
         tracker.settle(total, cancel).await?;
         // Then the deactivations (and a full enumeration's gone users), if the guard allows.
         let held = deactivations.batches(run, tenant_id, kind, total).await?;
-        let total = total + publish_unrecorded(&runs, &self.amqp, &self.topology, &held).await?;
+        let total = total + publish_unrecorded(&runs, &amqp, &self.topology, &held).await?;
         tracker.settle(total, cancel).await?;
         // Then the group objects, once their members' Webex ids are all recorded.
         let groups = group_batches(&self.pool, run, tenant_id, &tenant.scope, total).await?;
-        let total = total + publish_unrecorded(&runs, &self.amqp, &self.topology, &groups).await?;
+        let total = total + publish_unrecorded(&runs, &amqp, &self.topology, &groups).await?;
         tracker.settle(total, cancel).await?;
         state.batches_recorded = tracker.recorded;
         report(&state);

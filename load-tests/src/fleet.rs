@@ -226,6 +226,7 @@ impl Stack {
             shutdown.clone(),
         )?);
         let runner = Runner::new(env.pool.clone(), Arc::new(amqp), env.topology(), 64)
+            .with_reconnect(&env.amqp_url)
             .with_avatars(signer, DEFAULT_AVATAR_CHECKS_PER_RUN)
             .with_secrets(env.secrets_key.clone());
         let redis =

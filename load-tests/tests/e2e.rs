@@ -209,3 +209,28 @@ async fn an_expired_delta_link_resyncs_in_full_without_spurious_writes() {
     );
     stack.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_broker_connection_is_replaced_at_the_next_run() {
+    let stack = stack(StackOptions::new("e2e_reconnect", 300), 1).await;
+    let first = stack.cycle("initial", None).await.unwrap();
+    assert!(first.converged, "{:?}", first.verdict);
+    // The connection drops between cycles (a broker restart, a dropped TCP connection).
+    let broken = stack.runner.broker_connection().await;
+    broken
+        .close(320, "test: connection forced".into())
+        .await
+        .unwrap();
+    assert!(!broken.status().connected());
+    stack
+        .change(&ChangeStep {
+            updates: 20,
+            ..ChangeStep::default()
+        })
+        .unwrap();
+    let next = stack.cycle("after the drop", None).await.unwrap();
+    assert!(next.converged, "{:?}", next.verdict);
+    assert_eq!(next.users.failed, 0);
+    assert!(stack.runner.broker_connection().await.status().connected());
+    stack.shutdown().await.unwrap();
+}

@@ -511,6 +511,7 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
         .context("connecting to rabbitmq")?;
     Ok(
         Runner::new(pool, Arc::new(amqp), config.topology(), config.run_window)
+            .with_reconnect(&config.amqp_url)
             .with_escrow_retry(&config.escrow_retry_secs)
             .with_quarantine(config.quarantine_thresholds()?)
             .with_avatars_if(config.avatar_signer()?, config.avatar_checks_per_run)
