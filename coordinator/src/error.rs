@@ -28,12 +28,10 @@ pub enum CoordinatorError {
     GraphPage(String),
     #[error("graph delta state is gone ({0}); a full resync is required")]
     ResyncRequired(String),
-    /// The Webex org's domain API refused a request or could not be reached.
-    #[error("webex domains: {0}")]
-    WebexDomains(String),
-    /// The Webex org's SSO setting could not be read or changed.
-    #[error("webex sso: {0}")]
-    WebexSso(String),
+    /// The Webex org's settings API (domains, SSO, Directory Connector) refused a request
+    /// or could not be reached.
+    #[error("webex org: {0}")]
+    WebexOrg(String),
     #[error("tenant {0} not found")]
     TenantNotFound(String),
     #[error("run {0} not found")]

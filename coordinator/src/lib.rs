@@ -37,6 +37,7 @@ pub mod scheduler;
 pub mod scope;
 pub mod scope_store;
 pub mod tenants;
+pub mod webex_api;
 pub mod webex_domains;
 pub mod webex_org;
 pub mod webex_sso;

@@ -511,19 +511,8 @@ impl TenantStore {
 
     /// Refuses (409) while a coordinator holds the tenant's lease, i.e. syncs it.
     pub async fn ensure_not_syncing(&self, id: TenantId) -> Result<(), CoordinatorError> {
-        let leased: Option<bool> = sqlx::query_scalar(
-            "SELECT lease_owner IS NOT NULL AND lease_expires_at > now() FROM tenants WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        match leased {
-            None => Err(CoordinatorError::TenantNotFound(id.to_string())),
-            Some(true) => Err(CoordinatorError::Conflict(format!(
-                "instance {id} is being synced; turn auto-sync off and delete it once the sync ends"
-            ))),
-            Some(false) => Ok(()),
-        }
+        let mut conn = self.pool.acquire().await?;
+        not_syncing(&mut conn, id).await
     }
 
     /// "Delete instance": the tenant's configuration and state leave dirsync (Webex users
@@ -531,22 +520,8 @@ impl TenantStore {
     /// running): stop it first, or wait.
     pub async fn delete(&self, id: TenantId) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
-        let leased: Option<bool> = sqlx::query_scalar(
-            "SELECT lease_owner IS NOT NULL AND lease_expires_at > now() FROM tenants \
-             WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match leased {
-            None => return Err(CoordinatorError::TenantNotFound(id.to_string())),
-            Some(true) => {
-                return Err(CoordinatorError::Conflict(format!(
-                    "instance {id} is being synced; turn auto-sync off and delete it once the sync ends"
-                )));
-            }
-            Some(false) => {}
-        }
+        // The row stays locked until the delete commits: no lease can be taken meanwhile.
+        not_syncing(&mut tx, id).await?;
         sqlx::query("DELETE FROM tenants WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -559,6 +534,24 @@ impl TenantStore {
 /// A secret that cannot be sealed or opened: the message says why, never what.
 fn secrets_error(e: dirsync_proto::ProtoError) -> CoordinatorError {
     CoordinatorError::Invalid(e.to_string())
+}
+
+/// Locks the tenant's row and refuses (409) while a coordinator holds its lease.
+async fn not_syncing(conn: &mut sqlx::PgConnection, id: TenantId) -> Result<(), CoordinatorError> {
+    let leased: Option<bool> = sqlx::query_scalar(
+        "SELECT lease_owner IS NOT NULL AND lease_expires_at > now() FROM tenants \
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match leased {
+        None => Err(CoordinatorError::TenantNotFound(id.to_string())),
+        Some(true) => Err(CoordinatorError::Conflict(format!(
+            "instance {id} is being synced; turn auto-sync off and delete it once the sync ends"
+        ))),
+        Some(false) => Ok(()),
+    }
 }
 
 /// The error for syncing a tenant saved with "authorize later".

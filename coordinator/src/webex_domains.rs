@@ -10,12 +10,12 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde::Deserialize;
-use url::Url;
 
 use crate::CoordinatorError;
+use crate::webex_api::{OrgEndpoint, org_api_url, refused};
 
 /// What adding one domain did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,19 +26,9 @@ pub enum Added {
 }
 
 /// A client of one org's domain list.
+#[derive(Debug)]
 pub struct WebexDomains {
-    http: reqwest::Client,
-    url: String,
-    token: SecretString,
-}
-
-impl std::fmt::Debug for WebexDomains {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token.
-        f.debug_struct("WebexDomains")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
+    endpoint: OrgEndpoint,
 }
 
 #[derive(Deserialize)]
@@ -55,63 +45,21 @@ struct DomainItem {
 /// `{root}/identity/organizations/{orgId}/v1/domains`. Any other form is refused, as it
 /// names no org.
 pub fn domains_url(scim_base_url: &str) -> Result<String, CoordinatorError> {
-    org_api_url(scim_base_url, "domains")
+    org_api_url(scim_base_url, DOMAINS)
 }
 
-/// `{root}/identity/organizations/{orgId}/v1/{resource}` for the org of a SCIM base URL
-/// `{root}/identity/scim/{orgId}/v2`: where dirsync reaches the org's settings.
-pub fn org_api_url(scim_base_url: &str, resource: &str) -> Result<String, CoordinatorError> {
-    let refused = || {
-        CoordinatorError::Invalid(format!(
-            "scim base url {scim_base_url:?} is not of the form <root>/identity/scim/<org id>/v2"
-        ))
-    };
-    let url = Url::parse(scim_base_url.trim_end_matches('/')).map_err(|_| refused())?;
-    let segments: Vec<&str> = url
-        .path_segments()
-        .map(Iterator::collect)
-        .unwrap_or_default();
-    let [prefix @ .., "identity", "scim", org, "v2"] = segments.as_slice() else {
-        return Err(refused());
-    };
-    let org_ok = !org.is_empty()
-        && org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !org_ok {
-        return Err(refused());
-    }
-    let mut root = url.clone();
-    root.set_query(None);
-    root.set_fragment(None);
-    let prefix: String = prefix.iter().map(|s| format!("/{s}")).collect();
-    root.set_path(&format!(
-        "{prefix}/identity/organizations/{org}/v1/{resource}"
-    ));
-    Ok(root.to_string())
-}
+const DOMAINS: &str = "domains";
 
 /// Parses the list answer into lower-cased domain names.
 pub fn parse_domain_list(body: &[u8]) -> Result<BTreeSet<String>, CoordinatorError> {
     let list: DomainList = serde_json::from_slice(body)
-        .map_err(|e| CoordinatorError::WebexDomains(format!("malformed domain list: {e}")))?;
+        .map_err(|e| CoordinatorError::WebexOrg(format!("malformed domain list: {e}")))?;
     Ok(list
         .items
         .into_iter()
         .map(|i| i.domain.trim().to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .collect())
-}
-
-/// An error answer as an error, with the status and the start of the body (no secrets:
-/// the token travels only in the request).
-fn refused(what: &str, status: StatusCode, body: &str) -> CoordinatorError {
-    let detail: String = body.chars().take(200).collect();
-    CoordinatorError::WebexDomains(format!("{what}: http {}: {detail}", status.as_u16()))
-}
-
-fn transport(what: &str, e: reqwest::Error) -> CoordinatorError {
-    CoordinatorError::WebexDomains(format!("{what}: {e}"))
 }
 
 impl WebexDomains {
@@ -122,26 +70,16 @@ impl WebexDomains {
         token: SecretString,
     ) -> Result<Self, CoordinatorError> {
         Ok(Self {
-            http,
-            url: domains_url(scim_base_url)?,
-            token,
+            endpoint: OrgEndpoint::new(http, scim_base_url, DOMAINS, token)?,
         })
     }
 
     /// The org's domains, lower-cased.
     pub async fn list(&self) -> Result<BTreeSet<String>, CoordinatorError> {
         let what = "listing the org's domains";
-        let response = self
-            .http
-            .get(&self.url)
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport(what, e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| transport(what, e))?;
+        let (status, body) = self.endpoint.send(what, Method::GET, None).await?;
         if !status.is_success() {
-            return Err(refused(what, status, &String::from_utf8_lossy(&body)));
+            return Err(refused(what, status, &body));
         }
         parse_domain_list(&body)
     }
@@ -149,21 +87,11 @@ impl WebexDomains {
     /// Adds `domain` to the org's list.
     pub async fn add(&self, domain: &str) -> Result<Added, CoordinatorError> {
         let what = format!("adding {domain}");
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(self.token.expose_secret())
-            .json(&serde_json::json!({ "domain": domain }))
-            .send()
-            .await
-            .map_err(|e| transport(&what, e))?;
-        match response.status() {
-            s if s.is_success() => Ok(Added::Added),
-            StatusCode::CONFLICT => Ok(Added::AlreadyPresent),
-            s => {
-                let body = response.text().await.unwrap_or_default();
-                Err(refused(&what, s, &body))
-            }
+        let body = serde_json::json!({ "domain": domain });
+        match self.endpoint.send(&what, Method::POST, Some(&body)).await? {
+            (s, _) if s.is_success() => Ok(Added::Added),
+            (StatusCode::CONFLICT, _) => Ok(Added::AlreadyPresent),
+            (s, body) => Err(refused(&what, s, &body)),
         }
     }
 }

@@ -6,12 +6,12 @@
 //! `GET|PUT {root}/identity/organizations/{orgId}/v1/directory-connector`,
 //! `{"enabled", "blocked"}`, with the org's SCIM token.
 
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::CoordinatorError;
-use crate::webex_domains::org_api_url;
+use crate::webex_api::{OrgEndpoint, failed, refused};
 
 /// The org's Directory Connector state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,23 +27,10 @@ impl DirectoryConnector {
     }
 }
 
-/// A client of one org's settings.
+/// A client of one org's Directory Connector setting.
+#[derive(Debug)]
 pub struct WebexOrg {
-    http: reqwest::Client,
-    url: String,
-    token: SecretString,
-}
-
-impl std::fmt::Debug for WebexOrg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebexOrg")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-fn failed(what: &str, detail: impl std::fmt::Display) -> CoordinatorError {
-    CoordinatorError::WebexDomains(format!("{what}: {detail}"))
+    endpoint: OrgEndpoint,
 }
 
 impl WebexOrg {
@@ -54,42 +41,26 @@ impl WebexOrg {
         token: SecretString,
     ) -> Result<Self, CoordinatorError> {
         Ok(Self {
-            http,
-            url: org_api_url(scim_base_url, "directory-connector")?,
-            token,
+            endpoint: OrgEndpoint::new(http, scim_base_url, "directory-connector", token)?,
         })
     }
 
     async fn answer(
         &self,
         what: &str,
-        request: reqwest::RequestBuilder,
+        method: Method,
+        body: Option<&serde_json::Value>,
     ) -> Result<DirectoryConnector, CoordinatorError> {
-        let response = request
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| failed(what, e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| failed(what, e))?;
-        match status {
-            s if s.is_success() => {
+        match self.endpoint.send(what, method, body).await? {
+            (s, body) if s.is_success() => {
                 serde_json::from_slice(&body).map_err(|e| failed(what, format!("malformed: {e}")))
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(CoordinatorError::Invalid(
-                "webex refused the scim token; check it (and that it is the org's)".into(),
-            )),
-            s => Err(failed(
-                what,
-                format!(
-                    "http {}: {}",
-                    s.as_u16(),
-                    String::from_utf8_lossy(&body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
-            )),
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => {
+                Err(CoordinatorError::Invalid(
+                    "webex refused the scim token; check it (and that it is the org's)".into(),
+                ))
+            }
+            (s, body) => Err(refused(what, s, &body)),
         }
     }
 
@@ -97,20 +68,17 @@ impl WebexOrg {
     pub async fn directory_connector(&self) -> Result<DirectoryConnector, CoordinatorError> {
         self.answer(
             "reading the org's directory connector state",
-            self.http.get(&self.url),
+            Method::GET,
+            None,
         )
         .await
     }
 
     /// Blocks Directory Connector for the org.
     pub async fn block_directory_connector(&self) -> Result<DirectoryConnector, CoordinatorError> {
-        self.answer(
-            "blocking directory connector",
-            self.http
-                .put(&self.url)
-                .json(&serde_json::json!({ "blocked": true })),
-        )
-        .await
+        let body = serde_json::json!({ "blocked": true });
+        self.answer("blocking directory connector", Method::PUT, Some(&body))
+            .await
     }
 }
 

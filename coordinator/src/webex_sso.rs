@@ -10,12 +10,12 @@
 //! the one place a deployment against Control Hub's own API changes. dirsync stores nothing
 //! of it: the org's answer is the state.
 
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::CoordinatorError;
-use crate::webex_domains::org_api_url;
+use crate::webex_api::{OrgEndpoint, refused};
 
 /// The org's SSO setting, as the org reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,27 +42,13 @@ pub fn check_change(state: SsoState, wanted: bool) -> Result<(), CoordinatorErro
 /// Parses the org's answer (`GET`, or a `PUT`'s 200).
 pub fn parse_state(body: &[u8]) -> Result<SsoState, CoordinatorError> {
     serde_json::from_slice(body)
-        .map_err(|e| CoordinatorError::WebexSso(format!("malformed sso setting: {e}")))
+        .map_err(|e| CoordinatorError::WebexOrg(format!("malformed sso setting: {e}")))
 }
 
 /// A client of one org's SSO setting.
+#[derive(Debug)]
 pub struct WebexSso {
-    http: reqwest::Client,
-    url: String,
-    token: SecretString,
-}
-
-impl std::fmt::Debug for WebexSso {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token.
-        f.debug_struct("WebexSso")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-fn failed(what: &str, detail: impl std::fmt::Display) -> CoordinatorError {
-    CoordinatorError::WebexSso(format!("{what}: {detail}"))
+    endpoint: OrgEndpoint,
 }
 
 impl WebexSso {
@@ -73,48 +59,35 @@ impl WebexSso {
         token: SecretString,
     ) -> Result<Self, CoordinatorError> {
         Ok(Self {
-            http,
-            url: org_api_url(scim_base_url, "sso")?,
-            token,
+            endpoint: OrgEndpoint::new(http, scim_base_url, "sso", token)?,
         })
     }
 
     /// The org's setting now.
     pub async fn get(&self) -> Result<SsoState, CoordinatorError> {
-        self.answer("reading the org's sso setting", self.http.get(&self.url))
+        self.answer("reading the org's sso setting", Method::GET, None)
             .await
     }
 
     /// Turns Entra SSO on or off: the org's new setting, or [`CoordinatorError::Conflict`]
     /// when the org refuses it because SAML SSO is enabled.
     pub async fn set_entra(&self, active: bool) -> Result<SsoState, CoordinatorError> {
-        let request = self
-            .http
-            .put(&self.url)
-            .json(&serde_json::json!({ "entra_sso_active": active }));
-        self.answer("changing the org's sso setting", request).await
+        let body = serde_json::json!({ "entra_sso_active": active });
+        self.answer("changing the org's sso setting", Method::PUT, Some(&body))
+            .await
     }
 
     async fn answer(
         &self,
         what: &str,
-        request: reqwest::RequestBuilder,
+        method: Method,
+        body: Option<&serde_json::Value>,
     ) -> Result<SsoState, CoordinatorError> {
-        let response = request
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| failed(what, e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| failed(what, e))?;
-        match status {
-            s if s.is_success() => parse_state(&body),
+        match self.endpoint.send(what, method, body).await? {
+            (s, body) if s.is_success() => parse_state(&body),
             // Enabled meanwhile, between our read and this change.
-            StatusCode::CONFLICT => Err(CoordinatorError::Conflict(SAML_FIRST.into())),
-            s => {
-                let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-                Err(failed(what, format!("http {}: {detail}", s.as_u16())))
-            }
+            (StatusCode::CONFLICT, _) => Err(CoordinatorError::Conflict(SAML_FIRST.into())),
+            (s, body) => Err(refused(what, s, &body)),
         }
     }
 }
@@ -162,7 +135,8 @@ mod tests {
         assert!(parse_state(br#"{"saml_sso_enabled": true}"#).is_err());
         assert!(parse_state(b"<html>").is_err());
         assert_eq!(
-            org_api_url("https://webexapis.com/identity/scim/org-9/v2", "sso").unwrap(),
+            crate::webex_api::org_api_url("https://webexapis.com/identity/scim/org-9/v2", "sso")
+                .unwrap(),
             "https://webexapis.com/identity/organizations/org-9/v1/sso"
         );
     }

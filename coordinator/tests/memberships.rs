@@ -2,61 +2,18 @@
 //! `groups/delta` applied in one transaction, nested groups (with a cycle) resolved
 //! transitively, soft and hard group deletes, replays, tenant isolation, large rounds.
 
+mod common;
+
+use common::db::TestDb;
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
-use uuid::Uuid;
 
 use dirsync_coordinator::graph::groups::{GroupsDelta, MemberKind, parse_groups_page};
 use dirsync_coordinator::memberships::{MembershipStore, StoredGroup};
 use dirsync_proto::TenantId;
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = base.rsplit_once('/').map_or(base, |(head, _)| head);
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// A fresh, migrated database, dropped on `Drop` (also when the test panics).
-struct TestDb {
-    pool: PgPool,
-    name: String,
-}
-
 impl TestDb {
-    async fn new() -> TestDb {
-        let name = format!("c_groups_{}", Uuid::new_v4().simple());
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&database_url())
-            .await
-            .unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&with_database(&database_url(), &name))
-            .await
-            .unwrap();
-        dirsync_coordinator::db::migrate(&pool).await.unwrap();
-        TestDb { pool, name }
-    }
-
     async fn tenant(&self) -> TenantId {
         let tenant = TenantId::new();
         sqlx::query(
@@ -69,34 +26,6 @@ impl TestDb {
         .await
         .unwrap();
         tenant
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop cannot await, and the test's runtime may be gone: a runtime of its own on
-        // another thread drops the database, ending the pool's connections (FORCE).
-        let name = self.name.clone();
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(admin) = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&database_url())
-                    .await
-                {
-                    let drop_db = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(AssertSqlSafe(drop_db)).execute(&admin).await;
-                    admin.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
 }
 
@@ -186,7 +115,7 @@ fn nested_with_cycle() -> GroupsDelta {
 
 #[tokio::test]
 async fn nested_groups_with_a_cycle_resolve_transitively() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     store.apply(tenant, &nested_with_cycle()).await.unwrap();
@@ -234,7 +163,7 @@ async fn nested_groups_with_a_cycle_resolve_transitively() {
 
 #[tokio::test]
 async fn an_incremental_round_updates_names_and_members() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     store.apply(tenant, &nested_with_cycle()).await.unwrap();
@@ -301,7 +230,7 @@ async fn an_incremental_round_updates_names_and_members() {
 
 #[tokio::test]
 async fn soft_deleted_groups_count_as_empty_until_restored_hard_deleted_lose_members() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     store.apply(tenant, &nested_with_cycle()).await.unwrap();
@@ -372,7 +301,7 @@ async fn soft_deleted_groups_count_as_empty_until_restored_hard_deleted_lose_mem
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let (a, b) = (db.tenant().await, db.tenant().await);
     let store = MembershipStore::new(db.pool.clone());
     store.apply(a, &nested_with_cycle()).await.unwrap();
@@ -399,7 +328,7 @@ async fn tenants_are_isolated() {
 
 #[tokio::test]
 async fn a_round_is_applied_all_or_nothing() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     store.apply(tenant, &nested_with_cycle()).await.unwrap();
@@ -437,7 +366,7 @@ async fn a_round_is_applied_all_or_nothing() {
 
 #[tokio::test]
 async fn a_large_group_over_many_slices_is_stored_whole() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     // 25,000 members in slices of 500 (Graph's observed cap), more than two bulk chunks.
@@ -473,7 +402,7 @@ async fn a_large_group_over_many_slices_is_stored_whole() {
 
 #[tokio::test]
 async fn a_full_enumeration_replaces_what_it_does_not_mention() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_groups").await;
     let tenant = db.tenant().await;
     let store = MembershipStore::new(db.pool.clone());
     store.apply(tenant, &nested_with_cycle()).await.unwrap();

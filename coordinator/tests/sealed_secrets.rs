@@ -3,58 +3,15 @@
 //! another's, a store without the key says how to get one, and a legacy plain-text row is
 //! read and then sealed in place.
 
+mod common;
+
+use common::db::TestDb;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
-use uuid::Uuid;
 
 use dirsync_coordinator::{CoordinatorError, NewTenant, TenantStore};
 use dirsync_proto::{SecretsKey, TenantId};
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = base.rsplit_once('/').map_or(base, |(head, _)| head);
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// A fresh, migrated database, dropped on `Drop` (also when the test panics).
-struct TestDb {
-    pool: PgPool,
-    name: String,
-}
-
 impl TestDb {
-    async fn new() -> TestDb {
-        let name = format!("c_sealed_{}", Uuid::new_v4().simple());
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&database_url())
-            .await
-            .unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&with_database(&database_url(), &name))
-            .await
-            .unwrap();
-        dirsync_coordinator::db::migrate(&pool).await.unwrap();
-        TestDb { pool, name }
-    }
-
     /// The two secret columns as stored.
     async fn stored(&self, id: TenantId) -> (String, String) {
         sqlx::query_as("SELECT client_secret, scim_token FROM tenants WHERE id = $1")
@@ -62,33 +19,6 @@ impl TestDb {
             .fetch_one(&self.pool)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop cannot await: a runtime of its own on another thread drops the database.
-        let name = self.name.clone();
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(admin) = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&database_url())
-                    .await
-                {
-                    let drop_db = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(AssertSqlSafe(drop_db)).execute(&admin).await;
-                    admin.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
 }
 
@@ -112,7 +42,7 @@ fn message(result: Result<impl std::fmt::Debug, CoordinatorError>) -> String {
 
 #[tokio::test]
 async fn secrets_are_sealed_at_rest_and_bound_to_their_tenant() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_sealed").await;
     let key = SecretsKey::generate().unwrap();
     let store = TenantStore::new(db.pool.clone()).with_key(key.clone());
     let (secret_a, token_a) = ("graph-secret-of-a~.-_", "scim-token-of-a");
@@ -165,7 +95,7 @@ async fn secrets_are_sealed_at_rest_and_bound_to_their_tenant() {
 
 #[tokio::test]
 async fn a_legacy_plain_text_row_is_read_then_sealed_in_place() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("c_sealed").await;
     let key = SecretsKey::generate().unwrap();
     let id = TenantId::new();
     sqlx::query(

@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashSet};
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -16,9 +15,9 @@ use dirsync_proto::TenantId;
 
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use crate::Tenant;
 use crate::graph::domains::EntraDomain;
 use crate::webex_domains::{Added, WebexDomains};
-use crate::{CoordinatorError, Tenant};
 
 /// Most domains one import may name.
 pub const MAX_IMPORT: usize = 1000;
@@ -103,20 +102,6 @@ pub fn plan_import(
     plan
 }
 
-/// Graph and Webex failures are the services', not the request's: 502 with what they said.
-fn upstream(e: CoordinatorError) -> ApiError {
-    match e {
-        CoordinatorError::GraphAuth(_)
-        | CoordinatorError::GraphStatus { .. }
-        | CoordinatorError::GraphTransport(_)
-        | CoordinatorError::GraphPage(_)
-        | CoordinatorError::WebexDomains(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "unavailable", e.to_string())
-        }
-        e => e.into(),
-    }
-}
-
 /// The tenant, its Entra domains and the org's domain client.
 async fn sources(s: &ApiState, id: uuid::Uuid) -> ApiResult<(Vec<EntraDomain>, WebexDomains)> {
     let id = TenantId(id);
@@ -124,7 +109,7 @@ async fn sources(s: &ApiState, id: uuid::Uuid) -> ApiResult<(Vec<EntraDomain>, W
     let token = s.tenants.scim_token(id).await?;
     let webex = WebexDomains::new(s.http.clone(), &tenant.scim_base_url, token)?;
     let graph = s.graph(&tenant);
-    let entra = graph.domains().await.map_err(upstream)?;
+    let entra = graph.domains().await?;
     Ok((entra, webex))
 }
 
@@ -138,7 +123,7 @@ pub async fn list(
     Path(id): Path<uuid::Uuid>,
 ) -> ApiResult<Json<Vec<Domain>>> {
     let (entra, webex) = sources(&s, id).await?;
-    let in_webex = webex.list().await.map_err(upstream)?;
+    let in_webex = webex.list().await?;
     Ok(Json(
         entra
             .into_iter()
@@ -175,7 +160,7 @@ pub async fn import(
         )));
     }
     let (entra, webex) = sources(&s, id).await?;
-    let in_webex = webex.list().await.map_err(upstream)?;
+    let in_webex = webex.list().await?;
     let mut results = plan_import(&entra, &in_webex, &body.domains);
     for r in results.iter_mut().filter(|r| r.result == Outcome::Added) {
         match webex.add(&r.domain).await {

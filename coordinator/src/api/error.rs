@@ -68,6 +68,13 @@ impl From<CoordinatorError> for ApiError {
             E::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) | E::Broker(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
+            // Graph or Webex failed the call a request made: the services', not the
+            // request's fault, said as they said it.
+            E::GraphAuth(_)
+            | E::GraphStatus { .. }
+            | E::GraphTransport(_)
+            | E::GraphPage(_)
+            | E::WebexOrg(_) => (StatusCode::BAD_GATEWAY, "unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -26,7 +26,7 @@ use super::views::{self, Instance};
 use crate::cloud::{Cloud, resolve_endpoints};
 use crate::graph::synchronization::{self, NotMigrated};
 use crate::scope::Scope;
-use crate::webex_domains::org_api_url;
+use crate::webex_api::org_api_url;
 use crate::{CoordinatorError, Tenant};
 
 /// Body of `POST /tenants/migrate`.
@@ -98,8 +98,7 @@ pub fn org_of(scim_base_url: &str) -> Result<String, CoordinatorError> {
     Ok(org.to_string())
 }
 
-/// Graph failures are the service's, not the request's (502), except what says the app is
-/// not there (404) or is not configured for provisioning (400).
+/// Graph failures are the service's (502), except what says the app is not there (404).
 fn upstream(e: CoordinatorError) -> ApiError {
     match e {
         CoordinatorError::GraphStatus { status: 404, .. } => ApiError::new(
@@ -107,12 +106,6 @@ fn upstream(e: CoordinatorError) -> ApiError {
             "not_found",
             format!("no such service principal or provisioning job in entra: {e}"),
         ),
-        CoordinatorError::GraphAuth(_)
-        | CoordinatorError::GraphStatus { .. }
-        | CoordinatorError::GraphTransport(_)
-        | CoordinatorError::GraphPage(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "unavailable", e.to_string())
-        }
         e => e.into(),
     }
 }

@@ -11,14 +11,13 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use dirsync_proto::TenantId;
 
 use super::ApiState;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiResult, ErrorBody};
 use crate::graph::GraphClient;
 use crate::graph::search::{FoundGroup, FoundUser, checked_text};
 use crate::scope::Scope;
@@ -116,19 +115,6 @@ pub fn mark_groups(found: Vec<FoundGroup>, scope: &Scope) -> Vec<GroupHit> {
         .collect()
 }
 
-/// Graph's failures are Graph's, not the request's: 502 with what it said.
-fn upstream(e: CoordinatorError) -> ApiError {
-    match e {
-        CoordinatorError::GraphAuth(_)
-        | CoordinatorError::GraphStatus { .. }
-        | CoordinatorError::GraphTransport(_)
-        | CoordinatorError::GraphPage(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "unavailable", e.to_string())
-        }
-        e => e.into(),
-    }
-}
-
 /// The tenant and a Graph client with its credentials.
 async fn graph(s: &ApiState, id: uuid::Uuid) -> ApiResult<(Tenant, GraphClient)> {
     let tenant: Tenant = s.tenants.get(TenantId(id)).await?;
@@ -151,7 +137,7 @@ pub async fn users(
 ) -> ApiResult<Json<Vec<UserHit>>> {
     let (text, limit) = checked_query(&query)?;
     let (tenant, graph) = graph(&s, id).await?;
-    let found = graph.search_users(&text, limit).await.map_err(upstream)?;
+    let found = graph.search_users(&text, limit).await?;
     Ok(Json(mark_users(found, &tenant.scope)))
 }
 
@@ -170,7 +156,7 @@ pub async fn groups(
 ) -> ApiResult<Json<Vec<GroupHit>>> {
     let (text, limit) = checked_query(&query)?;
     let (tenant, graph) = graph(&s, id).await?;
-    let found = graph.search_groups(&text, limit).await.map_err(upstream)?;
+    let found = graph.search_groups(&text, limit).await?;
     Ok(Json(mark_groups(found, &tenant.scope)))
 }
 

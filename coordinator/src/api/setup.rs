@@ -21,10 +21,10 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::views::{self, Instance};
+use crate::NewTenant;
 use crate::cloud::{Cloud, resolve_endpoints};
 use crate::scope::Scope;
 use crate::webex_org::WebexOrg;
-use crate::{CoordinatorError, NewTenant};
 
 /// "Sync default settings" or a custom setup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -105,20 +105,13 @@ pub struct AuthorizeQuery {
 /// not use it (or it is blocked already); blocked when the operator said so; otherwise a
 /// 409 asking to. Returns whether it blocked it now.
 async fn directory_connector(
+    http: reqwest::Client,
     scim_base_url: &str,
     token: SecretString,
     block: bool,
 ) -> ApiResult<bool> {
-    let unavailable = |e: CoordinatorError| match e {
-        e @ CoordinatorError::Invalid(_) => ApiError::from(e),
-        e => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "unavailable",
-            format!("cannot check the webex org for directory connector: {e}"),
-        ),
-    };
-    let org = WebexOrg::new(reqwest::Client::new(), scim_base_url, token)?;
-    let state = org.directory_connector().await.map_err(unavailable)?;
+    let org = WebexOrg::new(http, scim_base_url, token)?;
+    let state = org.directory_connector().await?;
     if !state.in_use() {
         return Ok(false);
     }
@@ -131,7 +124,7 @@ async fn directory_connector(
              synced that are outside this instance's scope are left alone",
         ));
     }
-    org.block_directory_connector().await.map_err(unavailable)?;
+    org.block_directory_connector().await?;
     Ok(true)
 }
 
@@ -200,6 +193,7 @@ pub(super) async fn set_up(
     let scope = scope.validated()?;
     let blocked = if body.authorize {
         directory_connector(
+            s.http.clone(),
             &new.scim_base_url,
             new.scim_token.clone(),
             body.block_directory_connector,
@@ -238,8 +232,13 @@ pub async fn authorize(
     let id = TenantId(id);
     let tenant = s.tenants.get(id).await?;
     let token = s.tenants.scim_token(id).await?;
-    let blocked =
-        directory_connector(&tenant.scim_base_url, token, q.block_directory_connector).await?;
+    let blocked = directory_connector(
+        s.http.clone(),
+        &tenant.scim_base_url,
+        token,
+        q.block_directory_connector,
+    )
+    .await?;
     if blocked {
         s.tenants
             .record_setup(id, None, Some(caller.0.as_str()))

@@ -3,20 +3,17 @@
 //! SAML SSO enabled: the admin turns SAML off in Control Hub first. The setting lives in the
 //! org (`webex_sso.rs`); dirsync records nothing of it and shows what the org says.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use dirsync_proto::TenantId;
 
 use super::ApiState;
-use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use super::error::{ApiJson, ApiResult, ErrorBody};
+use crate::Tenant;
 use crate::webex_sso::{SsoState, WebexSso, check_change};
-use crate::{CoordinatorError, Tenant};
 
 /// The org's single sign-on, as the org reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -43,26 +40,12 @@ pub struct SsoChange {
     pub active: bool,
 }
 
-/// Webex failures are the service's, not the request's: 502 with what it said.
-fn upstream(e: CoordinatorError) -> ApiError {
-    match e {
-        CoordinatorError::WebexSso(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "unavailable", e.to_string())
-        }
-        e => e.into(),
-    }
-}
-
 /// The org's SSO client of the instance.
 async fn org_sso(s: &ApiState, id: uuid::Uuid) -> ApiResult<WebexSso> {
     let id = TenantId(id);
     let tenant: Tenant = s.tenants.get(id).await?;
     let token = s.tenants.scim_token(id).await?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| upstream(CoordinatorError::WebexSso(e.to_string())))?;
-    Ok(WebexSso::new(http, &tenant.scim_base_url, token)?)
+    Ok(WebexSso::new(s.http.clone(), &tenant.scim_base_url, token)?)
 }
 
 /// Whether Entra ID single sign-on is active for the Webex org, and whether the org has SAML
@@ -73,7 +56,7 @@ async fn org_sso(s: &ApiState, id: uuid::Uuid) -> ApiResult<WebexSso> {
               (status = 502, body = ErrorBody)))]
 pub async fn get(State(s): State<ApiState>, Path(id): Path<uuid::Uuid>) -> ApiResult<Json<Sso>> {
     let sso = org_sso(&s, id).await?;
-    Ok(Json(sso.get().await.map_err(upstream)?.into()))
+    Ok(Json(sso.get().await?.into()))
 }
 
 /// Activates or deactivates Entra ID single sign-on for the Webex org. Activating is
@@ -91,8 +74,8 @@ pub async fn set(
     let sso = org_sso(&s, id).await?;
     // Checked first so the refusal says why whatever the org's API would answer; the org
     // refuses it too should SAML be enabled between the two requests.
-    check_change(sso.get().await.map_err(upstream)?, change.active)?;
-    let now = sso.set_entra(change.active).await.map_err(upstream)?;
+    check_change(sso.get().await?, change.active)?;
+    let now = sso.set_entra(change.active).await?;
     tracing::info!(tenant = %id, active = now.entra_sso_active, "entra sso changed");
     Ok(Json(now.into()))
 }

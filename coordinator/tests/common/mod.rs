@@ -1,4 +1,8 @@
-//! What the coordinator's integration tests share: a Graph client pointed at a fake Graph.
+//! What the coordinator's integration tests share: a Graph client pointed at a fake Graph,
+//! and a fresh database per test (`db`). Each test binary uses a part of it.
+#![allow(dead_code)]
+
+pub mod db;
 
 use secrecy::SecretString;
 
