@@ -129,6 +129,44 @@ impl ApiClient {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiFailure> {
         self.call::<Value, T>(Method::GET, path, None).await
     }
+
+    /// A GET whose answer is written to `out` as it arrives, however large (a dry run's
+    /// report); returns the bytes written.
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ApiFailure> {
+        let url = format!("{}{path}", self.base);
+        let mut response = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose_secret())
+            // A large report takes longer than one API call may.
+            .timeout(std::time::Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| ApiFailure {
+                code: ExitCode::Unavailable,
+                message: format!("cannot reach the admin api at {} ({e})", self.base),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(ApiFailure::from_status(status, &text));
+        }
+        let broken = |e: String| ApiFailure {
+            code: ExitCode::Failed,
+            message: format!("the download broke off: {e}"),
+        };
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| broken(e.to_string()))? {
+            out.write_all(&chunk).map_err(|e| broken(e.to_string()))?;
+            written += chunk.len() as u64;
+        }
+        out.flush().map_err(|e| broken(e.to_string()))?;
+        Ok(written)
+    }
 }
 
 #[cfg(test)]

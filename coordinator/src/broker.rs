@@ -1,5 +1,5 @@
-//! RabbitMQ: the batch queue, the results exchange, publishing with confirms and listening
-//! for a run's result events.
+//! RabbitMQ: the batch queue and the priority lane, the results exchange, publishing with
+//! confirms and listening for a run's result events.
 
 use futures_util::StreamExt;
 use lapin::Confirmation;
@@ -22,27 +22,30 @@ pub async fn connect(amqp_url: &str) -> Result<Connection, CoordinatorError> {
     Ok(Connection::connect(amqp_url, ConnectionProperties::default()).await?)
 }
 
-/// Declares the batch queue (durable quorum queue) and the results exchange (durable topic).
+/// Declares the batch queue and the priority lane's queue (durable quorum queues) and the
+/// results exchange (durable topic).
 /// Workers declare the same, with the same arguments, so either side may start first.
 pub async fn declare_topology(
     channel: &Channel,
     topology: &Topology,
 ) -> Result<(), CoordinatorError> {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    channel
-        .queue_declare(
-            topology.batch_queue().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await?;
+    for queue in [topology.batch_queue(), topology.priority_queue()] {
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await?;
+    }
     channel
         .exchange_declare(
             topology.results_exchange().into(),
@@ -69,15 +72,34 @@ impl BatchPublisher {
         connection: &Connection,
         topology: &Topology,
     ) -> Result<Self, CoordinatorError> {
+        Self::to_queue(connection, topology, topology.batch_queue()).await
+    }
+
+    /// A publisher to the priority lane ([`Topology::priority_queue`]): one-user batches of
+    /// "provision on demand", which workers take beside the batch queue, not behind it.
+    pub async fn priority(
+        connection: &Connection,
+        topology: &Topology,
+    ) -> Result<Self, CoordinatorError> {
+        Self::to_queue(connection, topology, topology.priority_queue()).await
+    }
+
+    async fn to_queue(
+        connection: &Connection,
+        topology: &Topology,
+        queue: String,
+    ) -> Result<Self, CoordinatorError> {
         let channel = connection.create_channel().await?;
         declare_topology(&channel, topology).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        Ok(Self {
-            channel,
-            queue: topology.batch_queue(),
-        })
+        Ok(Self { channel, queue })
+    }
+
+    /// Whether the channel is still open (a closed one refuses every publish).
+    pub fn is_open(&self) -> bool {
+        self.channel.status().connected()
     }
 
     /// Returns once the broker has taken responsibility for the batch, given as the bytes of

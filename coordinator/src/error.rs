@@ -36,6 +36,12 @@ pub enum CoordinatorError {
     TenantNotFound(String),
     #[error("run {0} not found")]
     RunNotFound(String),
+    /// The Entra tenant has no such user (provision on demand).
+    #[error("user {0} not found in the entra tenant")]
+    UserNotFound(String),
+    /// A batch of the priority lane got no result in time (provision on demand).
+    #[error("the workers did not answer in time ({0} s); is a worker running?")]
+    WorkersTimedOut(u64),
     #[error("invalid input: {0}")]
     Invalid(String),
     /// Mapping rules that cannot be saved, with the rule and the position in it.

@@ -58,6 +58,7 @@ pub async fn group_batches(
                 display_name,
                 members,
             }],
+            dry_run: false,
         });
     }
     Ok(batches)

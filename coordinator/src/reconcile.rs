@@ -196,6 +196,7 @@ impl Deactivations {
                 seq: total + i as u32,
                 users,
                 groups: Vec::new(),
+                dry_run: false,
             })
             .collect())
     }
@@ -258,9 +259,10 @@ impl Deactivations {
             full_from = Some(full_from_seq);
         }
         // Active rows that no diverted entry covers and that are either unseen by the run's
-        // full enumeration (users Entra no longer has) or outside the scope the run resolved
-        // (users who left it): deactivate, never delete (a soft-deleted user may come back,
-        // and a user out of scope still exists).
+        // full enumeration (users Entra no longer has; a user provisioned on demand since the
+        // run started was read from Entra then, and counts as seen) or outside the scope the
+        // run resolved (users who left it): deactivate, never delete (a soft-deleted user may
+        // come back, and a user out of scope still exists).
         let filtered = !t.try_get::<bool, _>("scope_all")?;
         if full_from.is_some() || filtered {
             sqlx::query(
@@ -270,7 +272,10 @@ impl Deactivations {
                  FROM mirror_users m WHERE m.tenant_id = $2 AND m.active \
                    AND ( \
                      ($4::int4 IS NOT NULL \
-                      AND NOT coalesce(m.last_seen_run = $1 AND m.last_seen_seq >= $4, false)) \
+                      AND NOT coalesce(m.last_seen_run = $1 AND m.last_seen_seq >= $4, false) \
+                      AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.id = m.last_seen_run \
+                                      AND o.kind = 'on_demand' AND o.tenant_id = $2 \
+                                      AND o.started_at >= (SELECT started_at FROM runs WHERE id = $1))) \
                      OR ($5 AND NOT EXISTS (SELECT 1 FROM scope_members s \
                                             WHERE s.tenant_id = $2 AND s.entra_id = m.entra_id))) \
                    AND NOT EXISTS (SELECT 1 FROM run_deactivations d \

@@ -5,6 +5,7 @@
 //! attempt resumes it from its checkpointed cursor (batches are idempotent by run and seq).
 
 mod avatars;
+mod dry_run;
 mod scope;
 mod tracker;
 

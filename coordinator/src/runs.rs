@@ -62,7 +62,8 @@ impl RunStore {
         let row = sqlx::query(
             "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link, \
              pending_seq, pending_batch, scope_done \
-             FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining', 'awaiting_approval')",
+             FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining', 'awaiting_approval') \
+             AND kind <> 'on_demand'",
         )
         .bind(tenant.0)
         .fetch_optional(&self.pool)
@@ -246,6 +247,8 @@ impl RunStore {
 
     /// Every batch is recorded: commit the deltaLink and the summary together, so a crash
     /// leaves either the old deltaLink (the run is redone, idempotently) or the new one.
+    /// An on-demand run (`provision.rs`) never touches the tenant: its deltaLink and status
+    /// belong to the cycles.
     pub async fn complete(
         &self,
         run: RunId,
@@ -274,7 +277,7 @@ impl RunStore {
              groups_delta_link = coalesce((SELECT new_groups_delta_link FROM runs WHERE id = $3), groups_delta_link), \
              quarantine_kind = NULL, quarantine_reason = NULL, quarantined_since = NULL, \
              quarantine_updated_at = NULL, quarantine_backoff_s = NULL \
-             WHERE id = $1",
+             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM runs WHERE id = $3 AND kind = 'on_demand')",
         )
         .bind(tenant.0)
         .bind(delta_link)

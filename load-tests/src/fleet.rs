@@ -17,6 +17,7 @@ use dirsync_coordinator::api::ApiState;
 use dirsync_coordinator::avatars::AvatarSigner;
 use dirsync_coordinator::guard::Thresholds;
 use dirsync_coordinator::http::HttpState;
+use dirsync_coordinator::provision::Provisioner;
 use dirsync_coordinator::run::DEFAULT_AVATAR_CHECKS_PER_RUN;
 use dirsync_coordinator::runs::RunKind;
 use dirsync_coordinator::scope::Scope;
@@ -212,11 +213,17 @@ impl Stack {
         let signer = AvatarSigner::new(&public_url, SecretString::from(TEST_AVATAR_KEY))?;
         let tenants = TenantStore::new(env.pool.clone()).with_key(env.secrets_key.clone());
         // ... and the admin API, with one token for the tests and the demo.
-        let api = ApiState::new(env.pool.clone(), tenants.clone()).with_redis(
-            redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
-                .await?,
-            env.topology(),
-        );
+        let api = ApiState::new(env.pool.clone(), tenants.clone())
+            .with_redis(
+                redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
+                    .await?,
+                env.topology(),
+            )
+            .with_provisioner(Provisioner::new(
+                env.pool.clone(),
+                &env.amqp_url,
+                env.topology(),
+            ));
         let http_state = HttpState::new(tenants, Some(signer.clone())).with_api(api);
         let (_, api_token) = dirsync_coordinator::api::auth::create(&env.pool, "stack").await?;
         let mut servers = servers;
@@ -232,6 +239,12 @@ impl Stack {
         let redis =
             redis::aio::ConnectionManager::new(redis::Client::open(env.redis_url.as_str())?)
                 .await?;
+        // Dry runs asked for through the API, as `dirsync serve` does them.
+        tokio::spawn(dirsync_coordinator::dry_runs::serve(
+            runner.clone(),
+            format!("{}-dry-runs", opts.label),
+            shutdown.clone(),
+        ));
         Ok(Self {
             env,
             graph,

@@ -142,9 +142,11 @@ impl TestEnv {
             lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
                 .await?;
         let channel = amqp.create_channel().await?;
-        channel
-            .queue_delete(topology.batch_queue().into(), QueueDeleteOptions::default())
-            .await?;
+        for queue in [topology.batch_queue(), topology.priority_queue()] {
+            channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await?;
+        }
         channel
             .exchange_delete(
                 topology.results_exchange().into(),

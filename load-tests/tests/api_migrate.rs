@@ -3,7 +3,9 @@
 //! org is refused with `other_org` and nothing is created; a mapping dirsync cannot do is
 //! refused by name, or left out and reported with `skip_unsupported`.
 
+use clap::Parser;
 use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use dirsync_load_tests::fleet::{Stack, StackOptions};
@@ -227,4 +229,58 @@ async fn an_apps_provisioning_becomes_an_instance() {
         .collect();
     assert!(!targets.contains(&"nickName"), "{targets:?}");
     assert_eq!(targets.len(), 4);
+
+    // The command line, `dirsync tenant migrate`: another org is refused (exit 6, naming
+    // it), the app's own org migrates.
+    stack.scim.add_org("org-cli", "token of org-cli");
+    stack
+        .graph
+        .add_provisioning_app(ENTRA, app("sp-cli", scim("org-cli"), supported()))
+        .unwrap();
+    let migrate = |sp: &str| {
+        let argv: Vec<String> = [
+            "dirsync",
+            "--api-url",
+            &stack.api_url(),
+            "--api-token",
+            stack.api_token.expose_secret(),
+            "tenant",
+            "migrate",
+            "--name",
+            "migrated by the command line",
+            "--entra-tenant-id",
+            ENTRA,
+            "--graph-login-url",
+            &stack.graph_base_url(),
+            "--graph-base-url",
+            &stack.graph_base_url(),
+            "--client-id",
+            "migrate-app",
+            "--client-secret",
+            SECRET,
+            "--service-principal-id",
+            sp,
+            "--scim-url",
+            &scim("org-cli"),
+            "--scim-token",
+            "token of org-cli",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        dirsync_coordinator::cli::run(
+            dirsync_coordinator::cli::Cli::try_parse_from(argv).unwrap(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+    };
+    let refused = migrate("sp-other").await.unwrap_err();
+    assert_eq!(
+        dirsync_coordinator::cli::exit_code(&refused),
+        6,
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("org-other"), "{refused}");
+    assert_eq!(count().await, before + 2, "nothing created");
+    migrate("sp-cli").await.unwrap();
+    assert_eq!(count().await, before + 3);
 }

@@ -191,6 +191,42 @@ async fn tables_json_and_exit_codes() {
         stdout(&sso)
     );
 
+    // A dry run: its counts as a table and its report saved; `dry-runs` as a table and JSON.
+    let report =
+        std::env::temp_dir().join(format!("cli_output_dry_run_{}.csv", std::process::id()));
+    let dry = cli.run(&[
+        "tenant",
+        "dry-run",
+        &id,
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    let text = stdout(&dry);
+    assert!(
+        text.contains("ACTION") && text.contains("Matched") && text.contains("report saved to"),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    assert!(
+        csv.starts_with("Object Type,Action Type,Azure ID,Azure Name,Webex Name,Reason\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count() as u64, cycle.users.synced + 1, "{csv}");
+    let listed = cli.run(&["tenant", "dry-runs", &id]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(
+        text.contains("MATCHED/ADD/UPDATE/DEACTIVATE")
+            && text.contains(&format!("{}/0/0/0", cycle.users.synced)),
+        "{text}"
+    );
+    let listed: Value =
+        serde_json::from_slice(&cli.run(&["--json", "tenant", "dry-runs", &id]).stdout).unwrap();
+    assert_eq!(listed[0]["status"], "completed");
+    assert_eq!(listed[0]["summary"]["matched"], cycle.users.synced);
+
     // The instance is still there after all the refusals.
     let show = cli.run(&["tenant", "show", &id]);
     assert_eq!(show.status.code(), Some(0));

@@ -50,6 +50,7 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
             attributes: Default::default(),
         }],
         groups: Vec::new(),
+        dry_run: false,
     };
     runs.stage(run, RunKind::Initial, &start, 0, &staged.encode())
         .await

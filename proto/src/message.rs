@@ -23,6 +23,10 @@ pub struct BatchMessage {
     /// Group objects to sync (a batch of groups carries no users).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<SourceGroup>,
+    /// A dry run's batch: the worker reports what it would do and writes nothing to Webex
+    /// or to the sync's state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Published by a worker after the batch's mirror rows and result are committed.
@@ -89,6 +93,7 @@ mod tests {
                 },
             ],
             groups: Vec::new(),
+            dry_run: false,
         }
     }
 

@@ -27,6 +27,13 @@ impl Topology {
         format!("{}.batches", self.prefix)
     }
 
+    /// Durable quorum queue of the priority lane: one-user batches an operator waits for
+    /// ("provision on demand"). Workers consume it on a channel of its own, so its batches
+    /// never queue behind the batch queue's.
+    pub fn priority_queue(&self) -> String {
+        format!("{}.batches.priority", self.prefix)
+    }
+
     /// Topic exchange carrying [`crate::BatchResultEvent`]s, routed by run id.
     pub fn results_exchange(&self) -> String {
         format!("{}.results", self.prefix)
@@ -66,5 +73,6 @@ mod tests {
         let tag = |k: String| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
         assert_eq!(tag(t.run_counts_key(run)), tag(t.run_counted_key(run)));
         assert_eq!(t.batch_queue(), "t1.batches");
+        assert_eq!(t.priority_queue(), "t1.batches.priority");
     }
 }

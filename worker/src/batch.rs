@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 use crate::broker::ResultPublisher;
 use crate::config::WorkerSettings;
 use crate::counters::RunCounters;
+use crate::dry_run;
 use crate::error::WorkerError;
 use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
 use crate::mirror::{load_mirror, load_webex_ids};
@@ -88,6 +89,9 @@ impl BatchProcessor {
 
     /// Runs steps 2 to 8 for one batch and returns the counts it is recorded with.
     pub async fn process(&self, batch: &BatchMessage) -> Result<Counts, WorkerError> {
+        if batch.dry_run {
+            return self.process_dry_run(batch).await;
+        }
         let key = BatchKey {
             tenant: batch.tenant_id,
             run: batch.run_id,
@@ -119,15 +123,41 @@ impl BatchProcessor {
         self.counters
             .add_once(&mut redis, key.run, key.seq, counts)
             .await?;
+        self.announce(batch, counts).await?;
+        Ok(counts)
+    }
+
+    /// A dry run's batch: its report rows, committed once, then its result event. Neither
+    /// Webex nor the sync's state is written, and its counts stay out of Redis.
+    async fn process_dry_run(&self, batch: &BatchMessage) -> Result<Counts, WorkerError> {
+        let counts = match dry_run::stored(&self.pool, batch).await? {
+            Some(counts) => counts,
+            None if !dry_run::exists(&self.pool, batch).await? => {
+                debug!("the dry run is gone, dropping its batch");
+                return Ok(Counts::default());
+            }
+            None => {
+                let Some((tenant, client)) = self.client(batch).await? else {
+                    return Ok(Counts::default());
+                };
+                let report = dry_run::report(&self.pool, &tenant, &client, batch).await?;
+                dry_run::record(&self.pool, batch, &report).await?
+            }
+        };
+        self.announce(batch, counts).await?;
+        Ok(counts)
+    }
+
+    /// Tells the batch's coordinator that the batch is recorded (publisher confirm).
+    async fn announce(&self, batch: &BatchMessage, counts: Counts) -> Result<(), WorkerError> {
         let event = BatchResultEvent {
             version: WIRE_VERSION,
-            tenant_id: key.tenant,
-            run_id: key.run,
-            seq: key.seq,
+            tenant_id: batch.tenant_id,
+            run_id: batch.run_id,
+            seq: batch.seq,
             counts,
         };
-        self.publisher.publish(&event).await?;
-        Ok(counts)
+        self.publisher.publish(&event).await
     }
 
     /// Pushes the batch's group objects. A batch of an unknown tenant fails each group.

@@ -1,5 +1,5 @@
-//! RabbitMQ resources the worker uses: the batch queue it consumes and the results
-//! exchange it publishes to.
+//! RabbitMQ resources the worker uses: the batch queue and the priority lane's queue it
+//! consumes, and the results exchange it publishes to.
 //!
 //! Declarations must match the coordinator's exactly (RabbitMQ refuses a redeclaration
 //! with other arguments), so they live here in one place.
@@ -16,11 +16,18 @@ use crate::error::WorkerError;
 /// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2).
 const PERSISTENT: u8 = 2;
 
-/// Declares the durable quorum batch queue.
+/// Declares the durable quorum batch queue and the priority lane's queue.
 pub async fn declare_batch_queue(
     channel: &Channel,
     topology: &Topology,
 ) -> Result<(), WorkerError> {
+    for queue in [topology.batch_queue(), topology.priority_queue()] {
+        declare_quorum_queue(channel, queue).await?;
+    }
+    Ok(())
+}
+
+async fn declare_quorum_queue(channel: &Channel, queue: String) -> Result<(), WorkerError> {
     let mut arguments = FieldTable::default();
     arguments.insert(
         ShortString::from("x-queue-type"),
@@ -28,7 +35,7 @@ pub async fn declare_batch_queue(
     );
     channel
         .queue_declare(
-            ShortString::from(topology.batch_queue()),
+            ShortString::from(queue),
             QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()

@@ -34,6 +34,10 @@ pub struct WorkerConfig {
     /// Batches taken from the queue at once (unacked deliveries), processed concurrently.
     #[arg(long, env = "WORKER_PREFETCH", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
+    /// Deliveries of the priority lane (provision on demand) taken at once, on a channel of
+    /// their own: they never wait behind the batch queue's `WORKER_PREFETCH`.
+    #[arg(long, env = "WORKER_PRIORITY_PREFETCH", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub priority_prefetch: u16,
     /// Concurrent SCIM requests within one batch.
     #[arg(long, env = "WORKER_SCIM_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub scim_concurrency: u16,
@@ -69,6 +73,7 @@ impl WorkerConfig {
             });
         WorkerSettings {
             prefetch: self.prefetch,
+            priority_prefetch: self.priority_prefetch,
             scim_concurrency: usize::from(self.scim_concurrency),
             scim_rate,
             secrets: self.secrets_key.clone(),
@@ -88,6 +93,8 @@ pub struct ScimRateSettings {
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub prefetch: u16,
+    /// Unacked deliveries of the priority lane, processed beside the batch queue's.
+    pub priority_prefetch: u16,
     pub scim_concurrency: usize,
     /// `None`: no fleet-wide budget (each request still honours `Retry-After`).
     pub scim_rate: Option<ScimRateSettings>,
@@ -110,6 +117,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             prefetch: 8,
+            priority_prefetch: 2,
             scim_concurrency: 16,
             scim_rate: None,
             tenant_cache_ttl: Duration::from_secs(30),

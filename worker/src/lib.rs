@@ -9,8 +9,10 @@
 pub mod batch;
 pub mod broker;
 pub mod config;
+pub mod consume;
 pub mod counters;
 pub mod diff;
+pub mod dry_run;
 pub mod error;
 pub mod group_plan;
 pub mod group_sync;
@@ -23,6 +25,7 @@ pub mod push;
 pub mod ratelimit;
 pub mod record;
 pub mod redelivery;
+pub mod report;
 pub mod scim;
 pub mod tenant;
 pub mod worker;
@@ -51,7 +54,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     }
     let settings = config.settings();
     let pool = PgPoolOptions::new()
-        .max_connections(u32::from(settings.prefetch) + 4)
+        .max_connections(u32::from(settings.prefetch) + u32::from(settings.priority_prefetch) + 4)
         .connect(&config.database_url)
         .await?;
     // sqlx holds an advisory lock while migrating, so concurrent starts are safe.

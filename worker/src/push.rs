@@ -161,8 +161,10 @@ async fn adopt_on_conflict(
     };
     match client.find_user_by_user_name(user_name).await? {
         Some(existing) => {
-            // Every mapped attribute, so the adopted user gets our externalId.
-            client.patch_user(&existing.id, attributes).await?;
+            // Every mapped attribute, so the adopted user gets our externalId; entries the
+            // adopted user lacks (a work address, a mobile number) are added, not replaced.
+            let changes = crate::diff::entries_to_add(attributes.clone(), &existing.entry_paths());
+            client.patch_user(&existing.id, &changes).await?;
             Ok(existing.id)
         }
         None => Err(WorkerError::ForeignAccount),

@@ -13,6 +13,12 @@
 //! is named by its SCIM base URL without the scheme, which carries the Webex org id, so two
 //! tenants syncing into one org share its budget. Slots reserved by a request that then gave
 //! up are simply lost: the budget errs on the slow side.
+//!
+//! The priority lane (provision on demand) must not queue behind the slots a running cycle's
+//! batches reserved (with many workers, seconds of them): its requests, made inside
+//! [`with_priority`], go at once (or when a pause ends) and still take a slot, pushing the
+//! later reservations back by one interval. The org sees at most one request per provision
+//! ahead of the steady schedule, within the burst it tolerates.
 
 use std::time::Duration;
 
@@ -40,6 +46,38 @@ local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return allow_at - now
 ";
+
+/// A priority request: goes now (or when the pause ends), ahead of the reserved slots, and
+/// takes a slot from the budget all the same. KEYS: tat, paused. ARGV: emission interval (µs).
+const RESERVE_PRIORITY: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local start = now
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > start then start = paused end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < start then tat = start end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return start - now
+";
+
+tokio::task_local! {
+    /// Set for the work of a priority-lane delivery (see [`with_priority`]).
+    static PRIORITY: bool;
+}
+
+/// Runs `work` (the processing of one priority-lane delivery, in one task) with its SCIM
+/// requests ahead of the org's reserved slots.
+pub async fn with_priority<F: std::future::Future>(work: F) -> F::Output {
+    PRIORITY.scope(true, work).await
+}
+
+/// Whether the current task is a priority-lane delivery's.
+fn is_priority() -> bool {
+    PRIORITY.try_with(|p| *p).unwrap_or(false)
+}
 
 /// Pauses the org until now + ARGV[1] µs, unless it is already paused longer. KEYS: paused.
 const PAUSE: &str = r"
@@ -78,6 +116,7 @@ impl OrgRate {
 pub struct OrgRateLimiter {
     conn: ConnectionManager,
     reserve: Script,
+    reserve_priority: Script,
     pause: Script,
     prefix: String,
     rate: OrgRate,
@@ -97,6 +136,7 @@ impl OrgRateLimiter {
         OrgRateLimiter {
             conn,
             reserve: Script::new(RESERVE),
+            reserve_priority: Script::new(RESERVE_PRIORITY),
             pause: Script::new(PAUSE),
             prefix: topology.prefix().to_string(),
             rate,
@@ -111,11 +151,16 @@ impl OrgRateLimiter {
         format!("{}:{{scim-rate:{org}}}:{what}", self.prefix)
     }
 
-    /// Reserves the org's next slot and returns how long to wait for it.
+    /// Reserves the org's next slot and returns how long to wait for it; inside
+    /// [`with_priority`], a slot now (or when a pause ends).
     pub async fn reserve(&self, org: &str) -> Result<Duration, WorkerError> {
         let mut conn = self.conn.clone();
-        let wait_us: i64 = self
-            .reserve
+        let script = if is_priority() {
+            &self.reserve_priority
+        } else {
+            &self.reserve
+        };
+        let wait_us: i64 = script
             .key(self.key(org, "tat"))
             .key(self.key(org, "paused"))
             .arg(micros(self.rate.interval()))

@@ -62,7 +62,10 @@ impl From<CoordinatorError> for ApiError {
     fn from(e: CoordinatorError) -> Self {
         use CoordinatorError as E;
         let (status, code) = match &e {
-            E::TenantNotFound(_) | E::RunNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::TenantNotFound(_) | E::RunNotFound(_) | E::UserNotFound(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            E::WorkersTimedOut(_) => (StatusCode::GATEWAY_TIMEOUT, "unavailable"),
             E::Invalid(_) | E::Mapping(_) => (StatusCode::BAD_REQUEST, "invalid"),
             E::Conflict(_) | E::AwaitingApproval { .. } => (StatusCode::CONFLICT, "conflict"),
             E::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) | E::Broker(_) => {

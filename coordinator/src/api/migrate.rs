@@ -80,7 +80,7 @@ pub struct MigrationReport {
 }
 
 /// The answer: the instance and the report.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Migrated {
     pub instance: Instance,
     pub report: MigrationReport,

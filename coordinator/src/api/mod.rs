@@ -8,9 +8,11 @@
 
 pub mod auth;
 pub mod domains;
+pub mod dry_run;
 pub mod error;
 pub mod migrate;
 pub mod progress;
+pub mod provision;
 pub mod runs;
 pub mod search;
 pub mod setup;
@@ -46,6 +48,8 @@ pub struct ApiState {
     pub topology: dirsync_proto::Topology,
     /// For the calls a request makes to Graph and Webex.
     pub http: reqwest::Client,
+    /// Provision on demand (the broker's priority lane); without it, that route answers 503.
+    pub provisioner: Option<crate::provision::Provisioner>,
 }
 
 impl ApiState {
@@ -61,7 +65,14 @@ impl ApiState {
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .expect("the http client's configuration is static"),
+            provisioner: None,
         }
+    }
+
+    /// Provisions users on demand with `provisioner`.
+    pub fn with_provisioner(mut self, provisioner: crate::provision::Provisioner) -> Self {
+        self.provisioner = Some(provisioner);
+        self
     }
 
     /// A Graph client with `tenant`'s credentials for a request an operator waits for: a
@@ -124,11 +135,15 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(tenants::escrow))
         .routes(routes!(tenants::status))
         .routes(routes!(progress::get))
+        .routes(routes!(provision::provision))
         .routes(routes!(domains::list))
         .routes(routes!(domains::import))
         .routes(routes!(search::users))
         .routes(routes!(search::groups))
         .routes(routes!(sso::get, sso::set))
+        .routes(routes!(dry_run::start, dry_run::list))
+        .routes(routes!(dry_run::get))
+        .routes(routes!(dry_run::report))
         .routes(routes!(runs::show))
         .routes(routes!(runs::approve))
         .routes(routes!(runs::reject))

@@ -100,7 +100,7 @@ fn progress(run: RunRow, recorded: u64, counts: Counts, from: CountsSource) -> P
 async fn current_run(pool: &sqlx::PgPool, id: TenantId) -> Result<RunRow, CoordinatorError> {
     let row = sqlx::query(
         "SELECT id, state, batches_published, total_batches FROM runs \
-         WHERE tenant_id = $1 AND state <> 'failed' \
+         WHERE tenant_id = $1 AND state <> 'failed' AND kind <> 'on_demand' \
          ORDER BY (state <> 'completed') DESC, coalesce(finished_at, started_at) DESC LIMIT 1",
     )
     .bind(id.0)

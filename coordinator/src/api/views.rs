@@ -49,7 +49,7 @@ const INSTANCE_COLUMNS: &str = "t.id, t.name, t.status, t.quarantine_reason, t.a
     t.scope_groups, t.scope_nested, t.sync_group_objects, t.sync_rooms, t.sync_avatars, \
     t.next_run_at, t.setup_mode, t.directory_connector_blocked_at, \
     t.directory_connector_blocked_by, (SELECT max(finished_at) FROM runs r WHERE r.tenant_id = t.id \
-    AND r.state = 'completed') AS last_sync_at";
+    AND r.state = 'completed' AND r.kind <> 'on_demand') AS last_sync_at";
 
 fn instance(row: &sqlx::postgres::PgRow) -> Result<Instance, sqlx::Error> {
     Ok(Instance {
@@ -185,7 +185,7 @@ pub async fn status(pool: &PgPool, id: TenantId, limit: i64) -> Result<Status, C
     let instance = instance_of(pool, id).await?;
     let last = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {RUN_COLUMNS} FROM runs r WHERE r.tenant_id = $1 AND r.state = 'completed' \
-         ORDER BY r.finished_at DESC LIMIT 1"
+         AND r.kind <> 'on_demand' ORDER BY r.finished_at DESC LIMIT 1"
     )))
     .bind(id.0)
     .fetch_optional(pool)
@@ -194,7 +194,7 @@ pub async fn status(pool: &PgPool, id: TenantId, limit: i64) -> Result<Status, C
     .map(summary)
     .transpose()?;
     let running = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {RUN_COLUMNS} FROM runs r WHERE r.tenant_id = $1 \
+        "SELECT {RUN_COLUMNS} FROM runs r WHERE r.tenant_id = $1 AND r.kind <> 'on_demand' \
          AND r.state NOT IN ('completed', 'failed') ORDER BY r.started_at DESC LIMIT 1"
     )))
     .bind(id.0)

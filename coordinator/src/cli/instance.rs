@@ -17,7 +17,7 @@ fn on_off(on: bool) -> String {
     if on { "on" } else { "off" }.to_string()
 }
 
-fn instance_fields(i: &Instance) -> String {
+pub(super) fn instance_fields(i: &Instance) -> String {
     let scope = &i.scope;
     let who = if scope.all {
         "all users".to_string()
@@ -210,6 +210,24 @@ pub async fn tenant(api: &ApiClient, command: TenantCommand, json: bool) -> Resu
                 let p: Progress = api.get(&path).await?;
                 output::print(json, &p, progress_text);
             }
+        }
+        TenantCommand::DryRun {
+            tenant,
+            output,
+            detach,
+            report,
+        } => {
+            let want = super::dry_run::Wanted {
+                output,
+                detach,
+                report,
+            };
+            super::dry_run::dry_run(api, tenant, want, json).await?;
+        }
+        TenantCommand::DryRuns { tenant } => super::dry_run::list(api, tenant, json).await?,
+        TenantCommand::Migrate(args) => super::migrate::migrate(api, &args, json).await?,
+        TenantCommand::Provision { tenant, user } => {
+            super::provision::provision(api, tenant, &user, json).await?
         }
         TenantCommand::SearchUsers {
             tenant,

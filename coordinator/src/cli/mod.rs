@@ -3,7 +3,11 @@
 //! scripts can rely on (`api_client::ExitCode`); set-up and process commands (`migrate`,
 //! `serve`, `sync`, `admin-token`, `secrets-key`) work on the database directly.
 
+mod connection;
+mod dry_run;
 mod instance;
+mod migrate;
+mod provision;
 
 use std::sync::Arc;
 
@@ -15,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use dirsync_proto::{RunId, TenantId};
 
 use crate::api_client::{ApiClient, ApiFailure, ExitCode};
-use crate::cloud::{Cloud, resolve_endpoints};
 use crate::http::HttpState;
 use crate::scheduler::{self, Leases};
 use crate::scope::Scope;
@@ -158,6 +161,31 @@ pub enum TenantCommand {
         #[arg(long)]
         watch: bool,
     },
+    /// Dry run: what a sync would do, without writing to Webex. Waits with a progress bar,
+    /// then saves the report (CSV: Object Type, Action Type, Azure ID, Azure Name, Webex
+    /// Name, Reason) and prints its counts. With --report, saves an earlier dry run's report.
+    DryRun {
+        tenant: TenantId,
+        /// Where to save the report (default: dry-run-<id>.csv in this directory; `-` for
+        /// standard output).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Only ask for it and print its id; follow it with `tenant dry-runs`.
+        #[arg(long, conflicts_with = "report")]
+        detach: bool,
+        /// Save the report of this earlier dry run instead of starting one.
+        #[arg(long, value_name = "DRY_RUN_ID")]
+        report: Option<uuid::Uuid>,
+    },
+    /// The instance's last dry runs: status, progress and counts by action.
+    DryRuns { tenant: TenantId },
+    /// Create an instance from an existing Cisco Webex enterprise app's provisioning
+    /// (scope and attribute mappings); fails if the app provisions another Webex org.
+    Migrate(Box<migrate::MigrateArgs>),
+    /// Provision one user to Webex now, outside the sync cycle (by Entra object id or user
+    /// principal name): prints success, skipped (and why) or failed (and the SCIM error).
+    /// Exit 0 when provisioned or skipped, 1 when it failed; run it again to retry.
+    Provision { tenant: TenantId, user: String },
     /// Search the Entra tenant's users by name or mail, to choose them for the scope.
     SearchUsers {
         tenant: TenantId,
@@ -311,89 +339,25 @@ pub enum OnOff {
     Off,
 }
 
-#[derive(clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct AddTenant {
-    /// Instance name.
-    #[arg(long)]
-    pub name: String,
-    /// Entra tenant id (GUID or domain).
-    #[arg(long)]
-    pub entra_tenant_id: String,
-    /// Microsoft cloud of the Entra tenant; picks the login and Graph roots.
-    #[arg(long, value_enum, default_value_t = Cloud::Global)]
-    pub cloud: Cloud,
-    /// Custom login root (a simulator, a private endpoint); needs --graph-base-url too and
-    /// replaces the cloud's.
-    #[arg(long)]
-    pub graph_login_url: Option<String>,
-    /// Custom Microsoft Graph root; needs --graph-login-url too and replaces the cloud's.
-    #[arg(long)]
-    pub graph_base_url: Option<String>,
-    /// Application (client) id.
-    #[arg(long)]
-    pub client_id: String,
-    /// Client secret (prefer the environment variable to keep it out of the process list).
-    #[arg(long, env = "DIRSYNC_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: String,
-    /// SCIM root up to /v2, e.g. https://webexapis.com/identity/scim/{orgId}/v2.
-    #[arg(long)]
-    pub scim_url: String,
-    /// SCIM bearer token (prefer the environment variable).
-    #[arg(long, env = "DIRSYNC_SCIM_TOKEN", hide_env_values = true)]
-    pub scim_token: String,
+    #[command(flatten)]
+    pub instance: connection::InstanceArgs,
     /// Delete Webex users that Entra hard-deletes (by default they are only deactivated).
     #[arg(long)]
     pub allow_hard_delete: bool,
-    /// Save the configuration without authorizing it: the tenant is not synced until
-    /// `dirsync tenant authorize`.
-    #[arg(long)]
-    pub authorize_later: bool,
     /// A custom setup (all users, nothing else, until `tenant scope`), instead of "sync
     /// default settings" (all users, avatars on, auto-sync on).
     #[arg(long)]
     pub custom: bool,
-    /// Block the Webex org's Directory Connector if it uses one (set-up stops otherwise).
-    #[arg(long)]
-    pub block_directory_connector: bool,
-}
-
-impl std::fmt::Debug for AddTenant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AddTenant")
-            .field("name", &self.name)
-            .field("entra_tenant_id", &self.entra_tenant_id)
-            .field("cloud", &self.cloud)
-            .field("graph_login_url", &self.graph_login_url)
-            .field("graph_base_url", &self.graph_base_url)
-            .field("client_id", &self.client_id)
-            .field("scim_url", &self.scim_url)
-            .field("allow_hard_delete", &self.allow_hard_delete)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AddTenant {
-    /// The body of `POST /tenants`: the cloud resolved into its roots here, so a bad
-    /// combination of flags is refused before anything is sent.
+    /// The body of `POST /tenants`.
     pub fn body(&self) -> Result<serde_json::Value, CoordinatorError> {
-        let endpoints = resolve_endpoints(
-            self.cloud,
-            self.graph_login_url.as_deref(),
-            self.graph_base_url.as_deref(),
-        )?;
-        Ok(serde_json::json!({
-            "name": self.name,
-            "entra_tenant_id": self.entra_tenant_id,
-            "graph_login_url": endpoints.login_url,
-            "graph_base_url": endpoints.graph_base_url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "scim_base_url": self.scim_url,
-            "scim_token": self.scim_token,
-            "authorize": !self.authorize_later,
+        self.instance.body(serde_json::json!({
             "allow_hard_delete": self.allow_hard_delete,
             "setup": if self.custom { "custom" } else { "default" },
-            "block_directory_connector": self.block_directory_connector,
         }))
     }
 }
@@ -462,7 +426,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 quarantine: cli.config.quarantine_thresholds()?,
                 escrow_retry: crate::escrow::schedule(&cli.config.escrow_retry_secs),
                 ..crate::api::ApiState::new(pool.clone(), tenants.clone())
-            };
+            }
+            .with_provisioner(crate::provision::Provisioner::new(
+                pool.clone(),
+                &cli.config.amqp_url,
+                cli.config.topology(),
+            ));
             // Live progress reads the workers' Redis counters; without Redis, PostgreSQL.
             let redis = redis::Client::open(cli.config.redis_url.as_str())?;
             let api = match redis::aio::ConnectionManager::new(redis).await {
@@ -486,9 +455,16 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             let leases = Leases::new(pool, owner_name())
                 .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
             let max_runs = cli.config.max_concurrent_runs as usize;
+            // Dry runs asked for through the API, one at a time, beside the scheduled runs.
+            let dry_runs = tokio::spawn(crate::dry_runs::serve(
+                runner.clone(),
+                owner_name(),
+                shutdown.clone(),
+            ));
             let report = scheduler::serve(runner, leases, max_runs, shutdown.clone()).await;
             // The scheduler stops on shutdown or on an error; the HTTP face goes with it.
             shutdown.cancel();
+            dry_runs.await.context("dry run task")?;
             http_task
                 .await
                 .context("http task")?

@@ -7,7 +7,8 @@
 //! [`domains`] lists the tenant's domains for the domain import; [`consent`] revokes the
 //! app's consent (deletes its service principal) when an instance is deleted.
 //! [`search`] finds users and groups by name for editing the scope. [`synchronization`] reads
-//! an enterprise app's provisioning configuration to migrate it.
+//! an enterprise app's provisioning configuration to migrate it. [`user`] reads one user by
+//! id or user principal name for "provision on demand".
 
 pub mod client;
 pub mod consent;
@@ -18,6 +19,7 @@ pub mod photos;
 pub mod rooms;
 pub mod search;
 pub mod synchronization;
+pub mod user;
 pub mod wire;
 
 pub use client::GraphClient;

@@ -155,6 +155,7 @@ impl Outbox {
             seq: self.seq,
             users,
             groups: Vec::new(),
+            dry_run: false,
         }
         .encode();
         if entering.is_empty() {

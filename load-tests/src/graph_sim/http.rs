@@ -90,6 +90,7 @@ pub(crate) fn router(sim: GraphSim) -> Router {
             "/v1.0/servicePrincipals/{sp}/appRoleAssignedTo",
             get(super::synchronization::assignments),
         )
+        .route("/v1.0/users/{user}", get(super::user::get))
         .route("/v1.0/users/{user}/photo", get(super::photos::metadata))
         .route(
             "/v1.0/users/{user}/photo/$value",

@@ -51,6 +51,7 @@ mod store;
 mod synchronization;
 mod throttle;
 mod token;
+mod user;
 
 use std::collections::HashMap;
 use std::fmt;

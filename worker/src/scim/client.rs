@@ -215,6 +215,41 @@ impl ScimClient {
         Ok(same_user_name(list.resources, user_name))
     }
 
+    /// Which of `user_names` the org has, lowercased, in one
+    /// `userName eq "a" or userName eq "b" …` search (Webex documents `or`; keep the list
+    /// short, it travels in the URL).
+    pub async fn existing_user_names(
+        &self,
+        user_names: &[&str],
+    ) -> Result<std::collections::HashSet<String>, WorkerError> {
+        if user_names.is_empty() {
+            return Ok(Default::default());
+        }
+        let filter = user_names
+            .iter()
+            .map(|n| format!("userName eq {}", filter_string(n)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut url = self.url(&["Users"]);
+        url.query_pairs_mut()
+            .append_pair("filter", &filter)
+            .append_pair("count", &user_names.len().to_string())
+            .append_pair("attributes", "userName");
+        let body = self.send(Method::GET, url, None).await?;
+        let list: ListResponse<UserResource> = serde_json::from_slice(&body)
+            .map_err(|e| WorkerError::ScimResponse(format!("search users: {e}")))?;
+        let asked: std::collections::HashSet<String> =
+            user_names.iter().map(|n| n.to_lowercase()).collect();
+        // Only names asked for count: a server that loosens the filter must not make a
+        // user look present.
+        Ok(list
+            .resources
+            .into_iter()
+            .filter_map(|u| u.user_name.map(|n| n.to_lowercase()))
+            .filter(|n| asked.contains(n))
+            .collect())
+    }
+
     /// `PATCH /Users/{id}` replacing each changed path.
     pub async fn patch_user(&self, id: &str, changes: &ScimAttributes) -> Result<(), WorkerError> {
         let body = patch_request(changes);
@@ -393,6 +428,7 @@ mod tests {
         let user = |id: &str, name: Option<&str>| UserResource {
             id: id.into(),
             user_name: name.map(str::to_string),
+            rest: Default::default(),
         };
         // (results, wanted userName, expected id)
         let cases: Vec<(Vec<UserResource>, &str, Option<&str>)> = vec![

@@ -19,6 +19,28 @@ pub struct UserResource {
     pub id: String,
     #[serde(rename = "userName", default)]
     pub user_name: Option<String>,
+    /// The rest of the resource, read only for [`UserResource::entry_paths`].
+    #[serde(flatten, default)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+impl UserResource {
+    /// The typed entries of multi-valued attributes the user has (`emails`,
+    /// `phoneNumbers`, `addresses`, ...), as paths `attr[type eq "t"].value`: what
+    /// [`crate::diff::entries_to_add`] needs to know which entries a PATCH may replace and
+    /// which it must add. A user adopted from the org may lack entries we would replace.
+    pub fn entry_paths(&self) -> crate::map::ScimAttributes {
+        self.rest
+            .iter()
+            .filter_map(|(attr, v)| Some((attr, v.as_array()?)))
+            .flat_map(|(attr, items)| {
+                items.iter().filter_map(move |item| {
+                    let kind = item.get("type")?.as_str()?;
+                    Some((format!("{attr}[type eq \"{kind}\"].value"), Value::Null))
+                })
+            })
+            .collect()
+    }
 }
 
 /// A SCIM `ListResponse` (RFC 7644 §3.4.2).
@@ -207,6 +229,46 @@ mod tests {
     }
 
     #[test]
+    fn an_adopted_user_gets_the_entries_it_lacks_added() {
+        let user: UserResource = serde_json::from_str(
+            r#"{"id":"w1","userName":"a@x.com",
+                "emails":[{"type":"work","value":"a@x.com","primary":true}],
+                "phoneNumbers":[{"type":"mobile","value":"+1 555"}],
+                "name":{"givenName":"A"}}"#,
+        )
+        .unwrap();
+        let have = user.entry_paths();
+        assert_eq!(
+            have.keys().collect::<Vec<_>>(),
+            [
+                "emails[type eq \"work\"].value",
+                "phoneNumbers[type eq \"mobile\"].value"
+            ]
+        );
+        let ours: crate::map::ScimAttributes = [
+            (
+                "addresses[type eq \"work\"].country",
+                serde_json::json!("GB"),
+            ),
+            (
+                "phoneNumbers[type eq \"mobile\"].value",
+                serde_json::json!("+1 666"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let changes = crate::diff::entries_to_add(ours, &have);
+        // The missing address becomes an `add` of the whole entry; the mobile is replaced.
+        assert_eq!(
+            changes.get("addresses"),
+            Some(&serde_json::json!([{"type": "work", "country": "GB"}]))
+        );
+        assert!(changes.contains_key("phoneNumbers[type eq \"mobile\"].value"));
+        assert!(!changes.contains_key("addresses[type eq \"work\"].country"));
+    }
+
+    #[test]
     fn filter_strings_are_json_quoted() {
         assert_eq!(filter_string("ada@x.com"), "\"ada@x.com\"");
         assert_eq!(filter_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
@@ -223,7 +285,11 @@ mod tests {
             list.resources,
             vec![UserResource {
                 id: "w1".into(),
-                user_name: Some("a@x.com".into())
+                user_name: Some("a@x.com".into()),
+                rest: serde_json::json!({"active": true})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             }]
         );
         let empty: ListResponse<UserResource> =

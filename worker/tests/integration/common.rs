@@ -182,10 +182,11 @@ impl Drop for TopologyGuard {
                 if let Ok(amqp) = lapin::Connection::connect(&amqp_url(), props).await
                     && let Ok(channel) = amqp.create_channel().await
                 {
-                    let queue = ShortString::from(topology.batch_queue());
-                    let _ = channel
-                        .queue_delete(queue, QueueDeleteOptions::default())
-                        .await;
+                    for queue in [topology.batch_queue(), topology.priority_queue()] {
+                        let _ = channel
+                            .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
+                            .await;
+                    }
                     let exchange = ShortString::from(topology.results_exchange());
                     let _ = channel
                         .exchange_delete(exchange, ExchangeDeleteOptions::default())

@@ -113,6 +113,7 @@ pub fn batch(tenant: TenantId, run: RunId, seq: u32, users: Vec<SourceUser>) -> 
         seq,
         users,
         groups: Vec::new(),
+        dry_run: false,
     }
 }
 

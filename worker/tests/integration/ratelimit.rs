@@ -73,3 +73,42 @@ async fn a_pause_holds_every_worker() {
         .await
         .unwrap();
 }
+
+/// The priority lane goes ahead of the slots a cycle's batches reserved, and still takes
+/// one: the next reservation is later for it. A pause holds it like everyone else.
+#[tokio::test]
+async fn the_priority_lane_goes_ahead_of_reserved_slots() {
+    use dirsync_worker::ratelimit::with_priority;
+    let topology = unique_topology();
+    let rate = OrgRate {
+        per_second: 2.0,
+        burst: 1,
+    };
+    let limiter = OrgRateLimiter::new(redis().await, &topology, rate);
+    // Ten slots reserved: the last is 4.5 s away.
+    let mut last = Duration::ZERO;
+    for _ in 0..10 {
+        last = limiter.reserve("org-1").await.unwrap();
+    }
+    assert!(last >= Duration::from_secs(4), "{last:?}");
+    let ahead = with_priority(limiter.reserve("org-1")).await.unwrap();
+    assert!(ahead.is_zero(), "{ahead:?}");
+    // It took a slot: the next one is an interval after the queue's end.
+    let next = limiter.reserve("org-1").await.unwrap();
+    assert!(
+        next >= last + Duration::from_millis(900),
+        "{last:?} then {next:?}"
+    );
+    // Outside the scope, the same limiter queues again.
+    assert!(!limiter.reserve("org-1").await.unwrap().is_zero());
+
+    limiter
+        .pause("org-1", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let paused = with_priority(limiter.reserve("org-1")).await.unwrap();
+    assert!(
+        paused > Duration::from_secs(25) && paused <= Duration::from_secs(30),
+        "{paused:?}"
+    );
+}

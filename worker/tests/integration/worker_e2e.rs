@@ -253,6 +253,7 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         redis_url: crate::common::redis_url(),
         prefix: topology.prefix().to_string(),
         prefetch: 2,
+        priority_prefetch: 1,
         scim_concurrency: 2,
         scim_rate_per_org: 50.0,
         scim_burst_per_org: 10,
