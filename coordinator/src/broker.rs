@@ -11,7 +11,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::mpsc;
 
-use dirsync_proto::{BatchResultEvent, RunId, Topology};
+use dirsync_proto::{BatchMessage, BatchResultEvent, RunId, TenantId, Topology};
+use dirsync_telemetry::amqp::PUBLISHED_MS_HEADER;
+use tracing::Instrument;
 
 use crate::CoordinatorError;
 
@@ -102,29 +104,65 @@ impl BatchPublisher {
         self.channel.status().connected()
     }
 
-    /// Returns once the broker has taken responsibility for the batch, given as the bytes of
-    /// an encoded [`dirsync_proto::BatchMessage`].
-    pub async fn publish(&self, batch: &[u8]) -> Result<(), CoordinatorError> {
-        let confirm = self
-            .channel
-            .basic_publish(
-                "".into(),
-                self.queue.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                batch,
-                BasicProperties::default()
-                    .with_delivery_mode(PERSISTENT)
-                    .with_content_type("application/json".into()),
-            )
-            .await?
-            .await?;
-        match confirm {
-            Confirmation::Ack(None) => Ok(()),
-            _ => Err(CoordinatorError::PublishNacked),
+    /// [`Self::publish`] of a batch encoded here.
+    pub async fn publish_batch(&self, batch: &BatchMessage) -> Result<(), CoordinatorError> {
+        self.publish(batch.tenant_id, batch.run_id, batch.seq, &batch.encode())
+            .await
+    }
+
+    /// Returns once the broker has taken responsibility for the batch `seq` of `run`, given
+    /// as the bytes of an encoded [`BatchMessage`]. The message carries the trace context of
+    /// this `publish` span (W3C `traceparent`), so the worker's processing of the batch is
+    /// its child in the run's trace, and the publish time, for the workers' lag metric.
+    pub async fn publish(
+        &self,
+        tenant: TenantId,
+        run: RunId,
+        seq: u32,
+        batch: &[u8],
+    ) -> Result<(), CoordinatorError> {
+        let span = tracing::info_span!(
+            "publish",
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
+            messaging.destination.name = %self.queue,
+            messaging.message.body.size = batch.len(),
+            tenant_id = %tenant,
+            run_id = %run,
+            seq,
+        );
+        async {
+            let mut headers = dirsync_telemetry::amqp::inject_current();
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            headers.insert(PUBLISHED_MS_HEADER.into(), AMQPValue::LongLongInt(now_ms));
+            let confirm = self
+                .channel
+                .basic_publish(
+                    "".into(),
+                    self.queue.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    batch,
+                    BasicProperties::default()
+                        .with_delivery_mode(PERSISTENT)
+                        .with_content_type("application/json".into())
+                        .with_headers(headers),
+                )
+                .await?
+                .await?;
+            match confirm {
+                Confirmation::Ack(None) => Ok(()),
+                _ => Err(CoordinatorError::PublishNacked),
+            }
         }
+        .instrument(span)
+        .await
     }
 }
 

@@ -1,4 +1,4 @@
-//! The coordinator's HTTP face: `/healthz`; the admin API under `/api/v1` ([`crate::api`]);
+//! The coordinator's HTTP face: `/healthz`, `/metrics` (Prometheus); the admin API under `/api/v1` ([`crate::api`]);
 //! and `/avatars/{tenant}/{user}/{tag}`, which serves a user's Entra photo to Webex under the
 //! URL the avatar pass gave it ([`crate::avatars`]).
 //!
@@ -84,11 +84,28 @@ pub fn router(state: HttpState) -> Router {
     let api = state.api.clone();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/avatars/{tenant}/{user}/{tag}", get(avatar))
         .with_state(state);
     match api {
         Some(api) => router.nest(crate::api::BASE, crate::api::router(api)),
         None => router,
+    }
+}
+
+/// The Prometheus scrape of this process's metrics (no token: like `/healthz`, it is meant
+/// for the deployment's own network; it carries no tenant data, only bounded labels).
+async fn metrics() -> Response {
+    match dirsync_telemetry::scrape() {
+        Some(scrape) => (
+            [(
+                header::CONTENT_TYPE,
+                dirsync_telemetry::PROMETHEUS_CONTENT_TYPE,
+            )],
+            scrape.render(),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "telemetry not started").into_response(),
     }
 }
 

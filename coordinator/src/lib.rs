@@ -22,6 +22,7 @@ pub mod db;
 pub mod dry_runs;
 pub mod error;
 pub mod escrow;
+pub mod fleet_metrics;
 pub mod graph;
 pub mod group_objects;
 pub mod guard;

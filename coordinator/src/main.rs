@@ -6,14 +6,21 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = dirsync_coordinator::cli::Cli::parse();
+    let settings = dirsync_telemetry::Settings::from_env("dirsync-coordinator").map(|mut s| {
+        // An operator's command prints its answer; its own lifecycle is not news.
+        if cli.calls_api() {
+            s.default_filter = "warn".into();
+        }
+        s
+    });
+    let telemetry = match settings.and_then(dirsync_telemetry::init) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: starting telemetry: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -25,7 +32,10 @@ async fn main() -> std::process::ExitCode {
         }
         signal.cancel();
     });
-    match dirsync_coordinator::cli::run(cli, shutdown).await {
+    let result = dirsync_coordinator::cli::run(cli, shutdown).await;
+    // Spans and metrics of the last moments are flushed before the process ends.
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

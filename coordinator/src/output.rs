@@ -53,6 +53,22 @@ pub fn cell<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// The progress bar of the commands that follow a sync or dry run: batches done of sent,
+/// with a message; hidden with `--json`, whose lines take its place.
+pub fn batch_bar(json: bool) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] {wide_bar} {pos}/{len} batches  {msg}",
+        )
+        .expect("static template"),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,16 @@ impl Runner {
         self
     }
 
+    /// The database pool runs use.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The broker names runs use.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     /// The broker connection runs use now (for diagnostics and tests).
     pub async fn broker_connection(&self) -> Arc<Connection> {
         self.amqp.lock().await.clone()
@@ -180,14 +190,19 @@ impl Runner {
     /// Runs (or resumes) one sync of `tenant` to completion.
     /// A refused credential (Graph, or Webex as seen by the workers) quarantines the tenant,
     /// and so does a completed run with too many failures.
-    #[tracing::instrument(name = "run", skip_all, fields(tenant_id = %tenant_id, run_id = tracing::field::Empty))]
+    #[tracing::instrument(name = "run", skip_all, fields(tenant_id = %tenant_id, run_id = tracing::field::Empty, kind = tracing::field::Empty))]
     pub async fn sync_tenant(
         &self,
         tenant_id: TenantId,
         progress: Option<&watch::Sender<RunProgress>>,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome, CoordinatorError> {
-        let result = self.sync_tenant_once(tenant_id, progress, cancel).await;
+        let started = Instant::now();
+        let mut kind = None;
+        let result = self
+            .sync_tenant_once(tenant_id, progress, cancel, &mut kind)
+            .await;
+        record_run(kind, &result, started.elapsed());
         match &result {
             Err(CoordinatorError::Quarantined(reason)) => {
                 tracing::warn!(%reason, "webex refused the tenant's credentials, quarantined");
@@ -217,14 +232,11 @@ impl Runner {
         tenant_id: TenantId,
         progress: Option<&watch::Sender<RunProgress>>,
         cancel: &CancellationToken,
+        kind_seen: &mut Option<RunKind>,
     ) -> Result<RunOutcome, CoordinatorError> {
         let started = Instant::now();
         let attempt_started = chrono::Utc::now();
-        let mut tenants = TenantStore::new(self.pool.clone());
-        if let Some(key) = &self.secrets {
-            tenants = tenants.with_key(key.clone());
-        }
-        let tenant = tenants.get(tenant_id).await?;
+        let tenant = self.tenant(tenant_id).await?;
         if !tenant.authorized {
             return Err(crate::tenants::not_authorized(tenant_id));
         }
@@ -255,7 +267,9 @@ impl Runner {
             }
         };
         let run = open.id;
+        *kind_seen = Some(open.kind);
         tracing::Span::current().record("run_id", tracing::field::display(run));
+        tracing::Span::current().record("kind", open.kind.as_str());
         tracing::info!(
             kind = open.kind.as_str(),
             resumed = open.batches_published > 0,
@@ -316,7 +330,10 @@ impl Runner {
                 })?;
                 if runs.recorded_seqs(run, &[*staged]).await?.is_empty() {
                     tracker.inflight.track(*staged, &batch.users);
-                    outbox.publisher.publish(bytes).await?;
+                    outbox
+                        .publisher
+                        .publish(tenant_id, run, *staged, bytes)
+                        .await?;
                     tracing::info!(
                         seq = staged,
                         "republished the batch staged before the restart"
@@ -332,15 +349,7 @@ impl Runner {
             let mut walk = crate::reconcile::walk_start(&self.pool, run).await?;
             let mut diverted = deactivations.diverted_users(run).await?;
             let filtered = tenant.scope.is_filtered();
-            // Rooms are few: their addresses are read once per attempt, then matched per page.
-            let rooms = if tenant.scope.rooms {
-                tokio::select! {
-                    rooms = graph.room_emails() => rooms?,
-                    _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
-                }
-            } else {
-                HashSet::new()
-            };
+            let rooms = rooms_of(&graph, &tenant, cancel).await?;
             if !open.scope_done {
                 let round = if tenant.scope.needs_groups() {
                     Some(scope::groups_round(&graph, &tenant, cancel).await?)
@@ -396,6 +405,7 @@ impl Runner {
                             .await?;
                         walk = outbox.seq as i32;
                         kind = RunKind::Initial;
+                        *kind_seen = Some(kind);
                         url = graph.initial_users_url();
                         continue;
                     }
@@ -544,10 +554,59 @@ impl Runner {
         Ok(outcome)
     }
 
+    /// The tenant with its secrets opened (this runner's key).
+    async fn tenant(&self, tenant_id: TenantId) -> Result<crate::Tenant, CoordinatorError> {
+        let mut tenants = TenantStore::new(self.pool.clone());
+        if let Some(key) = &self.secrets {
+            tenants = tenants.with_key(key.clone());
+        }
+        tenants.get(tenant_id).await
+    }
+
     /// Makes every Graph client keep to `ru_per_10s` resource units per 10 s instead of
     /// Graph's L tier ([`crate::graph::DEFAULT_RU_PER_10S`]).
     pub fn with_graph_budget(mut self, ru_per_10s: u32) -> Self {
         self.graph_budget = ru_per_10s;
         self
     }
+}
+
+/// The room addresses of a tenant that syncs rooms (else none). Rooms are few: read once per
+/// attempt, then matched page by page.
+async fn rooms_of(
+    graph: &GraphClient,
+    tenant: &crate::Tenant,
+    cancel: &CancellationToken,
+) -> Result<HashSet<String>, CoordinatorError> {
+    if !tenant.scope.rooms {
+        return Ok(HashSet::new());
+    }
+    tokio::select! {
+        rooms = graph.room_emails() => rooms,
+        _ = cancel.cancelled() => Err(CoordinatorError::Cancelled),
+    }
+}
+
+/// A finished run attempt in the `dirsync.runs` and `dirsync.run.duration` metrics (none
+/// for an attempt that ended before it had a run).
+fn record_run(
+    kind: Option<RunKind>,
+    result: &Result<RunOutcome, CoordinatorError>,
+    took: Duration,
+) {
+    use dirsync_telemetry::labels::{RunKind as Kind, RunOutcome as Outcome};
+    let Some(kind) = kind else {
+        return;
+    };
+    let kind = match kind {
+        RunKind::Initial => Kind::Initial,
+        RunKind::Incremental => Kind::Incremental,
+    };
+    let outcome = match result {
+        Ok(_) => Outcome::Completed,
+        Err(CoordinatorError::AwaitingApproval { .. }) => Outcome::Held,
+        Err(CoordinatorError::Cancelled) => Outcome::Cancelled,
+        Err(_) => Outcome::Failed,
+    };
+    dirsync_telemetry::metrics().run_finished(kind, outcome, took);
 }

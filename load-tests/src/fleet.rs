@@ -402,7 +402,7 @@ impl Stack {
     }
 
     /// The tenant as a worker loads it (SCIM root and token).
-    async fn worker_tenant(&self) -> anyhow::Result<Arc<dirsync_worker::tenant::Tenant>> {
+    pub async fn worker_tenant(&self) -> anyhow::Result<Arc<dirsync_worker::tenant::Tenant>> {
         TenantCache::new(Duration::from_secs(1), Some(self.env.secrets_key.clone()))
             .get(&self.env.pool, self.tenant_id)
             .await?

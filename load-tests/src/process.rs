@@ -1,5 +1,6 @@
-//! What every binary of this crate does at start: logs to stderr, and one cancellation
-//! token that SIGTERM or Ctrl-C cancels.
+//! What every binary of this crate does at start: logs to stderr, telemetry as the fleet's
+//! own processes have it (OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set), and one
+//! cancellation token that SIGTERM or Ctrl-C cancels.
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +13,17 @@ pub fn init_tracing(default_filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// The fleet's telemetry ([`dirsync_telemetry::init`]) as `service_name`, logging with
+/// `RUST_LOG`, or `default_filter` when it is unset. Shut it down at exit to flush spans.
+pub fn init_telemetry(
+    service_name: &'static str,
+    default_filter: &str,
+) -> anyhow::Result<dirsync_telemetry::Telemetry> {
+    let mut settings = dirsync_telemetry::Settings::from_env(service_name)?;
+    settings.default_filter = default_filter.to_string();
+    Ok(dirsync_telemetry::init(settings)?)
 }
 
 /// A token cancelled on the first SIGTERM or Ctrl-C. Needs a running Tokio runtime.

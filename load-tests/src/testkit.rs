@@ -118,6 +118,8 @@ impl TestEnv {
                 "DIRSYNC_SECRETS_KEY",
                 self.secrets_key.to_base64().expose_secret().to_owned(),
             ),
+            // Worker processes of one machine: each its own free port for /metrics and probes.
+            ("WORKER_HTTP_ADDR", "127.0.0.1:0".to_string()),
             // The simulated org has no budget unless a test gives it one: measure the fleet,
             // not the deployment default. The caller's environment still wins.
             (

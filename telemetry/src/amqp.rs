@@ -20,6 +20,10 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, global};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+/// The message header with the publish time (unix milliseconds, an AMQP long-long int):
+/// the consumer's lag is its start time minus this.
+pub const PUBLISHED_MS_HEADER: &str = "x-dirsync-published-ms";
+
 /// A header table holding the current span's trace context.
 ///
 /// Reading the current span's context starts its OpenTelemetry span, so call this inside

@@ -36,6 +36,14 @@ pub struct Telemetry {
     limiter: RateLimiter,
 }
 
+static SCRAPE: std::sync::OnceLock<MetricsHandle> = std::sync::OnceLock::new();
+
+/// The scrape of the process's metrics once [`init`] has run: what a `/metrics` route
+/// serves, wherever in the process it is mounted.
+pub fn scrape() -> Option<MetricsHandle> {
+    SCRAPE.get().cloned()
+}
+
 /// Installs everything (see the crate documentation for the environment variables).
 ///
 /// Fails on invalid settings, an OTLP exporter that cannot be built, or when a global
@@ -93,7 +101,12 @@ pub fn init(settings: Settings) -> Result<Telemetry, TelemetryError> {
     Ok(Telemetry {
         tracer_provider,
         meter_provider,
-        metrics: MetricsHandle::new(registry),
+        metrics: {
+            let handle = MetricsHandle::new(registry);
+            // The first init's scrape is the process's (see `scrape()`).
+            let _ = SCRAPE.set(handle.clone());
+            handle
+        },
         limiter,
     })
 }

@@ -68,7 +68,7 @@ pub mod testing;
 mod trace_ids;
 
 pub use error::TelemetryError;
-pub use init::{Telemetry, init};
+pub use init::{Telemetry, init, scrape};
 pub use metrics::{Metrics, labels, metrics};
 pub use scrape::{MetricsHandle, PROMETHEUS_CONTENT_TYPE};
 pub use settings::{LogFormat, RateLimit, Settings};

@@ -46,6 +46,7 @@ pub struct Metrics {
     ratelimit_wait: Histogram<f64>,
     queue_depth: Gauge<u64>,
     queue_consumers: Gauge<u64>,
+    batch_lag: Histogram<f64>,
     run_duration: Histogram<f64>,
     runs: Counter<u64>,
     tenants_quarantined: Gauge<u64>,
@@ -105,6 +106,11 @@ impl Metrics {
             ),
             queue_depth: gauge("dirsync.queue.depth", "Messages ready in a broker queue."),
             queue_consumers: gauge("dirsync.queue.consumers", "Consumers of a broker queue."),
+            batch_lag: seconds(
+                "dirsync.batch.lag",
+                "Consumer lag: time from a batch's publish to a worker starting it, by queue.",
+                WAIT_BUCKETS,
+            ),
             run_duration: seconds(
                 "dirsync.run.duration",
                 "Duration of finished runs, by kind and outcome.",
@@ -181,6 +187,14 @@ impl Metrics {
         self.queue_consumers.record(consumers, &attrs);
     }
 
+    /// How long a batch waited in `queue` between its publish and a worker starting it.
+    pub fn batch_lag(&self, queue: Queue, waited: Duration) {
+        self.batch_lag.record(
+            waited.as_secs_f64(),
+            &[KeyValue::new("queue", queue.as_str())],
+        );
+    }
+
     /// One run ended: counts it and records its duration.
     pub fn run_finished(&self, kind: RunKind, outcome: RunOutcome, duration: Duration) {
         let attrs = [
@@ -241,6 +255,59 @@ mod tests {
             "several series of {name} {labels:?}"
         );
         line.rsplit_once(' ')?.1.parse().ok()
+    }
+
+    /// The Grafana dashboard in `deploy/` asks only for series and labels the scrape has:
+    /// renaming an instrument or an attribute without the dashboard fails here.
+    #[test]
+    fn the_dashboard_queries_what_the_scrape_serves() {
+        let (m, handle, _provider) = local();
+        m.objects(ObjectOutcome::Synced, ObjectAction::Create, 1);
+        m.batch_processed(BatchKind::Users, BatchOutcome::Ok);
+        m.scim_request("POST", Some(429), Duration::from_millis(20));
+        m.scim_retry(RetryReason::Throttled);
+        m.ratelimit_wait(Duration::from_millis(3));
+        m.queue_state(Queue::Batches, 3, 1);
+        m.batch_lag(Queue::Batches, Duration::from_millis(40));
+        m.run_finished(
+            RunKind::Initial,
+            RunOutcome::Completed,
+            Duration::from_secs(9),
+        );
+        m.tenants_quarantined(0);
+        m.graph_request(GraphRequestKind::UsersDelta, Some(429));
+        let text = handle.render();
+        let series: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../deploy/grafana/dirsync-dashboard.json"))
+                .unwrap();
+        let mut asked = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if word.starts_with("dirsync_") || word.starts_with("http_client_") {
+                        asked += 1;
+                        assert!(series.contains(word), "{word} (in {expr}) is not scraped");
+                    }
+                }
+                // Every label the query groups by is on the series.
+                if let Some(by) = expr.split("by (").nth(1) {
+                    let labels = by.split(')').next().unwrap();
+                    for label in labels.split(',').map(str::trim).filter(|l| *l != "le") {
+                        assert!(
+                            text.contains(&format!("{label}=")),
+                            "label {label} (in {expr}) is not scraped"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(asked >= 12, "{asked}");
     }
 
     #[test]

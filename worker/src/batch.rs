@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dirsync_proto::{BatchMessage, BatchResultEvent, Counts, WIRE_VERSION};
+use dirsync_telemetry::labels::ObjectAction;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tracing::{debug, warn};
@@ -25,6 +26,7 @@ use crate::dry_run;
 use crate::error::WorkerError;
 use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
 use crate::mirror::{load_mirror, load_webex_ids};
+use crate::observe::{ObjectTally, object_action};
 use crate::outcome::UserResult;
 use crate::pipeline::{Planned, Policy, managers_named, plan_batch_with, ref_changes};
 use crate::push::push_all;
@@ -111,9 +113,17 @@ impl BatchProcessor {
                 recorded.counts
             }
             None => {
-                let (results, refs) = self.sync_users(batch).await?;
-                let recorded = record_batch_with(&self.pool, key, &results, &refs).await?;
-                if !recorded.newly_recorded {
+                let pushed = self.sync_users(batch).await?;
+                let recorded =
+                    record_batch_with(&self.pool, key, &pushed.results, &pushed.refs).await?;
+                if recorded.newly_recorded {
+                    let objects = ObjectTally::of_users(&pushed.results, &pushed.actions);
+                    if pushed.refs.partial_pass {
+                        objects.failures_only().record();
+                    } else {
+                        objects.record();
+                    }
+                } else {
                     debug!("another delivery recorded this batch first");
                 }
                 recorded.counts
@@ -215,17 +225,14 @@ impl BatchProcessor {
     /// about one user become a failed user; an error of the tenant's SCIM service stops the
     /// push and comes back as [`WorkerError::TenantScim`], like any error that makes the
     /// whole batch worth retrying later (e.g. the database is unreachable).
-    pub async fn sync_users(
-        &self,
-        batch: &BatchMessage,
-    ) -> Result<(Vec<UserResult>, RefChanges), WorkerError> {
+    pub async fn sync_users(&self, batch: &BatchMessage) -> Result<PushedUsers, WorkerError> {
         let Some((tenant, client)) = self.client(batch).await? else {
             let failed = batch
                 .users
                 .iter()
                 .map(|u| UserResult::failed(u.id.clone(), UNKNOWN_TENANT))
                 .collect();
-            return Ok((failed, RefChanges::default()));
+            return Ok(PushedUsers::unplanned(failed));
         };
 
         let ids: Vec<String> = batch
@@ -244,7 +251,7 @@ impl BatchProcessor {
                     .iter()
                     .map(|u| UserResult::failed(u.id.clone(), reason.clone()))
                     .collect();
-                return Ok((failed, RefChanges::default()));
+                return Ok(PushedUsers::unplanned(failed));
             }
         };
         let mirror = load_mirror(&self.pool, tenant.id, &ids).await?;
@@ -265,12 +272,39 @@ impl BatchProcessor {
                 Planned::Plan { entra_id, plan } => plans.push((entra_id, plan)),
             }
         }
+        let actions = plans
+            .iter()
+            .map(|(entra_id, plan)| (entra_id.clone(), object_action(&plan.action)))
+            .collect();
         // The first tenant-level error ends the push, dropping the requests in flight: their
         // users are pushed again with the whole batch.
         let pushed = push_all(&client, plans, self.settings.scim_concurrency)
             .await
             .map_err(|e| WorkerError::TenantScim(Box::new(e)))?;
         results.extend(pushed);
-        Ok((results, refs))
+        Ok(PushedUsers {
+            results,
+            refs,
+            actions,
+        })
+    }
+}
+
+/// A batch's users once pushed: one result per entry, the manager references to record,
+/// and the action planned for each user that was planned (for `dirsync.objects`).
+#[derive(Debug, Clone, Default)]
+pub struct PushedUsers {
+    pub results: Vec<UserResult>,
+    pub refs: RefChanges,
+    pub actions: HashMap<String, ObjectAction>,
+}
+
+impl PushedUsers {
+    /// Results of users that never got a plan (unknown tenant, broken mapping).
+    fn unplanned(results: Vec<UserResult>) -> Self {
+        Self {
+            results,
+            ..Self::default()
+        }
     }
 }

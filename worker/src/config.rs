@@ -1,5 +1,7 @@
 //! Worker configuration: the command line / environment, and the tunables derived from it.
 
+use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use dirsync_proto::{SecretsKey, Topology};
@@ -53,6 +55,29 @@ pub struct WorkerConfig {
     /// to start without it.
     #[arg(long, env = "DIRSYNC_SECRETS_KEY", hide_env_values = true)]
     pub secrets_key: Option<SecretsKey>,
+    /// Address of the worker's HTTP endpoint (`/metrics`, `/healthz`, `/readyz`), e.g.
+    /// `0.0.0.0:9465` in a container; `off` (or empty) for none, port 0 for any free port.
+    /// When the port is taken (several workers on one host with one configuration), the
+    /// worker listens on a free port of the same interface instead and logs it.
+    #[arg(long, env = "WORKER_HTTP_ADDR", default_value = "127.0.0.1:9465")]
+    pub http_addr: HttpAddr,
+}
+
+/// Where the worker's HTTP endpoint listens, if anywhere (`WORKER_HTTP_ADDR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpAddr(pub Option<SocketAddr>);
+
+impl FromStr for HttpAddr {
+    type Err = std::net::AddrParseError;
+
+    /// `off` or an empty value: no endpoint; otherwise `ip:port`.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("off") {
+            return Ok(HttpAddr(None));
+        }
+        value.parse().map(|addr| HttpAddr(Some(addr)))
+    }
 }
 
 impl WorkerConfig {
@@ -128,5 +153,39 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(300),
             secrets: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerConfig,
+    }
+
+    fn http_addr(args: &[&str]) -> HttpAddr {
+        let args = std::iter::once("w").chain(args.iter().copied());
+        Cli::try_parse_from(args).unwrap().worker.http_addr
+    }
+
+    #[test]
+    fn the_http_endpoint_address_can_be_moved_or_turned_off() {
+        let local: SocketAddr = "127.0.0.1:9465".parse().unwrap();
+        assert_eq!(http_addr(&[]), HttpAddr(Some(local)));
+        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        assert_eq!(
+            http_addr(&["--http-addr", "0.0.0.0:0"]),
+            HttpAddr(Some(any))
+        );
+        assert_eq!(http_addr(&["--http-addr", "off"]), HttpAddr(None));
+        assert_eq!(http_addr(&["--http-addr", "OFF"]), HttpAddr(None));
+        assert_eq!(http_addr(&["--http-addr="]), HttpAddr(None));
+        let bad = ["w", "--http-addr", "localhost"];
+        assert!(Cli::try_parse_from(bad).is_err());
     }
 }

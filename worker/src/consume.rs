@@ -4,16 +4,18 @@
 //! demand goes through exactly the pipeline a run's batch does.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dirsync_proto::BatchMessage;
+use dirsync_telemetry::labels::{BatchOutcome, Queue};
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::batch::BatchProcessor;
+use crate::observe::{batch_kind, error_type};
 use crate::redelivery::{delivery_count, requeue_delay};
 
 /// Which queue a delivery came from, for the logs.
@@ -30,6 +32,14 @@ impl Lane {
         match self {
             Lane::Batches => "batches",
             Lane::Priority => "priority",
+        }
+    }
+
+    /// The lane's `queue` metric label.
+    pub fn queue_label(self) -> Queue {
+        match self {
+            Lane::Batches => Queue::Batches,
+            Lane::Priority => Queue::Priority,
         }
     }
 }
@@ -52,33 +62,44 @@ pub(crate) fn report_join(joined: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Processes one delivery and settles it: ack on success, requeue on a transient failure,
-/// reject (no requeue) when it can never succeed.
+/// Processes one delivery from `queue` and settles it: ack on success, requeue on a
+/// transient failure, reject (no requeue) when it can never succeed.
+///
+/// Everything happens inside a `batch` span (OpenTelemetry messaging conventions, kind
+/// consumer), the child of the span that published the message when its headers carry W3C
+/// trace context, so the batch's processing is part of its run's trace.
 pub(crate) async fn handle_delivery(
     processor: Arc<BatchProcessor>,
     delivery: Delivery,
     base_delay: Duration,
     lane: Lane,
+    queue: Arc<str>,
 ) {
-    let batch = match BatchMessage::decode(&delivery.data) {
-        Ok(batch) => batch,
-        Err(e) => {
-            error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable batch, rejecting it");
-            settle(&delivery, Settle::Reject).await;
-            return;
-        }
-    };
-    let span = info_span!(
-        "batch",
-        tenant_id = %batch.tenant_id,
-        run_id = %batch.run_id,
-        seq = batch.seq,
-        users = batch.users.len(),
-        redelivered = delivery.redelivered,
-        lane = lane.as_str(),
-    );
+    let headers = delivery.properties.headers().as_ref();
+    if let Some(lag) = publish_lag(headers, SystemTime::now()) {
+        dirsync_telemetry::metrics().batch_lag(lane.queue_label(), lag);
+    }
+    let span = batch_span(&delivery, lane, &queue);
+    // Before the span is first entered: that is when its OpenTelemetry span starts.
+    dirsync_telemetry::amqp::set_parent_from(&span, headers);
     let work = async {
-        match processor.process(&batch).await {
+        let batch = match BatchMessage::decode(&delivery.data) {
+            Ok(batch) => batch,
+            Err(e) => {
+                error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable batch, rejecting it");
+                settle(&delivery, Settle::Reject).await;
+                return;
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("tenant_id", tracing::field::display(batch.tenant_id));
+        span.record("run_id", tracing::field::display(batch.run_id));
+        span.record("seq", batch.seq);
+        span.record("users", batch.users.len());
+        span.record("groups", batch.groups.len());
+        span.record("dry_run", batch.dry_run);
+        let kind = batch_kind(&batch);
+        let settled = match processor.process(&batch).await {
             Ok(counts) => {
                 info!(
                     synced = counts.synced,
@@ -86,7 +107,7 @@ pub(crate) async fn handle_delivery(
                     failed = counts.failed,
                     "batch done"
                 );
-                settle(&delivery, Settle::Ack).await;
+                settle(&delivery, Settle::Ack).await
             }
             Err(e) if e.is_retryable() => {
                 if e.is_credential_failure() {
@@ -104,15 +125,20 @@ pub(crate) async fn handle_delivery(
                 // Nothing of the batch is recorded: it is pushed again in full, later.
                 let count = delivery_count(delivery.properties.headers().as_ref());
                 let hold = requeue_delay(base_delay, count);
+                span.record("otel.status_code", "error");
+                span.record("error.type", error_type(&e));
                 warn!(error = %e, deliveries = count.saturating_add(1), ?hold, "batch failed, requeueing it");
                 tokio::time::sleep(hold).await;
-                settle(&delivery, Settle::Requeue).await;
+                settle(&delivery, Settle::Requeue).await
             }
             Err(e) => {
+                span.record("otel.status_code", "error");
+                span.record("error.type", error_type(&e));
                 error!(error = %e, "batch cannot succeed, rejecting it");
-                settle(&delivery, Settle::Reject).await;
+                settle(&delivery, Settle::Reject).await
             }
-        }
+        };
+        dirsync_telemetry::metrics().batch_processed(kind, settled);
     }
     .instrument(span);
     // A priority delivery's SCIM requests go ahead of the slots the batches reserved.
@@ -122,13 +148,68 @@ pub(crate) async fn handle_delivery(
     }
 }
 
+/// The `batch` span of a delivery (OpenTelemetry messaging conventions: kind consumer,
+/// `process` operation); the batch's own fields are recorded once it is decoded.
+fn batch_span(delivery: &Delivery, lane: Lane, queue: &str) -> tracing::Span {
+    let span = info_span!(
+        "batch",
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %queue,
+        messaging.message.id = tracing::field::Empty,
+        messaging.message.body.size = delivery.data.len(),
+        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
+        error.type = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        run_id = tracing::field::Empty,
+        seq = tracing::field::Empty,
+        users = tracing::field::Empty,
+        groups = tracing::field::Empty,
+        dry_run = tracing::field::Empty,
+        redelivered = delivery.redelivered,
+        lane = lane.as_str(),
+    );
+    if let Some(id) = delivery.properties.message_id() {
+        span.record("messaging.message.id", id.as_str());
+    }
+    span
+}
+
+/// How long the message waited since its publisher stamped it (header
+/// [`PUBLISHED_MS_HEADER`], unix milliseconds). `None` without a stamp, or when the stamp
+/// is later than `now` (the hosts' clocks disagree): no lag is better than a wrong one.
+pub fn publish_lag(headers: Option<&FieldTable>, now: SystemTime) -> Option<Duration> {
+    let published_ms = match headers?.inner().get(PUBLISHED_MS_HEADER)? {
+        AMQPValue::LongLongInt(ms) => u64::try_from(*ms).ok()?,
+        AMQPValue::LongUInt(ms) => u64::from(*ms),
+        AMQPValue::LongInt(ms) => u64::try_from(*ms).ok()?,
+        AMQPValue::Timestamp(ms) => *ms,
+        _ => return None,
+    };
+    let published = UNIX_EPOCH.checked_add(Duration::from_millis(published_ms))?;
+    now.duration_since(published).ok()
+}
+
+/// The header in which the coordinator stamps a batch's publish time (unix ms, long-long).
+pub const PUBLISHED_MS_HEADER: &str = "x-dirsync-published-ms";
+
 enum Settle {
     Ack,
     Requeue,
     Reject,
 }
 
-async fn settle(delivery: &Delivery, how: Settle) {
+/// Settles the delivery; returns what became of it (also when the channel is gone and the
+/// broker requeues it by itself: the worker's decision is what counts).
+async fn settle(delivery: &Delivery, how: Settle) -> BatchOutcome {
+    let outcome = match how {
+        Settle::Ack => BatchOutcome::Ok,
+        Settle::Requeue => BatchOutcome::Requeued,
+        Settle::Reject => BatchOutcome::Rejected,
+    };
     let result = match how {
         Settle::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Settle::Requeue => {
@@ -153,5 +234,47 @@ async fn settle(delivery: &Delivery, how: Settle) {
     if let Err(e) = result {
         // The channel is gone: the broker requeues the delivery by itself.
         warn!(error = %e, "cannot settle a delivery");
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamped(value: AMQPValue) -> FieldTable {
+        let mut headers = FieldTable::default();
+        headers.insert(PUBLISHED_MS_HEADER.into(), value);
+        headers
+    }
+
+    #[test]
+    fn the_lag_runs_from_the_publish_stamp() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_002_500);
+        let cases = [
+            (
+                Some(stamped(AMQPValue::LongLongInt(1_700_000_000_000))),
+                Some(Duration::from_millis(2_500)),
+            ),
+            (
+                Some(stamped(AMQPValue::Timestamp(1_700_000_002_000))),
+                Some(Duration::from_millis(500)),
+            ),
+            // the publisher's clock is ahead of ours
+            (
+                Some(stamped(AMQPValue::LongLongInt(1_700_000_003_000))),
+                None,
+            ),
+            (Some(stamped(AMQPValue::LongLongInt(-5))), None),
+            (
+                Some(stamped(AMQPValue::LongString("1700000000000".into()))),
+                None,
+            ),
+            (Some(FieldTable::default()), None),
+            (None, None),
+        ];
+        for (i, (headers, lag)) in cases.into_iter().enumerate() {
+            assert_eq!(publish_lag(headers.as_ref(), now), lag, "case {i}");
+        }
     }
 }

@@ -144,6 +144,11 @@ pub async fn exists(pool: &PgPool, batch: &BatchMessage) -> Result<bool, WorkerE
 
 /// Commits the batch's rows and its `dry_run_batches` row once; a second delivery keeps
 /// the first one's.
+#[tracing::instrument(
+    name = "record",
+    skip_all,
+    fields(tenant_id = %batch.tenant_id, run_id = %batch.run_id, seq = batch.seq, rows = report.rows.len(), newly_recorded)
+)]
 pub async fn record(
     pool: &PgPool,
     batch: &BatchMessage,
@@ -170,6 +175,7 @@ pub async fn record(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    tracing::Span::current().record("newly_recorded", inserted != 0);
     if inserted == 0 {
         tx.rollback().await?;
         return Ok(stored(pool, batch).await?.unwrap_or(counts));

@@ -210,6 +210,11 @@ async fn load_mirror_groups(
 
 /// Records a group batch: its result row (no users, the group counts), the mirror rows and
 /// the failed groups, in one transaction; a batch recorded before is left as it was.
+#[tracing::instrument(
+    name = "record",
+    skip_all,
+    fields(tenant_id = %key.tenant, run_id = %key.run, seq = key.seq, groups = results.len(), newly_recorded)
+)]
 pub async fn record_groups(
     pool: &PgPool,
     key: BatchKey,
@@ -233,6 +238,7 @@ pub async fn record_groups(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    tracing::Span::current().record("newly_recorded", inserted != 0);
     if inserted == 0 {
         tx.rollback().await?;
         return Ok(Recorded {

@@ -1,11 +1,12 @@
-//! The `dirsync-worker` process: parses its configuration, runs the worker until SIGTERM
-//! or Ctrl-C, then lets in-flight batches finish.
+//! The `dirsync-worker` process: parses its configuration, starts telemetry (JSON logs with
+//! trace ids, OTLP traces when configured, the Prometheus scrape), runs the worker until
+//! SIGTERM or Ctrl-C, lets in-flight batches finish, then flushes telemetry.
 
 use anyhow::Context;
 use clap::Parser;
+use dirsync_telemetry::Settings;
 use dirsync_worker::WorkerConfig;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,17 +20,19 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    let settings =
+        Settings::from_env("dirsync-worker").context("reading the telemetry settings")?;
+    let telemetry = dirsync_telemetry::init(settings).context("starting telemetry")?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    dirsync_worker::run(cli.worker, shutdown)
-        .await
-        .context("worker failed")
+    let result =
+        dirsync_worker::run_with_metrics(cli.worker, shutdown, Some(telemetry.metrics_handle()))
+            .await
+            .context("worker failed");
+    // Also after a failure: the spans of what went wrong are the ones worth exporting.
+    telemetry.shutdown().await;
+    result
 }
 
 /// Cancels `token` on SIGTERM (how orchestrators stop a process) or Ctrl-C.

@@ -170,12 +170,14 @@ impl OrgRateLimiter {
         Ok(Duration::from_micros(wait_us.max(0).unsigned_abs()))
     }
 
-    /// Waits until the org's budget lets one more request go.
+    /// Waits until the org's budget lets one more request go. The wait (zero included, so
+    /// the histogram's count is the requests that asked) goes to `dirsync.ratelimit.wait`.
     pub async fn acquire(&self, org: &str) -> Result<(), WorkerError> {
         let wait = self.reserve(org).await?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        dirsync_telemetry::metrics().ratelimit_wait(wait);
         Ok(())
     }
 

@@ -154,6 +154,11 @@ pub async fn record_batch(
 }
 
 /// [`record_batch`] with the batch's manager references, in the same transaction.
+#[tracing::instrument(
+    name = "record",
+    skip_all,
+    fields(tenant_id = %key.tenant, run_id = %key.run, seq = key.seq, users = results.len(), newly_recorded)
+)]
 pub async fn record_batch_with(
     pool: &PgPool,
     key: BatchKey,
@@ -183,6 +188,7 @@ pub async fn record_batch_with(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    tracing::Span::current().record("newly_recorded", inserted != 0);
     if inserted == 0 {
         tx.rollback().await?;
         let stored = stored_counts(pool, key.run, key.seq)

@@ -44,6 +44,8 @@ pub struct Worker {
     /// The priority lane's channel, with its own prefetch.
     priority_channel: Channel,
     topology: Topology,
+    /// The names of the batch queue and the priority lane, for the `batch` spans.
+    queues: (Arc<str>, Arc<str>),
     settings: WorkerSettings,
 }
 
@@ -73,13 +75,28 @@ impl Worker {
         let counters = RunCounters::new(topology.clone(), settings.counts_ttl);
         let processor =
             BatchProcessor::new(pool, redis, http, counters, publisher, settings.clone());
+        let queues = (
+            Arc::from(topology.batch_queue()),
+            Arc::from(topology.priority_queue()),
+        );
         Ok(Worker {
             processor: Arc::new(processor),
             consume_channel,
             priority_channel,
             topology,
+            queues,
             settings,
         })
+    }
+
+    /// The worker's channels (batch queue, priority lane, result publishing), for watching
+    /// their state (`/readyz`).
+    pub fn channels(&self) -> Vec<Channel> {
+        vec![
+            self.consume_channel.clone(),
+            self.priority_channel.clone(),
+            self.processor_channel().clone(),
+        ]
     }
 
     /// Consumes both lanes until `shutdown` is cancelled (or the broker ends a consumer),
@@ -172,7 +189,13 @@ impl Worker {
             Some(Ok(delivery)) => {
                 let processor = self.processor.clone();
                 let base_delay = self.settings.requeue_delay;
-                tasks.spawn(handle_delivery(processor, delivery, base_delay, lane));
+                let queue = match lane {
+                    Lane::Batches => self.queues.0.clone(),
+                    Lane::Priority => self.queues.1.clone(),
+                };
+                tasks.spawn(handle_delivery(
+                    processor, delivery, base_delay, lane, queue,
+                ));
                 None
             }
             Some(Err(e)) => Some(Err(WorkerError::from(e))),

@@ -141,16 +141,7 @@ fn summary_text(v: &DryRunView) -> String {
 /// Polls the dry run with a progress bar (users read, then batches reported of sent) until
 /// it completes or fails; with `--json`, one line per poll instead of the bar.
 async fn follow(api: &ApiClient, path: &str, json: bool) -> Result<DryRunView, ApiFailure> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] {wide_bar} {pos}/{len} batches  {msg}",
-        )
-        .expect("static template"),
-    );
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = output::batch_bar(json);
     loop {
         let v: DryRunView = api.get(path).await?;
         if json {

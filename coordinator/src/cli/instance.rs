@@ -583,16 +583,7 @@ fn progress_text(p: &Progress) -> String {
 /// (of the total once the walk is over) as a bar, until the run is completed; with `--json`,
 /// one line per poll instead of the bar.
 async fn watch_progress(api: &ApiClient, path: &str, json: bool) -> Result<(), ApiFailure> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "[{elapsed_precise}] {wide_bar} {pos}/{len} batches  {msg}",
-        )
-        .expect("static template"),
-    );
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = output::batch_bar(json);
     let mut watched = None;
     loop {
         let p: Progress = api.get(path).await?;

@@ -362,6 +362,13 @@ impl AddTenant {
     }
 }
 
+impl Cli {
+    /// Whether the command is an operator's call to the admin API (`tenant …`, `run …`).
+    pub fn calls_api(&self) -> bool {
+        matches!(self.command, Command::Tenant(_) | Command::Run(_))
+    }
+}
+
 /// The process exit code for a failed command: the API failure's code (see
 /// [`ExitCode`]), 1 for anything else.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
@@ -461,10 +468,15 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 owner_name(),
                 shutdown.clone(),
             ));
+            let gauges = tokio::spawn(crate::fleet_metrics::serve(
+                runner.clone(),
+                shutdown.clone(),
+            ));
             let report = scheduler::serve(runner, leases, max_runs, shutdown.clone()).await;
             // The scheduler stops on shutdown or on an error; the HTTP face goes with it.
             shutdown.cancel();
             dry_runs.await.context("dry run task")?;
+            gauges.await.context("fleet gauges task")?;
             http_task
                 .await
                 .context("http task")?

@@ -18,6 +18,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
+use tracing::{Instrument, field};
+
+use dirsync_telemetry::labels::GraphRequestKind;
 
 use super::groups::{GROUP_SELECT, GroupsPage, parse_groups_page};
 use super::pacing::{self, DEFAULT_RU_PER_10S, Pacer, PacerKey};
@@ -53,6 +56,8 @@ pub struct GraphClient {
     http: reqwest::Client,
     login_url: String,
     graph_base_url: String,
+    /// `server.address` of the request spans.
+    host: String,
     graph_tenant_id: String,
     client_id: String,
     client_secret: SecretString,
@@ -76,6 +81,10 @@ impl GraphClient {
             http,
             login_url: tenant.graph_login_url.trim_end_matches('/').to_string(),
             graph_base_url: tenant.graph_base_url.trim_end_matches('/').to_string(),
+            host: url::Url::parse(&tenant.graph_base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default(),
             graph_tenant_id: tenant.graph_tenant_id.clone(),
             client_id: tenant.client_id.clone(),
             client_secret: tenant.client_secret.clone(),
@@ -160,7 +169,14 @@ impl GraphClient {
 
     /// Fetches one page (a nextLink, a deltaLink or the initial URL) with retries.
     pub async fn users_page(&self, url: &str) -> Result<DeltaPage, CoordinatorError> {
-        self.fetch(url, parse_page).await
+        let span = tracing::info_span!("graph_page", kind = "users", users = field::Empty);
+        async {
+            let page = self.fetch(url, parse_page).await?;
+            tracing::Span::current().record("users", page.users.len());
+            Ok(page)
+        }
+        .instrument(span)
+        .await
     }
 
     /// The first request of a full `groups/delta` enumeration, with member tracking.
@@ -174,7 +190,9 @@ impl GraphClient {
     /// Fetches one `groups/delta` page with the same token, pacing and retries as
     /// [`Self::users_page`].
     pub async fn groups_page(&self, url: &str) -> Result<GroupsPage, CoordinatorError> {
-        self.fetch(url, parse_groups_page).await
+        self.fetch(url, parse_groups_page)
+            .instrument(tracing::info_span!("graph_page", kind = "groups"))
+            .await
     }
 
     /// The first page of the tenant's room list (`places/microsoft.graph.room`).
@@ -248,6 +266,39 @@ impl GraphClient {
         // Wait for the pace first, then take the token: a short-lived token fetched before a
         // long wait could expire before it is used.
         self.pacer().ready().await;
+        let kind = request_kind(url);
+        let span = tracing::info_span!(
+            "graph_request",
+            otel.kind = "client",
+            http.request.method = "GET",
+            server.address = %self.host,
+            url.template = kind.as_str(),
+            http.response.status_code = field::Empty,
+            error.type = field::Empty,
+        );
+        let result = self
+            .get_once_traced(url, headers, parse)
+            .instrument(span.clone())
+            .await;
+        let status = match &result {
+            Ok(_) => Some(200),
+            Err(CoordinatorError::GraphStatus { status, .. }) => Some(*status),
+            Err(_) => None,
+        };
+        match status {
+            Some(status) => span.record("http.response.status_code", status),
+            None => span.record("error.type", "transport"),
+        };
+        dirsync_telemetry::metrics().graph_request(kind, status);
+        result
+    }
+
+    async fn get_once_traced<T>(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        parse: fn(&[u8]) -> Result<T, CoordinatorError>,
+    ) -> Result<T, CoordinatorError> {
         let token = self.token().await?;
         let mut request = self
             .http
@@ -376,6 +427,20 @@ pub fn classify_error(
         code,
         message,
         retry_after,
+    }
+}
+
+/// Which kind of Graph request a URL is, for bounded metric labels and span names.
+fn request_kind(url: &str) -> GraphRequestKind {
+    let path = url.split('?').next().unwrap_or(url);
+    if path.ends_with("/users/delta") {
+        GraphRequestKind::UsersDelta
+    } else if path.ends_with("/groups/delta") {
+        GraphRequestKind::GroupsDelta
+    } else if path.contains("/photo") {
+        GraphRequestKind::Photo
+    } else {
+        GraphRequestKind::Other
     }
 }
 

@@ -160,7 +160,7 @@ impl Provisioner {
             groups: Vec::new(),
             dry_run: false,
         };
-        publisher.publish(&batch.encode()).await?;
+        publisher.publish_batch(&batch).await?;
         let deadline = tokio::time::Instant::now() + self.wait;
         let mut poll = tokio::time::interval(POLL);
         loop {

@@ -25,7 +25,7 @@ use crate::dry_runs::DryRunStore;
 use crate::graph::PageLink;
 use crate::graph::rooms::mark_rooms;
 use crate::memberships::{scope_users_sql, write_round};
-use crate::{CoordinatorError, TenantStore, guard, scope};
+use crate::{CoordinatorError, guard, scope};
 
 /// How often the reported batches are re-read when no result event arrives.
 const POLL: Duration = Duration::from_millis(500);
@@ -40,21 +40,10 @@ impl Runner {
         store: &DryRunStore,
         cancel: &CancellationToken,
     ) -> Result<(), CoordinatorError> {
-        let mut tenants = TenantStore::new(self.pool.clone());
-        if let Some(key) = &self.secrets {
-            tenants = tenants.with_key(key.clone());
-        }
-        let tenant = tenants.get(tenant_id).await?;
+        let tenant = self.tenant(tenant_id).await?;
         let graph = crate::graph::GraphClient::new(self.http.clone(), &tenant)
             .with_budget(self.graph_budget);
-        let rooms = if tenant.scope.rooms {
-            tokio::select! {
-                rooms = graph.room_emails() => rooms?,
-                _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
-            }
-        } else {
-            HashSet::new()
-        };
+        let rooms = super::rooms_of(&graph, &tenant, cancel).await?;
         let filtered = tenant.scope.is_filtered();
         if filtered {
             let round = if tenant.scope.needs_groups() {
@@ -117,7 +106,7 @@ impl Runner {
                     groups: Vec::new(),
                     dry_run: true,
                 };
-                publisher.publish(&batch.encode()).await?;
+                publisher.publish_batch(&batch).await?;
                 walk.published += 1;
             }
             let done = matches!(page.link, PageLink::Delta(_));
@@ -267,11 +256,6 @@ impl Runner {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// The database pool runs use.
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
     }
 }
 

@@ -167,7 +167,9 @@ impl Outbox {
                 .stage_entering(self.run, kind, after, self.seq, &bytes, entering)
                 .await?;
         }
-        self.publisher.publish(&bytes).await?;
+        self.publisher
+            .publish(self.tenant, self.run, self.seq, &bytes)
+            .await?;
         self.seq += 1;
         Ok(())
     }
@@ -189,7 +191,7 @@ pub(super) async fn publish_unrecorded(
     let publisher = BatchPublisher::new(amqp, topology).await?;
     for batch in batches {
         if !recorded.contains(&batch.seq) {
-            publisher.publish(&batch.encode()).await?;
+            publisher.publish_batch(batch).await?;
         }
     }
     Ok(batches.len() as u32)

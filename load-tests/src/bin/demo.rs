@@ -52,11 +52,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Cmd::Worker(config)) => runtime.block_on(worker(config)),
         Some(Cmd::Dirsync { args }) => runtime.block_on(async {
-            process::init_tracing("warn");
+            let telemetry = process::init_telemetry("dirsync-coordinator", "warn")?;
             let cli = dirsync_coordinator::cli::Cli::parse_from(
                 std::iter::once("dirsync".to_string()).chain(args),
             );
-            if let Err(e) = dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await {
+            let result = dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await;
+            telemetry.shutdown().await;
+            if let Err(e) = result {
                 // The same exit codes as the `dirsync` binary.
                 eprintln!("error: {e:#}");
                 std::process::exit(dirsync_coordinator::cli::exit_code(&e).into());
@@ -68,15 +70,23 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn worker(config: dirsync_worker::WorkerConfig) -> anyhow::Result<()> {
-    process::init_tracing("warn");
+    let telemetry = process::init_telemetry("dirsync-worker", "warn")?;
     let shutdown = process::cancel_on_signal();
-    dirsync_worker::run(config, shutdown)
-        .await
-        .context("worker failed")
+    let result =
+        dirsync_worker::run_with_metrics(config, shutdown, dirsync_telemetry::scrape()).await;
+    telemetry.shutdown().await;
+    result.context("worker failed")
 }
 
 async fn demo(users: usize, seed: u64, workers: usize) -> anyhow::Result<()> {
-    process::init_tracing("warn");
+    // The demo's coordinator runs in this process: its spans are the coordinator's.
+    let telemetry = process::init_telemetry("dirsync-coordinator", "warn")?;
+    let result = demo_cycles(users, seed, workers).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn demo_cycles(users: usize, seed: u64, workers: usize) -> anyhow::Result<()> {
     eprintln!("dirsync demo: {users} synthetic users, {workers} worker processes");
     let stack = Stack::start(&StackOptions {
         seed,

@@ -6,26 +6,27 @@
 //! or a 409 means for them. With an [`OrgRateLimiter`], every attempt first waits for the
 //! org's fleet-wide budget, and a 429/503 with `Retry-After` pauses the org for every worker.
 //! A target that answers `/Bulk` with 404, 405 or 501 has no Bulk endpoint: its
-//! [`BulkSupport`] remembers that, and callers send single requests from then on.
+//! [`BulkSupport`] remembers that, and callers send single requests from then on. How one
+//! request is sent, retried, traced and measured is in `client/send.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use backon::Retryable;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
-use tracing::{Instrument, debug, field, info_span, warn};
+use tracing::debug;
 
 use super::body::patch_request;
 use super::bulk::{BulkOutcome, BulkRequest, parse_bulk_response};
-use super::retry::{RetryPolicy, parse_retry_after};
-use super::wire::{ListResponse, UserResource, error_from_response, filter_string};
+use super::retry::RetryPolicy;
+use super::wire::{ListResponse, UserResource, filter_string};
 use crate::error::WorkerError;
 use crate::map::ScimAttributes;
 use crate::ratelimit::OrgRateLimiter;
+
+mod send;
 
 /// Builds the HTTP client shared by all tenants (one connection pool per worker).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
@@ -264,86 +265,6 @@ impl ScimClient {
             .await
             .map(drop)
     }
-
-    pub(super) async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>, WorkerError> {
-        self.send_when(method, url, body, WorkerError::is_retryable)
-            .await
-    }
-
-    /// [`Self::send`], retrying the errors `retry_if` accepts.
-    async fn send_when(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-        retry_if: impl FnMut(&WorkerError) -> bool,
-    ) -> Result<Vec<u8>, WorkerError> {
-        let mut slept = Duration::ZERO;
-        let policy = self.policy.clone();
-        (|| self.send_once(method.clone(), url.clone(), body))
-            .retry(self.policy.backoff())
-            .when(retry_if)
-            .adjust(move |e: &WorkerError, next| {
-                let delay = policy.next_delay(e.retry_after(), next, slept, fastrand::f64())?;
-                slept += delay;
-                Some(delay)
-            })
-            .notify(|e, delay| debug!(error = %e, ?delay, "retrying scim request"))
-            .await
-    }
-
-    async fn send_once(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>, WorkerError> {
-        let span = info_span!("scim_request", method = %method, status = field::Empty);
-        async {
-            if let Some(limiter) = &self.limiter {
-                limiter.acquire(&self.org).await?;
-            }
-            let mut request = self
-                .http
-                .request(method, url)
-                .bearer_auth(self.token.expose_secret());
-            if let Some(body) = body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
-                    .body(body.to_string());
-            }
-            let response = request.send().await.map_err(transport)?;
-            let status = response.status();
-            tracing::Span::current().record("status", status.as_u16());
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.map_err(transport)?;
-            if status.is_success() {
-                return Ok(bytes.to_vec());
-            }
-            let advice = retry_after(&headers);
-            if let (Some(limiter), Some(advice), 429 | 503) =
-                (&self.limiter, advice, status.as_u16())
-            {
-                let pause = advice.min(self.policy.max_retry_after);
-                if let Err(e) = limiter.pause(&self.org, pause).await {
-                    warn!(error = %e, "cannot pause the org's scim budget");
-                }
-            }
-            Err(error_from_response(
-                status.as_u16(),
-                &bytes,
-                advice,
-                tracking_id(&headers),
-            ))
-        }
-        .instrument(span)
-        .await
-    }
 }
 
 /// The search result that really has this userName. A server that ignores or loosens the
@@ -355,25 +276,6 @@ fn same_user_name(resources: Vec<UserResource>, user_name: &str) -> Option<UserR
             .as_deref()
             .is_some_and(|n| n.eq_ignore_ascii_case(user_name))
     })
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
-}
-
-fn tracking_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("trackingid")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// The URL is left out: it can carry a userName in its query, and the reason is stored.
-fn transport(e: reqwest::Error) -> WorkerError {
-    WorkerError::ScimTransport(e.without_url())
 }
 
 #[cfg(test)]

@@ -9,5 +9,6 @@ mod push;
 mod ratelimit;
 mod record;
 mod sealed_token;
+mod telemetry;
 mod tenant_failure;
 mod worker_e2e;

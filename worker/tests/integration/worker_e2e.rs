@@ -258,6 +258,8 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         scim_rate_per_org: 50.0,
         scim_burst_per_org: 10,
         secrets_key: Some(crate::common::secrets_key()),
+        // Any free port: the endpoint starts and stops with the worker.
+        http_addr: "127.0.0.1:0".parse().unwrap(),
     };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dirsync_worker::run(config, shutdown.clone()));
