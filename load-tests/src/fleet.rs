@@ -187,16 +187,22 @@ impl Stack {
         .await?;
         let servers = vec![graph_served, scim_served];
         let first = register(
-            &graph,
             &scim,
             &env,
             &servers,
             &format!("{} demo tenant", opts.label),
             "contoso.example",
-            opts.users,
-            opts.seed,
             opts.allow_hard_delete,
-            opts.groups,
+            |spec| {
+                graph.add_tenant_with_groups(
+                    TenantSpec {
+                        seed: opts.seed,
+                        users: opts.users,
+                        ..spec
+                    },
+                    opts.groups,
+                )
+            },
         )
         .await?;
         let (tenant_id, entra_tenant, org_id) = (first.tenant_id, first.entra_tenant, first.org_id);
@@ -277,16 +283,41 @@ impl Stack {
     /// domain is `tenant{seed}.example`, so its userNames never clash with another org's.
     pub async fn add_tenant(&self, name: &str, users: usize, seed: u64) -> anyhow::Result<Pairing> {
         register(
-            &self.graph,
             &self.scim,
             &self.env,
             &self.servers,
             name,
             &format!("tenant{seed}.example"),
-            users,
-            seed,
             self.allow_hard_delete,
-            GroupSpec::default(),
+            |spec| {
+                self.graph.add_tenant(TenantSpec {
+                    seed,
+                    users,
+                    ..spec
+                })
+            },
+        )
+        .await
+    }
+
+    /// Registers one more tenant and org that `add` puts in the Graph simulator itself (from
+    /// the spec it is given: id, domain and app credentials), e.g. a hand-written tenant or
+    /// one with groups. `allow_hard_delete` as in [`StackOptions`].
+    pub async fn add_tenant_with(
+        &self,
+        name: &str,
+        domain: &str,
+        allow_hard_delete: bool,
+        add: impl FnOnce(&GraphSim, TenantSpec) -> Result<(), crate::graph_sim::GraphSimError>,
+    ) -> anyhow::Result<Pairing> {
+        register(
+            &self.scim,
+            &self.env,
+            &self.servers,
+            name,
+            domain,
+            allow_hard_delete,
+            |spec| add(&self.graph, spec),
         )
         .await
     }
@@ -574,34 +605,28 @@ pub struct Pairing {
     pub org_id: String,
 }
 
-/// Creates a synthetic tenant, its org and the dirsync tenant that pairs them.
-#[allow(clippy::too_many_arguments)]
+/// Creates a tenant in the Graph simulator (`add`, given the spec to use), its org and the
+/// dirsync tenant that pairs them.
 async fn register(
-    graph: &GraphSim,
     scim: &ScimSim,
     env: &TestEnv,
     servers: &[Served],
     name: &str,
     domain: &str,
-    users: usize,
-    seed: u64,
     allow_hard_delete: bool,
-    groups: GroupSpec,
+    add: impl FnOnce(TenantSpec) -> Result<(), crate::graph_sim::GraphSimError>,
 ) -> anyhow::Result<Pairing> {
     let (graph_url, scim_url) = (servers[0].base_url(), servers[1].base_url());
     let entra_tenant = uuid::Uuid::new_v4().to_string();
     let client_secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
-    graph.add_tenant_with_groups(
-        TenantSpec {
-            tenant_id: entra_tenant.clone(),
-            domain: domain.into(),
-            client_id: "dirsync-app".into(),
-            client_secret: client_secret.clone(),
-            seed,
-            users,
-        },
-        groups,
-    )?;
+    add(TenantSpec {
+        tenant_id: entra_tenant.clone(),
+        domain: domain.into(),
+        client_id: "dirsync-app".into(),
+        client_secret: client_secret.clone(),
+        seed: 0,
+        users: 0,
+    })?;
     let org_id = uuid::Uuid::new_v4().to_string();
     let scim_token = format!("scim-{}", uuid::Uuid::new_v4().simple());
     scim.add_org(&org_id, &scim_token);
@@ -627,7 +652,7 @@ async fn register(
 }
 
 /// Delays every request to `router` by `latency` (none when zero).
-fn with_latency(router: axum::Router, latency: Duration) -> axum::Router {
+pub fn with_latency(router: axum::Router, latency: Duration) -> axum::Router {
     if latency.is_zero() {
         return router;
     }

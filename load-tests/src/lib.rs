@@ -8,12 +8,15 @@
 //! - [`oracle`]: decides whether the SCIM org converged to the mapping of the tenant.
 //! - [`testkit`] and [`fleet`]: isolated resources and a whole running dirsync, for the demo
 //!   and the end-to-end tests.
+//! - [`scenario`]: the load harness: scenario files, the runner, its reports, and the SCIM
+//!   simulator's raw capacity.
 
 pub mod domain_name;
 pub mod fleet;
 pub mod graph_sim;
 pub mod oracle;
 pub mod process;
+pub mod scenario;
 pub mod scim_sim;
 pub mod serve;
 pub mod synthetic;

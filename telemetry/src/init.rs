@@ -51,6 +51,7 @@ pub fn scrape() -> Option<MetricsHandle> {
 /// changed then.
 pub fn init(settings: Settings) -> Result<Telemetry, TelemetryError> {
     let filter = subscriber::env_filter(&settings.default_filter)?;
+    let traced = subscriber::trace_filter()?;
     let export = otlp_traces_enabled(env)?;
     let resource = resource(settings.service_name);
 
@@ -82,7 +83,7 @@ pub fn init(settings: Settings) -> Result<Telemetry, TelemetryError> {
         writer: std::io::stderr,
     };
     let tracer = tracer_provider.tracer(settings.service_name);
-    subscriber::build(filter, tracer, output, &limiter)
+    subscriber::build(filter, traced, tracer, output, &limiter)
         .try_init()
         .map_err(TelemetryError::AlreadyInitialised)?;
 

@@ -1,8 +1,9 @@
 //! The tracing subscriber every dirsync process (and [`crate::testing`]) runs: the filter,
 //! the OpenTelemetry layer, and the log writer behind the repeated-event limiter.
 //!
-//! The filter sits below both layers, so what `RUST_LOG` hides is neither logged nor traced:
-//! per-object spans at DEBUG cost nothing in production.
+//! Each layer has its filter: `RUST_LOG` says what is logged, `DIRSYNC_TRACE_FILTER` (default
+//! `info`) what is traced, so quiet logs (`warn`) still leave a run's spans to export, and
+//! per-object spans at DEBUG cost nothing unless asked for.
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +22,16 @@ pub(crate) fn env_filter(default: &str) -> Result<EnvFilter, TelemetryError> {
     parse_filter(&directives)
 }
 
+/// What is traced: `DIRSYNC_TRACE_FILTER` when set and not empty, else [`TRACE_DEFAULT`].
+pub(crate) fn trace_filter() -> Result<EnvFilter, TelemetryError> {
+    let directives = env("DIRSYNC_TRACE_FILTER").unwrap_or_else(|| TRACE_DEFAULT.to_owned());
+    parse_filter(&directives)
+}
+
+/// The spans traced by default: the units of work (run, page, publish, batch, SCIM
+/// request, record) are at INFO.
+pub(crate) const TRACE_DEFAULT: &str = "info";
+
 pub(crate) fn parse_filter(directives: &str) -> Result<EnvFilter, TelemetryError> {
     EnvFilter::try_new(directives).map_err(|source| TelemetryError::Filter {
         filter: directives.to_owned(),
@@ -36,10 +47,11 @@ pub(crate) struct Output<W> {
     pub(crate) writer: W,
 }
 
-/// Filter, then OpenTelemetry (spans and span events of everything the filter lets
-/// through), then the log writer behind `limiter`.
+/// OpenTelemetry behind `traces` (spans and span events it lets through), and the log
+/// writer behind `limiter` and `logs`.
 pub(crate) fn build<W>(
-    filter: EnvFilter,
+    logs: EnvFilter,
+    traces: EnvFilter,
     tracer: opentelemetry_sdk::trace::SdkTracer,
     output: Output<W>,
     limiter: &RateLimiter,
@@ -48,9 +60,12 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
-        .with(limiter.layer(log_layer(output)))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(traces),
+        )
+        .with(limiter.layer(log_layer(output)).with_filter(logs))
 }
 
 fn log_layer<S, W>(output: Output<W>) -> Box<dyn Layer<S> + Send + Sync>

@@ -77,7 +77,8 @@ impl TestTelemetry {
         };
         let limiter = RateLimiter::new(RateLimit::default(), Arc::new(Instant::now));
         let tracer = provider.tracer(service_name);
-        let dispatch = Dispatch::new(subscriber::build(filter, tracer, output, &limiter));
+        let traced = subscriber::parse_filter(directives)?;
+        let dispatch = Dispatch::new(subscriber::build(filter, traced, tracer, output, &limiter));
         Ok(Self {
             exporter,
             provider,

@@ -398,6 +398,18 @@ impl GraphSim {
         let mut users = SyntheticTenant::new(spec.seed, spec.users, &spec.domain);
         users.add_rooms(self.config().rooms);
         let generated = SyntheticGroups::new(spec.seed, &groups, users.users());
+        self.add_tenant_from(spec, users, generated)
+    }
+
+    /// Starts serving a tenant built by the caller (hand-written users and groups); the
+    /// spec's `users` count is not used.
+    pub fn add_tenant_from(
+        &self,
+        spec: TenantSpec,
+        users: SyntheticTenant,
+        generated: SyntheticGroups,
+    ) -> Result<(), GraphSimError> {
+        validate(&spec)?;
         let store = TenantStore::with_groups(users, generated);
         let tenant = Tenant {
             epoch: fastrand::u64(..),

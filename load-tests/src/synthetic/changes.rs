@@ -167,6 +167,25 @@ impl SyntheticTenant {
         }
     }
 
+    /// A tenant of the given users, all live, in this order (hand-written tenants of the load
+    /// harness); later steps draw from `seed` and new users continue the generated sequence.
+    pub fn from_users(seed: u64, domain: &str, users: Vec<EntraUser>) -> SyntheticTenant {
+        SyntheticTenant {
+            seed,
+            domain: domain.to_ascii_lowercase(),
+            users: users
+                .into_iter()
+                .map(|user| TenantUser {
+                    user,
+                    state: UserState::Live,
+                    cleared: PropSet::EMPTY,
+                })
+                .collect(),
+            rooms: Vec::new(),
+            steps: 0,
+        }
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }

@@ -262,6 +262,16 @@ impl SyntheticGroups {
         }
     }
 
+    /// The given groups, in this order (hand-written tenants of the load harness); later
+    /// steps draw from `seed`.
+    pub fn from_groups(seed: u64, groups: Vec<TenantGroup>) -> SyntheticGroups {
+        SyntheticGroups {
+            seed,
+            groups,
+            steps: 0,
+        }
+    }
+
     /// Every group ever generated, tombstones included, in generation order.
     pub fn groups(&self) -> &[TenantGroup] {
         &self.groups

@@ -1,0 +1,382 @@
+//! The dirsync load harness: sizes a deployment by running a scenario against the simulators.
+//!
+//! `harness run <scenario.json>` runs a scenario file (format: `docs/scenarios.md`);
+//! `harness run --users 300000 --small-tenants 20 …` builds one from flags; `harness
+//! capacity` measures the SCIM simulator alone; `harness validate <file>` only checks a file.
+//! A progress bar on stderr while cycles run, then a table per cycle on stdout (or the JSON
+//! report with `--json`). The exit code is 1 when a cycle did not converge. This binary is
+//! also the worker processes it starts (`harness worker`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use dirsync_load_tests::process;
+use dirsync_load_tests::scenario::capacity::{self, CapacityOptions};
+use dirsync_load_tests::scenario::report::CycleMeasure;
+use dirsync_load_tests::scenario::run::{self, Observer, Progress};
+use dirsync_load_tests::scenario::{
+    CycleSpec, FleetSpec, GraphKnobs, GroupsSpec, Scenario, ScimKnobs, StepSpec, SyntheticSpec,
+    TenantEntry,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    about = "Sizes a dirsync deployment: runs load scenarios against the simulators"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a scenario file, or one built from the flags when no file is given.
+    Run(RunArgs),
+    /// Measure the SCIM simulator's raw capacity (no fleet).
+    Capacity {
+        #[command(flatten)]
+        capacity: CapacityArgs,
+        /// Print the measurement as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a scenario file and say what it would run.
+    Validate { file: PathBuf },
+    /// Run one worker process (what `run` starts in the background).
+    Worker(dirsync_worker::WorkerConfig),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A scenario file (docs/scenarios.md); without one, the flags below build the scenario.
+    file: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Measure the SCIM simulator's raw capacity first, and report throughput as a share.
+    #[arg(long)]
+    capacity: bool,
+    #[command(flatten)]
+    capacity_args: CapacityArgs,
+    #[command(flatten)]
+    flags: FlagScenario,
+}
+
+#[derive(Debug, Args)]
+struct CapacityArgs {
+    /// Users created then patched by the capacity measurement.
+    #[arg(long, default_value_t = 20_000)]
+    capacity_users: usize,
+    /// Concurrent clients of the capacity measurement.
+    #[arg(long, default_value_t = 16)]
+    capacity_clients: usize,
+    /// Latency added to every request of the capacity measurement, ms (`run`: the scenario's).
+    #[arg(long, default_value_t = 0)]
+    capacity_latency_ms: u64,
+    /// Measure without Bulk (single requests).
+    #[arg(long)]
+    capacity_no_bulk: bool,
+}
+
+/// A scenario from the command line: big tenants, small tenants, the fleet, N change cycles.
+#[derive(Debug, Args)]
+struct FlagScenario {
+    /// Users of each large tenant.
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Large tenants.
+    #[arg(long, default_value_t = 1)]
+    tenants: usize,
+    /// Small tenants beside them.
+    #[arg(long, default_value_t = 0)]
+    small_tenants: usize,
+    /// Users of each small tenant.
+    #[arg(long, default_value_t = 1_000)]
+    small_users: usize,
+    /// Groups generated in every tenant.
+    #[arg(long, default_value_t = 0)]
+    groups: usize,
+    /// Levels of group nesting.
+    #[arg(long, default_value_t = 0)]
+    nesting: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// SCIM requests per second per org (simulator and workers); none: unlimited.
+    #[arg(long)]
+    scim_rate: Option<u32>,
+    #[arg(long, default_value_t = 0)]
+    scim_latency_ms: u64,
+    #[arg(long, default_value_t = 0)]
+    graph_latency_ms: u64,
+    /// Graph's documented RU throttling.
+    #[arg(long)]
+    graph_throttling: bool,
+    /// Every Nth Graph delta request fails with 503/504.
+    #[arg(long)]
+    graph_fail_every: Option<usize>,
+    /// Incremental cycles after the initial one, each after a change step.
+    #[arg(long, default_value_t = 1)]
+    cycles: usize,
+    #[arg(long, default_value_t = 500)]
+    updates: usize,
+    #[arg(long, default_value_t = 100)]
+    soft_deletes: usize,
+    #[arg(long, default_value_t = 20)]
+    hard_deletes: usize,
+    #[arg(long, default_value_t = 50)]
+    new_users: usize,
+    #[arg(long, default_value_t = 20)]
+    restores: usize,
+    #[arg(long, default_value_t = 0)]
+    members_added: usize,
+    #[arg(long, default_value_t = 0)]
+    members_removed: usize,
+}
+
+impl FlagScenario {
+    fn scenario(&self) -> anyhow::Result<Scenario> {
+        let groups = (self.groups > 0).then_some(GroupsSpec {
+            count: self.groups,
+            max_members: 2_000,
+            nesting_depth: self.nesting,
+        });
+        let synthetic = |users: usize, seed: u64| SyntheticSpec {
+            users,
+            seed,
+            groups,
+        };
+        let tenant = |name: &str, copies: usize, spec: SyntheticSpec| TenantEntry {
+            name: name.into(),
+            copies,
+            allow_hard_delete: true,
+            synthetic: Some(spec),
+            hand_written: None,
+            scope: None,
+        };
+        let mut tenants = vec![tenant(
+            "large",
+            self.tenants,
+            synthetic(self.users, self.seed),
+        )];
+        if self.small_tenants > 0 {
+            tenants.push(tenant(
+                "small",
+                self.small_tenants,
+                synthetic(self.small_users, self.seed + 1_000),
+            ));
+        }
+        let step = StepSpec {
+            updates: self.updates,
+            soft_deletes: self.soft_deletes,
+            hard_deletes: self.hard_deletes,
+            new_users: self.new_users,
+            restores: self.restores,
+            members_added: self.members_added,
+            members_removed: self.members_removed,
+            ..StepSpec::default()
+        };
+        let mut cycles = vec![CycleSpec {
+            name: "initial".into(),
+            changes: None,
+            tenants: None,
+        }];
+        cycles.extend((1..=self.cycles).map(|n| CycleSpec {
+            name: format!("incremental {n}"),
+            changes: Some(step.clone()),
+            tenants: None,
+        }));
+        let scenario = Scenario {
+            name: "command line".into(),
+            fleet: FleetSpec {
+                workers: self.workers,
+                scim: ScimKnobs {
+                    rate_limit_per_org: self.scim_rate,
+                    latency_ms: self.scim_latency_ms,
+                    bulk: true,
+                },
+                graph: GraphKnobs {
+                    latency_ms: self.graph_latency_ms,
+                    throttling: self.graph_throttling,
+                    fail_every: self.graph_fail_every,
+                    ..GraphKnobs::default()
+                },
+            },
+            tenants,
+            cycles,
+        };
+        // The same checks as a file gets.
+        Ok(Scenario::parse(&serde_json::to_string(&scenario)?)?)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Cmd::Worker(config) => runtime.block_on(async {
+            let telemetry = process::init_telemetry("dirsync-worker", "warn")?;
+            let result = dirsync_worker::run_with_metrics(
+                config,
+                process::cancel_on_signal(),
+                dirsync_telemetry::scrape(),
+            )
+            .await;
+            telemetry.shutdown().await;
+            result.context("worker failed")
+        }),
+        Cmd::Validate { file } => {
+            let scenario = Scenario::load(&file)?;
+            println!(
+                "{}: {} tenant entries, {} users at start, {} cycles, {} workers",
+                scenario.name,
+                scenario.tenants.len(),
+                scenario.initial_users(),
+                scenario.cycles.len(),
+                scenario.fleet.workers
+            );
+            Ok(())
+        }
+        Cmd::Capacity { capacity, json } => runtime.block_on(async {
+            process::init_tracing("warn");
+            let measured = capacity::measure(capacity_options(&capacity, None)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&measured)?);
+            } else {
+                println!(
+                    "SCIM simulator, {} users, {} clients, {} ms latency, bulk {}: creates {:.0}/s, patches {:.0}/s, together {:.0} ops/s in {} requests",
+                    measured.users,
+                    measured.clients,
+                    measured.latency_ms,
+                    measured.bulk,
+                    measured.create_ops_per_s,
+                    measured.patch_ops_per_s,
+                    measured.ops_per_s,
+                    measured.requests
+                );
+            }
+            Ok(())
+        }),
+        Cmd::Run(args) => runtime.block_on(run_scenario(args)),
+    }
+}
+
+fn capacity_options(args: &CapacityArgs, scenario: Option<&Scenario>) -> CapacityOptions {
+    CapacityOptions {
+        users: args.capacity_users,
+        clients: args.capacity_clients,
+        latency_ms: scenario.map_or(args.capacity_latency_ms, |s| s.fleet.scim.latency_ms),
+        bulk: scenario.map_or(!args.capacity_no_bulk, |s| s.fleet.scim.bulk),
+    }
+}
+
+async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
+    let scenario = match &args.file {
+        Some(file) => Scenario::load(file)?,
+        None => args.flags.scenario()?,
+    };
+    // The coordinator runs in this process: its spans are the coordinator's.
+    let telemetry = process::init_telemetry("dirsync-coordinator", "warn")?;
+    let result = async {
+        let capacity = if args.capacity {
+            eprintln!("measuring the SCIM simulator's raw capacity…");
+            let c =
+                capacity::measure(capacity_options(&args.capacity_args, Some(&scenario))).await?;
+            eprintln!("capacity: {:.0} ops/s", c.ops_per_s);
+            Some(c.ops_per_s)
+        } else {
+            None
+        };
+        let exe = std::env::current_exe()?;
+        let display = Display::new();
+        run::run(&scenario, &exe, capacity, &display).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "scenario {}: {} tenants, {} workers",
+            report.scenario, report.tenants, report.workers
+        );
+        println!("{}", report.table());
+        println!(
+            "latency from Graph change to SCIM write: {}",
+            report.change_to_write_latency
+        );
+    }
+    for c in report.cycles.iter().filter(|c| !c.converged) {
+        eprintln!("cycle {} did not converge; first problems:", c.cycle);
+        for p in &c.problems {
+            eprintln!("  {p}");
+        }
+    }
+    if !report.converged() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The progress bar (stderr; hidden when stderr is not a terminal).
+struct Display {
+    bar: ProgressBar,
+}
+
+impl Display {
+    fn new() -> Display {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>14} [{elapsed_precise}] {wide_bar} {pos}/{len} users  {msg}",
+            )
+            .expect("static template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Display { bar }
+    }
+}
+
+impl Observer for Display {
+    fn stage(&self, what: &str) {
+        self.bar.set_prefix("setting up");
+        self.bar.set_message(what.to_string());
+    }
+
+    fn progress(&self, p: &Progress) {
+        if self.bar.prefix() != p.cycle {
+            self.bar.reset();
+            self.bar.set_prefix(p.cycle.clone());
+        }
+        self.bar.set_length(p.users_published.max(p.users_done));
+        self.bar.set_position(p.users_done);
+        self.bar
+            .set_message(format!("tenants done {}/{}", p.tenants_done, p.tenants));
+    }
+
+    fn cycle_done(&self, m: &CycleMeasure) {
+        self.bar.println(format!(
+            "{}: {} users seen in {:.2} s ({:.0}/s), {} SCIM requests, converged: {}",
+            m.cycle,
+            m.users.total(),
+            m.wall_ms as f64 / 1000.0,
+            m.users_per_s,
+            m.scim.requests,
+            m.converged
+        ));
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,423 @@
+//! The harness runner: starts a [`Stack`] with the scenario's knobs and worker processes,
+//! registers its tenants (each with its own Webex org), and runs its cycles. Before a cycle,
+//! its change step is applied to the tenants it names; then every tenant syncs (at most
+//! `max_concurrent_runs` at once, as `dirsync serve` would), the oracle judges every org, and
+//! the cycle's [`CycleMeasure`] is handed to the caller as soon as it is known.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use dirsync_coordinator::scope::Scope;
+use dirsync_coordinator::{RunProgress, TenantStore};
+use dirsync_proto::{Counts, GroupCounts};
+
+use crate::fleet::{Pairing, Stack, StackOptions};
+use crate::graph_sim::{GraphSimConfig, TenantSpec};
+use crate::oracle::{Oracle, Verdict, expected_scope};
+use crate::synthetic::{ChangeReport, GroupSpec, group_id};
+
+use super::report::{
+    ChangesDone, CycleMeasure, PeakMemory, ScenarioReport, ScimTraffic, peak_rss_mib,
+};
+use super::{Scenario, ScopeSpec, TenantEntry};
+
+/// Tenants synced at once in a cycle (`DIRSYNC_MAX_CONCURRENT_RUNS`' default).
+const MAX_CONCURRENT_RUNS: usize = 8;
+/// Oracle problems kept per tenant in a report.
+const PROBLEMS_KEPT: usize = 5;
+
+/// A running cycle, for a progress display.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub cycle: String,
+    /// Users the coordinator has published so far (grows while the walks go on).
+    pub users_published: u64,
+    /// Users the workers have finished (the Redis counters).
+    pub users_done: u64,
+    pub tenants_done: usize,
+    pub tenants: usize,
+}
+
+/// What the caller sees while the scenario runs.
+pub trait Observer: Sync {
+    /// A stage of setting up (starting the stack, generating a tenant).
+    fn stage(&self, _what: &str) {}
+    /// About every 250 ms while a cycle runs.
+    fn progress(&self, _progress: &Progress) {}
+    /// A cycle is done.
+    fn cycle_done(&self, _measure: &CycleMeasure) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// One registered tenant of the scenario.
+#[derive(Debug, Clone)]
+pub struct HarnessTenant {
+    /// The scenario entry's name (copies: `name-N`).
+    pub name: String,
+    /// Index of its entry in [`Scenario::tenants`].
+    pub entry: usize,
+    pub pairing: Pairing,
+    pub allow_hard_delete: bool,
+    /// The chosen users and groups (Entra ids) when the tenant syncs a scope.
+    pub scope: Option<Scope>,
+}
+
+/// Runs `scenario` end to end and removes every resource it made. Workers are `worker_exe
+/// worker` processes (the demo or the harness binary). `capacity_ops_per_s` is the
+/// simulator's raw capacity ([`super::capacity`]), when measured, for the shares.
+pub async fn run(
+    scenario: &Scenario,
+    worker_exe: &Path,
+    capacity_ops_per_s: Option<f64>,
+    observer: &dyn Observer,
+) -> anyhow::Result<ScenarioReport> {
+    observer.stage("starting the stack");
+    let stack = start_stack(scenario)
+        .await
+        .context("starting the stack (are PostgreSQL, RabbitMQ and Redis running?)")?;
+    let result = run_on(&stack, scenario, worker_exe, capacity_ops_per_s, observer).await;
+    stack.shutdown().await?;
+    result
+}
+
+async fn start_stack(scenario: &Scenario) -> anyhow::Result<Stack> {
+    let fleet = &scenario.fleet;
+    // The stack's own first tenant is left empty and never synced: the scenario's tenants
+    // are all registered alike, with add_tenant_with.
+    let opts = StackOptions {
+        page_size: fleet.graph.page_size,
+        scim_latency: Duration::from_millis(fleet.scim.latency_ms),
+        graph_latency: Duration::from_millis(fleet.graph.latency_ms),
+        graph: GraphSimConfig {
+            throttling: fleet.graph.throttling,
+            ru_budget_per_10s: fleet.graph.ru_budget_per_10s,
+            fail_every: fleet.graph.fail_every,
+            ..GraphSimConfig::default()
+        },
+        scim_rate: fleet.scim.rate_limit_per_org,
+        scim_bulk: fleet.scim.bulk,
+        ..StackOptions::new(&format!("harness {}", scenario.name), 0)
+    };
+    Stack::start(&opts).await
+}
+
+async fn run_on(
+    stack: &Stack,
+    scenario: &Scenario,
+    exe: &Path,
+    capacity: Option<f64>,
+    observer: &dyn Observer,
+) -> anyhow::Result<ScenarioReport> {
+    let tenants = register(stack, scenario, observer).await?;
+    let mut pids = Vec::new();
+    for _ in 0..scenario.fleet.workers {
+        pids.push(stack.spawn_worker(exe)?);
+    }
+    let mut report = ScenarioReport {
+        scenario: scenario.name.clone(),
+        tenants: tenants.len(),
+        workers: pids.len(),
+        scim_capacity_ops_per_s: capacity,
+        change_to_write_latency: "not measured",
+        cycles: Vec::new(),
+    };
+    for (i, spec) in scenario.cycles.iter().enumerate() {
+        let mut changes = ChangesDone::default();
+        if let Some(step) = &spec.changes {
+            let (users, groups) = step.split();
+            for t in &tenants {
+                let named = |n: &String| *n == scenario.tenants[t.entry].name;
+                if spec
+                    .tenants
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(named))
+                {
+                    let done = stack
+                        .graph
+                        .apply_step(&t.pairing.entra_tenant, &users, &groups)?;
+                    add_changes(&mut changes, &done);
+                }
+            }
+        }
+        let mut measure = cycle(stack, scenario, &tenants, &spec.name, observer)
+            .await
+            .with_context(|| format!("cycle {i} ({})", spec.name))?;
+        measure.changes = changes;
+        measure.capacity_share = capacity.filter(|c| *c > 0.0).map(|c| {
+            let ops = measure.scim.create + measure.scim.patch + measure.scim.delete;
+            ops as f64 / (measure.wall_ms.max(1) as f64 / 1000.0) / c
+        });
+        measure.peak_memory = PeakMemory {
+            harness_mib: peak_rss_mib(std::process::id()).unwrap_or(0),
+            workers_mib: pids.iter().map(|&p| peak_rss_mib(p)).collect(),
+        };
+        observer.cycle_done(&measure);
+        report.cycles.push(measure);
+    }
+    Ok(report)
+}
+
+/// Registers every tenant of the scenario, copies included, each on its own domain.
+pub async fn register(
+    stack: &Stack,
+    scenario: &Scenario,
+    observer: &dyn Observer,
+) -> anyhow::Result<Vec<HarnessTenant>> {
+    let mut out = Vec::new();
+    for (entry, t) in scenario.tenants.iter().enumerate() {
+        for copy in 0..t.copies {
+            let name = if t.copies == 1 {
+                t.name.clone()
+            } else {
+                format!("{}-{}", t.name, copy + 1)
+            };
+            observer.stage(&format!("generating tenant {name}"));
+            let pairing = register_one(stack, t, &name, out.len(), copy).await?;
+            let scope = t.scope.as_ref().map(|s| chosen(t, s, copy));
+            if let Some(scope) = &scope {
+                TenantStore::new(stack.env.pool.clone())
+                    .set_scope(pairing.tenant_id, scope.clone())
+                    .await?;
+            }
+            out.push(HarnessTenant {
+                name,
+                entry,
+                pairing,
+                allow_hard_delete: t.allow_hard_delete,
+                scope,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn register_one(
+    stack: &Stack,
+    t: &TenantEntry,
+    name: &str,
+    index: usize,
+    copy: usize,
+) -> anyhow::Result<Pairing> {
+    if let Some(hand) = &t.hand_written {
+        let (users, groups) = hand.build();
+        return stack
+            .add_tenant_with(name, &hand.domain, t.allow_hard_delete, |graph, spec| {
+                graph.add_tenant_from(spec, users, groups)
+            })
+            .await;
+    }
+    let syn = t.synthetic.as_ref().context("a tenant without a source")?;
+    // userNames are unique across Webex: every tenant gets a domain of its own.
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let domain = format!("t{index}-{slug}.example");
+    let (seed, users) = (syn.seed + copy as u64, syn.users);
+    let groups: GroupSpec = syn.groups.map(Into::into).unwrap_or_default();
+    stack
+        .add_tenant_with(name, &domain, t.allow_hard_delete, |graph, spec| {
+            graph.add_tenant_with_groups(
+                TenantSpec {
+                    seed,
+                    users,
+                    ..spec
+                },
+                groups,
+            )
+        })
+        .await
+}
+
+/// One sync of every tenant, measured and judged.
+async fn cycle(
+    stack: &Stack,
+    scenario: &Scenario,
+    tenants: &[HarnessTenant],
+    name: &str,
+    observer: &dyn Observer,
+) -> anyhow::Result<CycleMeasure> {
+    let before: Vec<_> = tenants
+        .iter()
+        .map(|t| stack.scim.counters(&t.pairing.org_id))
+        .collect();
+    let channels: Vec<_> = tenants
+        .iter()
+        .map(|_| watch::channel(RunProgress::default()))
+        .collect();
+    let done = AtomicUsize::new(0);
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let syncs = futures_util::stream::iter(tenants.iter().zip(&channels))
+        .map(|(t, (tx, _))| {
+            let (done, cancel) = (&done, &cancel);
+            async move {
+                let outcome = stack
+                    .runner
+                    .sync_tenant(t.pairing.tenant_id, Some(tx), cancel)
+                    .await
+                    .with_context(|| format!("syncing tenant {}", t.name));
+                done.fetch_add(1, Ordering::Relaxed);
+                outcome
+            }
+        })
+        .buffer_unordered(MAX_CONCURRENT_RUNS)
+        .collect::<Vec<_>>();
+    let monitor = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut p = Progress {
+                cycle: name.to_string(),
+                tenants: tenants.len(),
+                tenants_done: done.load(Ordering::Relaxed),
+                ..Progress::default()
+            };
+            for (_, rx) in &channels {
+                let run = rx.borrow().clone();
+                p.users_published += run.users_published;
+                if let Some(id) = run.run_id {
+                    p.users_done += stack.redis_counts(id).await.map_or(0, |c| c.total());
+                }
+            }
+            observer.progress(&p);
+        }
+    };
+    let outcomes = tokio::select! {
+        outcomes = syncs => outcomes,
+        _ = monitor => unreachable!("the monitor loops until the syncs end"),
+    };
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let (mut users, mut groups) = (Counts::default(), GroupCounts::default());
+    for outcome in outcomes {
+        let outcome = outcome?;
+        users.synced += outcome.counts.synced;
+        users.skipped += outcome.counts.skipped;
+        users.failed += outcome.counts.failed;
+        groups.add(outcome.groups);
+    }
+    let secs = (wall_ms as f64 / 1000.0).max(0.001);
+    let mut scim = ScimTraffic::default();
+    let mut busiest = 0;
+    let mut converged = true;
+    let mut problems = Vec::new();
+    for (t, before) in tenants.iter().zip(&before) {
+        let traffic = ScimTraffic::between(before, &stack.scim.counters(&t.pairing.org_id));
+        busiest = busiest.max(traffic.requests);
+        scim.add(&traffic);
+        let verdict = verdict(stack, t)?;
+        converged &= verdict.converged;
+        problems.extend(
+            verdict
+                .problems
+                .iter()
+                .take(PROBLEMS_KEPT)
+                .map(|p| format!("{}: {p}", t.name)),
+        );
+    }
+    let synced_objects = users.synced + groups.synced;
+    Ok(CycleMeasure {
+        cycle: name.to_string(),
+        tenants: tenants.len(),
+        changes: ChangesDone::default(),
+        wall_ms,
+        users,
+        groups,
+        users_per_s: users.total() as f64 / secs,
+        requests_per_synced_object: (synced_objects > 0)
+            .then(|| scim.requests as f64 / synced_objects as f64),
+        share_429: if scim.requests == 0 {
+            0.0
+        } else {
+            scim.throttled_429 as f64 / scim.requests as f64
+        },
+        rate_limit_share: scenario
+            .fleet
+            .scim
+            .rate_limit_per_org
+            .map(|limit| busiest as f64 / secs / f64::from(limit)),
+        capacity_share: None,
+        scim,
+        peak_memory: PeakMemory::default(),
+        converged,
+        problems,
+    })
+}
+
+/// A scope spec resolved to Entra ids for copy `copy` of the entry `t`.
+fn chosen(t: &TenantEntry, spec: &ScopeSpec, copy: usize) -> Scope {
+    let (users, groups) = match (&t.hand_written, &t.synthetic) {
+        (Some(hand), _) => (
+            spec.users.iter().map(|k| hand.user_id(k)).collect(),
+            spec.groups.iter().map(|k| hand.group_id(k)).collect(),
+        ),
+        (None, Some(syn)) => (
+            Vec::new(),
+            (0..spec.first_groups)
+                .map(|i| group_id(syn.seed + copy as u64, i))
+                .collect(),
+        ),
+        (None, None) => (Vec::new(), Vec::new()),
+    };
+    Scope {
+        all: false,
+        users,
+        groups,
+        nested: spec.nested,
+        ..Scope::default()
+    }
+}
+
+/// The oracle's verdict on one tenant's org, streamed over both simulators; for a tenant
+/// with a scope, against the users the oracle's own traversal of the groups puts in it.
+pub fn verdict(stack: &Stack, t: &HarnessTenant) -> anyhow::Result<Verdict> {
+    let in_scope = match &t.scope {
+        Some(scope) => Some(expected_scope(
+            &stack.graph.groups(&t.pairing.entra_tenant)?,
+            &scope.users,
+            &scope.groups,
+            scope.nested,
+        )),
+        None => None,
+    };
+    Ok(stack.graph.with_users(&t.pairing.entra_tenant, |users| {
+        let mut oracle = Oracle::new(
+            users.iter().map(|u| (&u.user, u.state)),
+            t.allow_hard_delete,
+        );
+        if let Some(in_scope) = in_scope {
+            oracle = oracle.with_scope(in_scope);
+        }
+        stack
+            .scim
+            .for_each_user(&t.pairing.org_id, |w| oracle.webex_user(&w));
+        oracle.verdict()
+    })?)
+}
+
+fn add_changes(c: &mut ChangesDone, r: &ChangeReport) {
+    c.updates += r.updates;
+    c.soft_deletes += r.soft_deletes;
+    c.hard_deletes += r.hard_deletes;
+    c.new_users += r.new_users;
+    c.restores += r.restores;
+    c.disables += r.disables;
+    c.members_added += r.members_added;
+    c.members_removed += r.members_removed;
+    c.groups_created += r.groups_created;
+    c.groups_deleted += r.groups_deleted;
+}

@@ -1,0 +1,238 @@
+//! The load harness as a correctness check, never a timing one: the smoke scenario (a
+//! hand-written tenant with managers and nested groups, a synthetic one whose scope is
+//! some of its nested groups, two copies of a small one, two change steps) runs through the same runner as `harness run`,
+//! and every cycle converges with the counts the scenario implies. Bad scenario files are
+//! refused before anything starts, with the field at fault in the message; the shipped
+//! examples are valid.
+
+use std::path::{Path, PathBuf};
+
+use dirsync_load_tests::scenario::Scenario;
+use dirsync_load_tests::scenario::run::{self, Quiet};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_converges_with_the_expected_counts() {
+    let scenario = Scenario::load(&scenarios_dir().join("smoke.json")).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_harness"));
+    let report = run::run(&scenario, exe, None, &Quiet).await.unwrap();
+
+    assert_eq!(
+        report.tenants, 4,
+        "fabrikam, contoso and two copies of small"
+    );
+    assert_eq!(report.workers, 2);
+    let names: Vec<&str> = report.cycles.iter().map(|c| c.cycle.as_str()).collect();
+    assert_eq!(names, ["initial", "churn", "hand-written only"]);
+    for c in &report.cycles {
+        assert!(
+            c.converged,
+            "cycle {} did not converge: {:?}",
+            c.cycle, c.problems
+        );
+        assert_eq!(c.users.failed, 0, "cycle {}", c.cycle);
+        assert_eq!(c.scim.throttled_429, 0, "no rate limit, so no 429s");
+        assert!(c.peak_memory.workers_mib.iter().all(Option::is_some));
+    }
+
+    let initial = &report.cycles[0];
+    // Deterministic: fabrikam's 8 users, 2 × 298 live users of the small copies (0.5% of
+    // each starts soft-deleted) and the 348 users of contoso's scope (its first 3 groups
+    // and the groups nested in them; the oracle computes the same set on its own).
+    assert_eq!(initial.users.total(), 8 + 2 * 298 + 348);
+    // One create per synced user, all of them in Bulk requests.
+    assert_eq!(initial.scim.create, initial.users.synced);
+    assert!(initial.scim.bulk > 0 && initial.scim.bulk <= initial.scim.requests);
+    assert_eq!(initial.changes.updates, 0);
+
+    let churn = &report.cycles[1];
+    assert!(churn.changes.updates > 0 && churn.changes.updates <= 4 * 40);
+    assert!(
+        churn.changes.new_users == 4 * 15,
+        "every tenant gets its new users"
+    );
+    assert!(
+        churn.changes.members_added > 0,
+        "contoso has groups to churn"
+    );
+    assert!(churn.users.synced > 0);
+
+    // Only the hand-written tenant changes; it has room for every change asked.
+    let hand = &report.cycles[2];
+    assert_eq!(
+        (
+            hand.changes.updates,
+            hand.changes.soft_deletes,
+            hand.changes.new_users
+        ),
+        (3, 1, 2)
+    );
+    assert_eq!(hand.users.total(), 6, "three updated, one deleted, two new");
+    assert_eq!(hand.scim.create, 2);
+}
+
+#[test]
+fn bad_scenarios_are_refused_with_the_field_at_fault() {
+    let good = r#"{"name": "x", "tenants": [{"name": "a", "synthetic": {"users": 10}}],
+                   "cycles": [{"name": "initial"}]}"#;
+    Scenario::parse(good).unwrap();
+    let hand = |users: &str, groups: &str| {
+        format!(
+            r#"{{"name": "x", "tenants": [{{"name": "h", "hand_written": {{"domain": "h.example",
+                "users": [{users}], "groups": [{groups}]}}}}], "cycles": [{{"name": "c"}}]}}"#
+        )
+    };
+    let ada = r#"{"key": "ada", "display_name": "Ada"}"#;
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown field",
+            good.replace("\"name\": \"x\"", "\"name\": \"x\", \"wrokers\": 2"),
+            "unknown field `wrokers`",
+        ),
+        (
+            "unknown knob",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"rate\": 5}}",
+            ),
+            "unknown field `rate`",
+        ),
+        (
+            "negative size",
+            good.replace("\"users\": 10", "\"users\": -5"),
+            "invalid value: integer `-5`",
+        ),
+        (
+            "zero size",
+            good.replace("\"users\": 10", "\"users\": 0"),
+            "tenants[0].synthetic.users: must be at least 1",
+        ),
+        (
+            "zero workers",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"workers\": 0}",
+            ),
+            "fleet.workers: at least one worker is needed",
+        ),
+        (
+            "missing tenants",
+            r#"{"name": "x", "cycles": [{"name": "c"}]}"#.into(),
+            "missing field `tenants`",
+        ),
+        (
+            "no tenants",
+            r#"{"name": "x", "tenants": [], "cycles": [{"name": "c"}]}"#.into(),
+            "tenants: at least one tenant is needed",
+        ),
+        (
+            "no cycles",
+            good.replace(r#"[{"name": "initial"}]"#, "[]"),
+            "cycles: at least one cycle is needed",
+        ),
+        (
+            "no source",
+            good.replace(r#", "synthetic": {"users": 10}"#, ""),
+            "tenants[0]: give exactly one of",
+        ),
+        (
+            "unknown tenant in a cycle",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "changes": {"updates": 1}, "tenants": ["b"]}"#,
+            ),
+            "cycles[0].tenants: no tenant is named \"b\"",
+        ),
+        (
+            "unknown change kind",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "changes": {"edits": 1}}"#,
+            ),
+            "unknown field `edits`",
+        ),
+        (
+            "unknown manager",
+            hand(
+                r#"{"key": "ada", "display_name": "Ada", "manager": "bob"}"#,
+                "",
+            ),
+            "tenants[0].hand_written.users[0].manager: \"bob\" is not another user's key",
+        ),
+        (
+            "duplicate key",
+            hand(&format!("{ada}, {ada}"), ""),
+            "tenants[0].hand_written.users[1].key",
+        ),
+        (
+            "unknown member",
+            hand(
+                ada,
+                r#"{"key": "g", "display_name": "G", "members": ["bob"]}"#,
+            ),
+            "tenants[0].hand_written.groups[0].members: \"bob\" is not a user's key",
+        ),
+        (
+            "nesting cycle",
+            hand(
+                ada,
+                r#"{"key": "g", "display_name": "G", "member_groups": ["h"]},
+                   {"key": "h", "display_name": "H", "member_groups": ["g"]}"#,
+            ),
+            "group \"g\" contains itself",
+        ),
+        ("no users", hand("", ""), "needs at least one user"),
+        (
+            "scope of unknown group",
+            hand(ada, "").replace(
+                r#""hand_written""#,
+                r#""scope": {"groups": ["nope"]}, "hand_written""#,
+            ),
+            "tenants[0].scope.groups: \"nope\" is not a group's key",
+        ),
+        (
+            "scope beyond the generated groups",
+            good.replace(
+                r#""synthetic": {"users": 10}"#,
+                r#""synthetic": {"users": 10}, "scope": {"first_groups": 2}"#,
+            ),
+            "tenants[0].scope.first_groups: must be between 1 and the tenant's 0 groups",
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let err = Scenario::parse(&text).expect_err(what).to_string();
+        assert!(err.contains(expected), "{what}: {err:?} lacks {expected:?}");
+    }
+}
+
+#[test]
+fn the_shipped_examples_are_valid() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(scenario.initial_users() > 0);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "smoke, 100k and 300k examples");
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenarios.md"))
+            .unwrap();
+    let example = doc.split("### Example").nth(1).expect("an example section");
+    let json = example
+        .split("```json")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block");
+    let scenario = Scenario::parse(json).unwrap();
+    assert_eq!(scenario.initial_users(), 2 + 100_000 + 20 * 1_000);
+}
