@@ -46,6 +46,8 @@ pub struct StackOptions {
     pub page_size: usize,
     /// Added to every SCIM request, to make runs last long enough to interfere with.
     pub scim_latency: Duration,
+    /// Up to this much more, uniformly at random, per SCIM request.
+    pub scim_latency_jitter: Duration,
     /// Added to every Graph request (token and delta), likewise.
     pub graph_latency: Duration,
     /// The Graph simulator's settings (edge cases, throttling); its `page_size` is replaced
@@ -62,6 +64,8 @@ pub struct StackOptions {
     pub scim_rate: Option<u32>,
     /// Whether the SCIM simulator has `/Bulk` (Webex has).
     pub scim_bulk: bool,
+    /// Every Nth SCIM request answers 503 (`None`: never).
+    pub scim_fail_every: Option<u64>,
 }
 
 impl StackOptions {
@@ -80,6 +84,8 @@ impl StackOptions {
             groups: GroupSpec::default(),
             scim_rate: None,
             scim_bulk: true,
+            scim_fail_every: None,
+            scim_latency_jitter: Duration::ZERO,
         }
     }
 }
@@ -171,6 +177,7 @@ impl Stack {
                 burst: per_second.max(1),
             }),
             bulk: opts.scim_bulk,
+            fail_every: opts.scim_fail_every,
             ..ScimSimConfig::default()
         });
         let graph_served = serve::spawn(
@@ -180,7 +187,7 @@ impl Stack {
         )
         .await?;
         let scim_served = serve::spawn(
-            with_latency(scim.router(), opts.scim_latency),
+            with_latency_jitter(scim.router(), opts.scim_latency, opts.scim_latency_jitter),
             any_loopback_port(),
             shutdown.clone(),
         )
@@ -377,13 +384,14 @@ impl Stack {
             env.push(("DIRSYNC_SCIM_RATE_PER_ORG", rate.to_string()));
             env.push(("DIRSYNC_SCIM_BURST_PER_ORG", (rate / 10).max(1).to_string()));
         }
-        let child = Command::new(exe)
-            .arg("worker")
-            .envs(env)
-            .env(
-                "RUST_LOG",
-                std::env::var("DIRSYNC_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+        let mut command = Command::new(exe);
+        command.arg("worker").envs(env);
+        // Quiet logs by default (the worker's own `warn` log filter), spans still whole;
+        // DIRSYNC_WORKER_LOG sets the workers' RUST_LOG.
+        if let Ok(filter) = std::env::var("DIRSYNC_WORKER_LOG") {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -653,12 +661,23 @@ async fn register(
 
 /// Delays every request to `router` by `latency` (none when zero).
 pub fn with_latency(router: axum::Router, latency: Duration) -> axum::Router {
-    if latency.is_zero() {
+    with_latency_jitter(router, latency, Duration::ZERO)
+}
+
+/// Delays every request to `router` by `latency` plus up to `jitter`, uniformly at random.
+pub fn with_latency_jitter(
+    router: axum::Router,
+    latency: Duration,
+    jitter: Duration,
+) -> axum::Router {
+    if latency.is_zero() && jitter.is_zero() {
         return router;
     }
+    let jitter_us = jitter.as_micros() as u64;
     router.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-            tokio::time::sleep(latency).await;
+            let extra = Duration::from_micros(fastrand::u64(0..=jitter_us));
+            tokio::time::sleep(latency + extra).await;
             next.run(request).await
         },
     ))

@@ -15,14 +15,17 @@ pub fn init_tracing(default_filter: &str) {
         .init();
 }
 
-/// The fleet's telemetry ([`dirsync_telemetry::init`]) as `service_name`, logging with
-/// `RUST_LOG`, or `default_filter` when it is unset. Shut it down at exit to flush spans.
+/// The fleet's telemetry ([`dirsync_telemetry::init`]) as `service_name`: spans at `info`
+/// (or `RUST_LOG`), log lines only from `quiet_logs` up unless `RUST_LOG` is set. Shut it
+/// down at exit to flush spans.
 pub fn init_telemetry(
     service_name: &'static str,
-    default_filter: &str,
+    quiet_logs: &str,
 ) -> anyhow::Result<dirsync_telemetry::Telemetry> {
     let mut settings = dirsync_telemetry::Settings::from_env(service_name)?;
-    settings.default_filter = default_filter.to_string();
+    if std::env::var_os("RUST_LOG").is_none() {
+        settings.log_filter = Some(quiet_logs.to_string());
+    }
     Ok(dirsync_telemetry::init(settings)?)
 }
 

@@ -1,6 +1,7 @@
 //! The load harness as a correctness check, never a timing one: the smoke scenario (a
 //! hand-written tenant with managers and nested groups, a synthetic one whose scope is
-//! some of its nested groups, two copies of a small one, two change steps) runs through the same runner as `harness run`,
+//! some of its nested groups, two copies of a small one, two change steps, every 7th SCIM
+//! request failing with 503) runs through the same runner as `harness run`,
 //! and every cycle converges with the counts the scenario implies. Bad scenario files are
 //! refused before anything starts, with the field at fault in the message; the shipped
 //! examples are valid.
@@ -45,7 +46,17 @@ async fn the_smoke_scenario_converges_with_the_expected_counts() {
     assert_eq!(initial.users.total(), 8 + 2 * 298 + 348);
     // One create per synced user, all of them in Bulk requests.
     assert_eq!(initial.scim.create, initial.users.synced);
+    let written = |c: &dirsync_load_tests::scenario::report::CycleMeasure| {
+        c.change_to_write.map_or(0, |l| l.writes) as u64
+    };
+    assert_eq!(
+        written(initial),
+        initial.users.synced,
+        "a latency per user written"
+    );
     assert!(initial.scim.bulk > 0 && initial.scim.bulk <= initial.scim.requests);
+    // Every 7th SCIM request answered 503 (`fail_every`); the workers retried them all.
+    assert!(initial.scim.errors_5xx > 0);
     assert_eq!(initial.changes.updates, 0);
 
     let churn = &report.cycles[1];
@@ -72,6 +83,7 @@ async fn the_smoke_scenario_converges_with_the_expected_counts() {
     );
     assert_eq!(hand.users.total(), 6, "three updated, one deleted, two new");
     assert_eq!(hand.scim.create, 2);
+    assert_eq!(written(hand), 6);
 }
 
 #[test]

@@ -51,7 +51,11 @@ pub fn scrape() -> Option<MetricsHandle> {
 /// changed then.
 pub fn init(settings: Settings) -> Result<Telemetry, TelemetryError> {
     let filter = subscriber::env_filter(&settings.default_filter)?;
-    let traced = subscriber::trace_filter()?;
+    let logs_only = settings
+        .log_filter
+        .as_deref()
+        .map(subscriber::parse_filter)
+        .transpose()?;
     let export = otlp_traces_enabled(env)?;
     let resource = resource(settings.service_name);
 
@@ -83,7 +87,7 @@ pub fn init(settings: Settings) -> Result<Telemetry, TelemetryError> {
         writer: std::io::stderr,
     };
     let tracer = tracer_provider.tracer(settings.service_name);
-    subscriber::build(filter, traced, tracer, output, &limiter)
+    subscriber::build(filter, logs_only, tracer, output, &limiter)
         .try_init()
         .map_err(TelemetryError::AlreadyInitialised)?;
 

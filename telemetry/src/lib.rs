@@ -32,8 +32,7 @@
 //! | `OTEL_RESOURCE_ATTRIBUTES` | More resource attributes, e.g. `deployment.environment.name=prod`. |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | Sampler, e.g. `parentbased_traceidratio` with `0.1`; default `parentbased_always_on`. |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | Batch span processor: export interval (ms, default 5000) and sizes. Spans beyond the queue are dropped, never block. |
-//! | `RUST_LOG` | `EnvFilter` directives for logs; default from [`Settings`] (`info`). |
-//! | `DIRSYNC_TRACE_FILTER` | `EnvFilter` directives for spans (what is traced); default `info`. |
+//! | `RUST_LOG` | `EnvFilter` directives for logs *and* spans; default from [`Settings`] (`info`). |
 //! | `DIRSYNC_LOG_FORMAT` | `json` or `text`; unset: text on a terminal, JSON otherwise. |
 //!
 //! Without an endpoint nothing is exported, but spans still get ids: log lines carry them

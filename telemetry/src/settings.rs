@@ -48,8 +48,13 @@ pub struct Settings {
     pub service_name: &'static str,
     /// Log line format; [`Settings::from_env`] reads `DIRSYNC_LOG_FORMAT`.
     pub log_format: LogFormat,
-    /// `EnvFilter` directives used when `RUST_LOG` is unset or empty, e.g. `"info"`.
+    /// `EnvFilter` directives used when `RUST_LOG` is unset or empty, e.g. `"info"`: what
+    /// is traced and logged.
     pub default_filter: String,
+    /// Directives that narrow what is *logged* only, not what is traced: a quiet program
+    /// (`"warn"`) whose runs are still whole traces. `None`: logs show all the filter lets
+    /// through.
+    pub log_filter: Option<String>,
     /// Suppression of repeated WARN/ERROR lines.
     pub rate_limit: RateLimit,
 }
@@ -63,6 +68,7 @@ impl Settings {
             service_name,
             log_format,
             default_filter: "info".to_owned(),
+            log_filter: None,
             rate_limit: RateLimit::default(),
         })
     }

@@ -1,9 +1,9 @@
 //! The tracing subscriber every dirsync process (and [`crate::testing`]) runs: the filter,
 //! the OpenTelemetry layer, and the log writer behind the repeated-event limiter.
 //!
-//! Each layer has its filter: `RUST_LOG` says what is logged, `DIRSYNC_TRACE_FILTER` (default
-//! `info`) what is traced, so quiet logs (`warn`) still leave a run's spans to export, and
-//! per-object spans at DEBUG cost nothing unless asked for.
+//! The filter sits below both layers, so what `RUST_LOG` hides is neither logged nor traced:
+//! per-object spans at DEBUG cost nothing in production. An optional second filter narrows
+//! the log lines alone (a quiet program still traces its runs whole).
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
@@ -22,16 +22,6 @@ pub(crate) fn env_filter(default: &str) -> Result<EnvFilter, TelemetryError> {
     parse_filter(&directives)
 }
 
-/// What is traced: `DIRSYNC_TRACE_FILTER` when set and not empty, else [`TRACE_DEFAULT`].
-pub(crate) fn trace_filter() -> Result<EnvFilter, TelemetryError> {
-    let directives = env("DIRSYNC_TRACE_FILTER").unwrap_or_else(|| TRACE_DEFAULT.to_owned());
-    parse_filter(&directives)
-}
-
-/// The spans traced by default: the units of work (run, page, publish, batch, SCIM
-/// request, record) are at INFO.
-pub(crate) const TRACE_DEFAULT: &str = "info";
-
 pub(crate) fn parse_filter(directives: &str) -> Result<EnvFilter, TelemetryError> {
     EnvFilter::try_new(directives).map_err(|source| TelemetryError::Filter {
         filter: directives.to_owned(),
@@ -47,11 +37,11 @@ pub(crate) struct Output<W> {
     pub(crate) writer: W,
 }
 
-/// OpenTelemetry behind `traces` (spans and span events it lets through), and the log
-/// writer behind `limiter` and `logs`.
+/// Filter, then OpenTelemetry (spans and span events of everything the filter lets
+/// through), then the log writer behind `limiter` and `logs_only`.
 pub(crate) fn build<W>(
-    logs: EnvFilter,
-    traces: EnvFilter,
+    filter: EnvFilter,
+    logs_only: Option<EnvFilter>,
     tracer: opentelemetry_sdk::trace::SdkTracer,
     output: Output<W>,
     limiter: &RateLimiter,
@@ -59,13 +49,13 @@ pub(crate) fn build<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    // The OpenTelemetry layer stays under the global filter, not a per-layer one: filtered
+    // per layer, it dropped spans whose context had been read (`publish`), and the run's
+    // trace fell apart (`load-tests/tests/telemetry.rs`).
     tracing_subscriber::registry()
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(traces),
-        )
-        .with(limiter.layer(log_layer(output)).with_filter(logs))
+        .with(filter)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(limiter.layer(log_layer(output)).with_filter(logs_only))
 }
 
 fn log_layer<S, W>(output: Output<W>) -> Box<dyn Layer<S> + Send + Sync>

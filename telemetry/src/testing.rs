@@ -77,8 +77,7 @@ impl TestTelemetry {
         };
         let limiter = RateLimiter::new(RateLimit::default(), Arc::new(Instant::now));
         let tracer = provider.tracer(service_name);
-        let traced = subscriber::parse_filter(directives)?;
-        let dispatch = Dispatch::new(subscriber::build(filter, traced, tracer, output, &limiter));
+        let dispatch = Dispatch::new(subscriber::build(filter, None, tracer, output, &limiter));
         Ok(Self {
             exporter,
             provider,

@@ -64,6 +64,7 @@ async fn the_endpoint_serves_probes_and_the_scrape() {
         service_name: "dirsync-worker-test",
         log_format: LogFormat::Json,
         default_filter: "warn".into(),
+        log_filter: None,
         rate_limit: RateLimit::default(),
     })
     .unwrap();

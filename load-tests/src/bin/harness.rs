@@ -78,6 +78,9 @@ struct CapacityArgs {
     /// Latency added to every request of the capacity measurement, ms (`run`: the scenario's).
     #[arg(long, default_value_t = 0)]
     capacity_latency_ms: u64,
+    /// Up to this much more per request, uniformly at random (`run`: the scenario's).
+    #[arg(long, default_value_t = 0)]
+    capacity_latency_jitter_ms: u64,
     /// Measure without Bulk (single requests).
     #[arg(long)]
     capacity_no_bulk: bool,
@@ -114,6 +117,12 @@ struct FlagScenario {
     scim_rate: Option<u32>,
     #[arg(long, default_value_t = 0)]
     scim_latency_ms: u64,
+    /// Up to this much more SCIM latency per request, uniformly at random.
+    #[arg(long, default_value_t = 0)]
+    scim_latency_jitter_ms: u64,
+    /// Every Nth SCIM request answers 503.
+    #[arg(long)]
+    scim_fail_every: Option<u64>,
     #[arg(long, default_value_t = 0)]
     graph_latency_ms: u64,
     /// Graph's documented RU throttling.
@@ -200,7 +209,9 @@ impl FlagScenario {
                 scim: ScimKnobs {
                     rate_limit_per_org: self.scim_rate,
                     latency_ms: self.scim_latency_ms,
+                    latency_jitter_ms: self.scim_latency_jitter_ms,
                     bulk: true,
+                    fail_every: self.scim_fail_every,
                 },
                 graph: GraphKnobs {
                     latency_ms: self.graph_latency_ms,
@@ -273,6 +284,9 @@ fn capacity_options(args: &CapacityArgs, scenario: Option<&Scenario>) -> Capacit
         users: args.capacity_users,
         clients: args.capacity_clients,
         latency_ms: scenario.map_or(args.capacity_latency_ms, |s| s.fleet.scim.latency_ms),
+        latency_jitter_ms: scenario.map_or(args.capacity_latency_jitter_ms, |s| {
+            s.fleet.scim.latency_jitter_ms
+        }),
         bulk: scenario.map_or(!args.capacity_no_bulk, |s| s.fleet.scim.bulk),
     }
 }
@@ -309,10 +323,6 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
             report.scenario, report.tenants, report.workers
         );
         println!("{}", report.table());
-        println!(
-            "latency from Graph change to SCIM write: {}",
-            report.change_to_write_latency
-        );
     }
     for c in report.cycles.iter().filter(|c| !c.converged) {
         eprintln!("cycle {} did not converge; first problems:", c.cycle);

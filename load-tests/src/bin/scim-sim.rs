@@ -56,6 +56,9 @@ struct ServeArgs {
     /// Serve no `/Bulk` endpoint (404), like SCIM servers without Bulk.
     #[arg(long)]
     no_bulk: bool,
+    /// Every Nth request answers 503.
+    #[arg(long)]
+    fail_every: Option<u64>,
 }
 
 #[tokio::main]
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             burst: args.burst_per_org,
         }),
         bulk: !args.no_bulk,
+        fail_every: args.fail_every,
     });
     for (org, token) in args.orgs.iter().zip(&args.tokens) {
         sim.add_org(org, token);

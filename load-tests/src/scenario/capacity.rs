@@ -17,7 +17,7 @@ use dirsync_worker::scim::{
     BulkOperation, BulkOutcome, BulkRequest, RetryPolicy, ScimClient, user_resource,
 };
 
-use crate::fleet::with_latency;
+use crate::fleet::with_latency_jitter;
 use crate::scim_sim::{ScimSim, ScimSimConfig};
 use crate::serve::{self, any_loopback_port};
 
@@ -28,6 +28,8 @@ pub struct CapacityOptions {
     pub clients: usize,
     /// Added to every request, as the scenario's `fleet.scim.latency_ms`.
     pub latency_ms: u64,
+    /// Up to this much more per request, as `fleet.scim.latency_jitter_ms`.
+    pub latency_jitter_ms: u64,
     pub bulk: bool,
 }
 
@@ -37,6 +39,7 @@ pub struct Capacity {
     pub users: usize,
     pub clients: usize,
     pub latency_ms: u64,
+    pub latency_jitter_ms: u64,
     pub bulk: bool,
     pub create_ops_per_s: f64,
     pub patch_ops_per_s: f64,
@@ -61,7 +64,11 @@ pub async fn measure(opts: CapacityOptions) -> anyhow::Result<Capacity> {
     let (org, token) = ("capacity-org", "capacity-token");
     sim.add_org(org, token);
     let served = serve::spawn(
-        with_latency(sim.router(), Duration::from_millis(opts.latency_ms)),
+        with_latency_jitter(
+            sim.router(),
+            Duration::from_millis(opts.latency_ms),
+            Duration::from_millis(opts.latency_jitter_ms),
+        ),
         any_loopback_port(),
         shutdown.clone(),
     )
@@ -112,6 +119,7 @@ pub async fn measure(opts: CapacityOptions) -> anyhow::Result<Capacity> {
         users: opts.users,
         clients: opts.clients,
         latency_ms: opts.latency_ms,
+        latency_jitter_ms: opts.latency_jitter_ms,
         bulk: opts.bulk,
         create_ops_per_s: opts.users as f64 / create_secs,
         patch_ops_per_s: opts.users as f64 / patch_secs,

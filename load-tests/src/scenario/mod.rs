@@ -12,9 +12,11 @@
 //! - [`run`]: the runner: a [`Stack`](crate::fleet::Stack), the tenants, the cycles, the
 //!   oracle after each, a [`report::CycleMeasure`] per cycle.
 //! - [`capacity`]: the SCIM simulator's raw capacity, with no fleet in front of it.
+//! - [`latency`]: from a Graph change to its SCIM write, per cycle.
 
 pub mod capacity;
 pub mod hand;
+pub mod latency;
 pub mod report;
 pub mod run;
 mod validate;
@@ -85,8 +87,12 @@ pub struct ScimKnobs {
     pub rate_limit_per_org: Option<u32>,
     /// Added to every SCIM request, milliseconds.
     pub latency_ms: u64,
+    /// Up to this much more per request, uniformly at random, milliseconds.
+    pub latency_jitter_ms: u64,
     /// Whether the simulator has `/Bulk` (Webex has; default true).
     pub bulk: bool,
+    /// Every Nth SCIM request answers 503 (the workers retry). `null`: never.
+    pub fail_every: Option<u64>,
 }
 
 impl Default for ScimKnobs {
@@ -94,7 +100,9 @@ impl Default for ScimKnobs {
         ScimKnobs {
             rate_limit_per_org: None,
             latency_ms: 0,
+            latency_jitter_ms: 0,
             bulk: true,
+            fail_every: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,7 @@ use crate::synthetic::{ChangeReport, GroupSpec, group_id};
 use super::report::{
     ChangesDone, CycleMeasure, PeakMemory, ScenarioReport, ScimTraffic, peak_rss_mib,
 };
-use super::{Scenario, ScopeSpec, TenantEntry};
+use super::{Scenario, ScopeSpec, TenantEntry, latency};
 
 /// Tenants synced at once in a cycle (`DIRSYNC_MAX_CONCURRENT_RUNS`' default).
 const MAX_CONCURRENT_RUNS: usize = 8;
@@ -65,6 +66,8 @@ pub struct HarnessTenant {
     pub name: String,
     /// Index of its entry in [`Scenario::tenants`].
     pub entry: usize,
+    /// Position in the runner's tenant list.
+    pub index: usize,
     pub pairing: Pairing,
     pub allow_hard_delete: bool,
     /// The chosen users and groups (Entra ids) when the tenant syncs a scope.
@@ -96,6 +99,7 @@ async fn start_stack(scenario: &Scenario) -> anyhow::Result<Stack> {
     let opts = StackOptions {
         page_size: fleet.graph.page_size,
         scim_latency: Duration::from_millis(fleet.scim.latency_ms),
+        scim_latency_jitter: Duration::from_millis(fleet.scim.latency_jitter_ms),
         graph_latency: Duration::from_millis(fleet.graph.latency_ms),
         graph: GraphSimConfig {
             throttling: fleet.graph.throttling,
@@ -105,6 +109,7 @@ async fn start_stack(scenario: &Scenario) -> anyhow::Result<Stack> {
         },
         scim_rate: fleet.scim.rate_limit_per_org,
         scim_bulk: fleet.scim.bulk,
+        scim_fail_every: fleet.scim.fail_every,
         ..StackOptions::new(&format!("harness {}", scenario.name), 0)
     };
     Stack::start(&opts).await
@@ -127,11 +132,12 @@ async fn run_on(
         tenants: tenants.len(),
         workers: pids.len(),
         scim_capacity_ops_per_s: capacity,
-        change_to_write_latency: "not measured",
         cycles: Vec::new(),
     };
     for (i, spec) in scenario.cycles.iter().enumerate() {
         let mut changes = ChangesDone::default();
+        // When each tenant's change happened; `None`: unchanged (the cycle's start counts).
+        let mut changed_at = vec![None; tenants.len()];
         if let Some(step) = &spec.changes {
             let (users, groups) = step.split();
             for t in &tenants {
@@ -145,10 +151,11 @@ async fn run_on(
                         .graph
                         .apply_step(&t.pairing.entra_tenant, &users, &groups)?;
                     add_changes(&mut changes, &done);
+                    changed_at[t.index] = Some(chrono::Utc::now());
                 }
             }
         }
-        let mut measure = cycle(stack, scenario, &tenants, &spec.name, observer)
+        let mut measure = cycle(stack, scenario, &tenants, &changed_at, &spec.name, observer)
             .await
             .with_context(|| format!("cycle {i} ({})", spec.name))?;
         measure.changes = changes;
@@ -191,6 +198,7 @@ pub async fn register(
             out.push(HarnessTenant {
                 name,
                 entry,
+                index: out.len(),
                 pairing,
                 allow_hard_delete: t.allow_hard_delete,
                 scope,
@@ -249,6 +257,7 @@ async fn cycle(
     stack: &Stack,
     scenario: &Scenario,
     tenants: &[HarnessTenant],
+    changed_at: &[Option<DateTime<Utc>>],
     name: &str,
     observer: &dyn Observer,
 ) -> anyhow::Result<CycleMeasure> {
@@ -262,7 +271,7 @@ async fn cycle(
         .collect();
     let done = AtomicUsize::new(0);
     let cancel = CancellationToken::new();
-    let started = Instant::now();
+    let (started, started_at) = (Instant::now(), Utc::now());
     let syncs = futures_util::stream::iter(tenants.iter().zip(&channels))
         .map(|(t, (tx, _))| {
             let (done, cancel) = (&done, &cancel);
@@ -330,6 +339,12 @@ async fn cycle(
         );
     }
     let synced_objects = users.synced + groups.synced;
+    let orgs: Vec<_> = tenants
+        .iter()
+        .zip(changed_at)
+        .map(|(t, at)| (t.pairing.org_id.clone(), at.unwrap_or(started_at)))
+        .collect();
+    let change_to_write = latency::measure(&stack.scim, &orgs, started_at);
     Ok(CycleMeasure {
         cycle: name.to_string(),
         tenants: tenants.len(),
@@ -351,6 +366,7 @@ async fn cycle(
             .rate_limit_per_org
             .map(|limit| busiest as f64 / secs / f64::from(limit)),
         capacity_share: None,
+        change_to_write,
         scim,
         peak_memory: PeakMemory::default(),
         converged,

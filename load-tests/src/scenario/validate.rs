@@ -25,6 +25,12 @@ pub(super) fn validate(s: &Scenario) -> Result<(), ScenarioError> {
             "must be at least 1 (null: unlimited)",
         ));
     }
+    if s.fleet.scim.fail_every == Some(0) {
+        return Err(invalid(
+            "fleet.scim.fail_every",
+            "must be at least 1 (null: off)",
+        ));
+    }
     if s.fleet.graph.page_size == 0 {
         return Err(invalid("fleet.graph.page_size", "must be at least 1"));
     }

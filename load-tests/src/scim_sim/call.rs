@@ -71,6 +71,7 @@ impl ScimCall {
         org.counters.count(kind);
         let response = match authorize(&org, &self.headers)
             .and_then(|()| throttle(store, &org))
+            .and_then(|()| inject_fault(store))
             .and_then(|()| op(store, &org))
         {
             Ok(r) => r,
@@ -94,6 +95,21 @@ impl ScimCall {
     pub fn query(&self) -> Option<&str> {
         self.query.as_deref()
     }
+}
+
+/// Every `fail_every`th request fails with 503, before it changes anything.
+fn inject_fault(store: &Store) -> Result<(), ScimError> {
+    let Some(every) = store.config.fail_every.filter(|&n| n > 0) else {
+        return Ok(());
+    };
+    let seq = store
+        .fault_sequence
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    if seq.is_multiple_of(every) {
+        return Err(ScimError::Unavailable("injected failure".into()));
+    }
+    Ok(())
 }
 
 /// Takes one of the org's tokens when a rate limit is configured.

@@ -49,6 +49,9 @@ pub enum ScimError {
     /// 429 from the org's token bucket, with `Retry-After` in whole seconds.
     #[error("too many requests, retry after {retry_after_secs}s")]
     Throttled { retry_after_secs: u64 },
+    /// 503: an injected failure ([`super::ScimSimConfig::fail_every`]).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ScimError {
@@ -67,6 +70,7 @@ impl ScimError {
             ScimError::Uniqueness(_) => StatusCode::CONFLICT,
             ScimError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ScimError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ScimError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -77,7 +81,8 @@ impl ScimError {
             ScimError::Unauthorized(_)
             | ScimError::NotFound(_)
             | ScimError::TooLarge(_)
-            | ScimError::Throttled { .. } => None,
+            | ScimError::Throttled { .. }
+            | ScimError::Unavailable(_) => None,
         }
     }
 
@@ -87,7 +92,8 @@ impl ScimError {
             ScimError::Unauthorized(d)
             | ScimError::NotFound(d)
             | ScimError::Uniqueness(d)
-            | ScimError::TooLarge(d) => d,
+            | ScimError::TooLarge(d)
+            | ScimError::Unavailable(d) => d,
             ScimError::Throttled { .. } => "too many requests",
         }
     }

@@ -36,7 +36,8 @@
 //!   (sent alone or inside a Bulk request), the `group_*` counters `/Groups`; `requests()`
 //!   counts HTTP requests.
 //! - Rate limit (`throttle.rs`): an optional token bucket per org; an empty bucket answers 429
-//!   with `Retry-After` (whole seconds) and counts in `throttled`.
+//!   with `Retry-After` (whole seconds) and counts in `throttled`. Injected 503s
+//!   ([`ScimSimConfig::fail_every`], `call.rs`) count in `errors_5xx`.
 //! - Not simulated yet: Bulk operations on `/Groups` and `bulkId:` references, injected faults
 //!   and latency,
 //!   `attributes`/`excludedAttributes` projection (except `excludedAttributes=members`), nested
@@ -95,6 +96,9 @@ pub struct ScimSimConfig {
     pub rate_limit: Option<RateLimit>,
     /// Whether `/Bulk` exists (Webex: yes); without it, a target like many SCIM servers.
     pub bulk: bool,
+    /// Every Nth request (past authentication and throttling, any org) answers 503, as a
+    /// struggling Webex would; counted in `errors_5xx`. `None` (the default): never.
+    pub fail_every: Option<u64>,
 }
 
 impl Default for ScimSimConfig {
@@ -104,6 +108,7 @@ impl Default for ScimSimConfig {
             default_count: 100,
             rate_limit: None,
             bulk: true,
+            fail_every: None,
         }
     }
 }

@@ -122,6 +122,8 @@ pub(crate) struct Store {
     orgs: RwLock<HashMap<String, Arc<Org>>>,
     names: NameIndex,
     version: AtomicU64,
+    /// Requests past authentication and throttling, for `fail_every`.
+    pub(super) fault_sequence: AtomicU64,
 }
 
 pub(super) fn now() -> String {
@@ -167,6 +169,7 @@ impl Store {
             orgs: RwLock::new(HashMap::new()),
             names: NameIndex::new(),
             version: AtomicU64::new(76_678_575_420),
+            fault_sequence: AtomicU64::new(0),
         }
     }
 

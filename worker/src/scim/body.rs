@@ -46,15 +46,28 @@ pub fn user_resource(attributes: &ScimAttributes) -> Result<Value, WorkerError> 
 /// entries of a multi-valued attribute, see `diff::entries_to_add`) an `add` of them: Webex
 /// answers `noTarget` to a `replace` through a filter that matches no entry.
 pub fn patch_request(changes: &ScimAttributes) -> Value {
+    // Built with maps rather than `json!`, which copies its values through serde's serializer.
     let operations: Vec<Value> = changes
         .iter()
-        .map(|(path, value)| match value {
-            Value::Null => json!({"op": "remove", "path": path}),
-            Value::Array(_) => json!({"op": "add", "path": path, "value": value}),
-            _ => json!({"op": "replace", "path": path, "value": value}),
+        .map(|(path, value)| {
+            let op = match value {
+                Value::Null => "remove",
+                Value::Array(_) => "add",
+                _ => "replace",
+            };
+            let mut operation = Map::new();
+            operation.insert("op".into(), Value::from(op));
+            operation.insert("path".into(), Value::String(path.clone()));
+            if !value.is_null() {
+                operation.insert("value".into(), value.clone());
+            }
+            Value::Object(operation)
         })
         .collect();
-    json!({"schemas": [PATCH_OP_SCHEMA], "Operations": operations})
+    let mut body = Map::new();
+    body.insert("schemas".into(), json!([PATCH_OP_SCHEMA]));
+    body.insert("Operations".into(), Value::Array(operations));
+    Value::Object(body)
 }
 
 fn conflict(path: &str) -> WorkerError {
