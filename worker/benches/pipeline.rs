@@ -21,6 +21,14 @@ mod users;
 
 const N: usize = users::PAGE_USERS;
 
+/// One `plan_batch_with` benchmark: name, entries, mirror, policy.
+type PlanCase<'a> = (
+    &'a str,
+    &'a [SourceUser],
+    &'a HashMap<String, MirrorUser>,
+    &'a Policy,
+);
+
 /// A tenant mapping that leans on expressions: regular expressions, Switch, Join, PCase,
 /// NormalizeDiacritics, IIF, Coalesce, for most targets.
 fn expression_mapping() -> Mapping {
@@ -220,7 +228,7 @@ fn planning(c: &mut Criterion) {
     let (planned, _) = plan_batch_with(&users, &mirror_expr, &expressions);
     assert_eq!(count(&planned, |a| matches!(a, Action::Skip(_))), N);
 
-    let cases: [(&str, &[SourceUser], &HashMap<String, MirrorUser>, &Policy); 5] = [
+    let cases: [PlanCase; 5] = [
         ("default/initial", &users, &empty, &policy),
         ("default/unchanged", &users, &mirror, &policy),
         ("default/changed_1pct", &changed, &mirror, &policy),

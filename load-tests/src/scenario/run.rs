@@ -151,7 +151,7 @@ async fn run_on(
                         .graph
                         .apply_step(&t.pairing.entra_tenant, &users, &groups)?;
                     add_changes(&mut changes, &done);
-                    changed_at[t.index] = Some(chrono::Utc::now());
+                    changed_at[t.index] = Some(Utc::now());
                 }
             }
         }

@@ -110,7 +110,8 @@ pub fn attributes(i: usize) -> Map<String, Value> {
     if i % 10 == 3 {
         map.insert("faxNumber".into(), Value::Null);
     }
-    if i % 25 != 0 {
+    // One user in 25 (the first of each group of 25) is the others' manager and has none.
+    if !i.is_multiple_of(25) {
         map.insert("manager".into(), Value::String(object_id(i / 25 * 25)));
     }
     map.clone()
