@@ -135,16 +135,9 @@ impl DryRunStore {
         Ok(id)
     }
 
-    /// Takes the oldest requested dry run for `owner`, first marking abandoned ones failed.
+    /// Takes the oldest requested dry run for `owner`. An abandoned one (stale heartbeat)
+    /// needs no marking: the views show it failed and a new request is not held up by it.
     pub async fn claim(&self, owner: &str) -> Result<Option<(RunId, TenantId)>, CoordinatorError> {
-        sqlx::query(
-            "UPDATE dry_runs SET status = 'failed', finished_at = now(), \
-             error = 'abandoned: the coordinator doing it stopped; ask for another dry run' \
-             WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)",
-        )
-        .bind(HEARTBEAT_STALE.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
         let row: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
             "UPDATE dry_runs SET status = 'running', owner = $1, started_at = now(), \
              heartbeat_at = now() \

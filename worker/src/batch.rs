@@ -22,13 +22,14 @@ use tracing::{debug, warn};
 use crate::broker::ResultPublisher;
 use crate::config::WorkerSettings;
 use crate::counters::RunCounters;
+use crate::diff::MirrorUser;
 use crate::dry_run;
 use crate::error::WorkerError;
 use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
 use crate::mirror::{load_mirror, load_webex_ids};
 use crate::observe::{ObjectTally, object_action};
 use crate::outcome::UserResult;
-use crate::pipeline::{Planned, Policy, managers_named, plan_batch_with, ref_changes};
+use crate::pipeline::{Deferred, Planned, Policy, managers_named, plan_batch_with, ref_changes};
 use crate::push::push_all;
 use crate::ratelimit::OrgRateLimiter;
 use crate::record::{BatchKey, RefChanges, record_batch_with, stored_counts};
@@ -235,33 +236,17 @@ impl BatchProcessor {
             return Ok(PushedUsers::unplanned(failed));
         };
 
-        let ids: Vec<String> = batch
-            .users
-            .iter()
-            .map(|u| u.id.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        let mapping = match &tenant.mapping {
-            Ok(mapping) => mapping.clone(),
+        let (planned, deferred, _) = match plan_users(&self.pool, &tenant, &batch.users).await? {
+            Ok(plan) => plan,
             Err(reason) => {
                 let failed = batch
                     .users
                     .iter()
-                    .map(|u| UserResult::failed(u.id.clone(), reason.clone()))
+                    .map(|u| UserResult::failed(u.id.clone(), reason))
                     .collect();
                 return Ok(PushedUsers::unplanned(failed));
             }
         };
-        let mirror = load_mirror(&self.pool, tenant.id, &ids).await?;
-        let policy = Policy {
-            mapping,
-            allow_hard_delete: tenant.allow_hard_delete,
-            clear_attributes: tenant.clear_attributes,
-            managers: load_webex_ids(&self.pool, tenant.id, &managers_named(&batch.users)).await?,
-        };
-        let (planned, deferred) = plan_batch_with(&batch.users, &mirror, &policy);
         let refs = ref_changes(&batch.users, deferred);
 
         let mut results = Vec::new();
@@ -307,4 +292,38 @@ impl PushedUsers {
             ..Self::default()
         }
     }
+}
+
+/// A batch's users planned against the mirror, the manager references deferred, and the
+/// mirror rows they were planned against.
+pub type PlannedUsers = (Vec<Planned>, Vec<Deferred>, HashMap<String, MirrorUser>);
+
+/// Plans `users` as a sync of `tenant` would: its mapping and policy, the mirror rows of
+/// the users and the Webex ids of the managers they name (one query each). The inner
+/// error is the tenant's mapping that cannot be used, the reason every user fails.
+pub async fn plan_users<'t>(
+    pool: &PgPool,
+    tenant: &'t Tenant,
+    users: &[dirsync_proto::SourceUser],
+) -> Result<Result<PlannedUsers, &'t str>, WorkerError> {
+    let mapping = match &tenant.mapping {
+        Ok(mapping) => mapping.clone(),
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let ids: Vec<String> = users
+        .iter()
+        .map(|u| u.id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mirror = load_mirror(pool, tenant.id, &ids).await?;
+    let policy = Policy {
+        mapping,
+        allow_hard_delete: tenant.allow_hard_delete,
+        clear_attributes: tenant.clear_attributes,
+        managers: load_webex_ids(pool, tenant.id, &managers_named(users)).await?,
+    };
+    let (planned, deferred) = plan_batch_with(users, &mirror, &policy);
+    Ok(Ok((planned, deferred, mirror)))
 }

@@ -9,15 +9,12 @@
 //! The rows and the batch's `dry_run_batches` row commit in one transaction; a redelivered
 //! batch finds that row and only repeats its result event.
 
-use std::collections::HashSet;
-
 use dirsync_proto::{BatchMessage, Counts};
 use sqlx::PgPool;
 use tracing::debug;
 
+use crate::batch::plan_users;
 use crate::error::WorkerError;
-use crate::mirror::{load_mirror, load_webex_ids};
-use crate::pipeline::{Policy, managers_named, plan_batch_with};
 use crate::report::{BatchReport, ReportAction, report_batch};
 use crate::scim::ScimClient;
 use crate::tenant::Tenant;
@@ -32,25 +29,10 @@ pub async fn report(
     client: &ScimClient,
     batch: &BatchMessage,
 ) -> Result<BatchReport, WorkerError> {
-    let ids: Vec<String> = batch
-        .users
-        .iter()
-        .map(|u| u.id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mapping = match &tenant.mapping {
-        Ok(mapping) => mapping.clone(),
+    let (planned, _, mirror) = match plan_users(pool, tenant, &batch.users).await? {
+        Ok(plan) => plan,
         Err(reason) => return Ok(mapping_failed(batch, reason)),
     };
-    let mirror = load_mirror(pool, tenant.id, &ids).await?;
-    let policy = Policy {
-        mapping,
-        allow_hard_delete: tenant.allow_hard_delete,
-        clear_attributes: tenant.clear_attributes,
-        managers: load_webex_ids(pool, tenant.id, &managers_named(&batch.users)).await?,
-    };
-    let (planned, _deferred) = plan_batch_with(&batch.users, &mirror, &policy);
     let mut report = report_batch(&batch.users, &planned, &mirror);
     look_up_adds(client, &mut report).await;
     Ok(report)
