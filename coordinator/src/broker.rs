@@ -2,13 +2,13 @@
 //! confirms and listening for a run's result events.
 
 use futures_util::StreamExt;
-use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::mpsc;
 
 use dirsync_proto::{BatchMessage, BatchResultEvent, RunId, TenantId, Topology};
@@ -62,7 +62,7 @@ pub async fn declare_topology(
     Ok(())
 }
 
-/// Publishes batches to the batch queue and waits for the broker's confirm of each.
+/// Publishes batches to the batch queue with publisher confirms.
 #[derive(Debug)]
 pub struct BatchPublisher {
     channel: Channel,
@@ -111,9 +111,7 @@ impl BatchPublisher {
     }
 
     /// Returns once the broker has taken responsibility for the batch `seq` of `run`, given
-    /// as the bytes of an encoded [`BatchMessage`]. The message carries the trace context of
-    /// this `publish` span (W3C `traceparent`), so the worker's processing of the batch is
-    /// its child in the run's trace, and the publish time, for the workers' lag metric.
+    /// as the bytes of an encoded [`BatchMessage`] (see [`Self::send`]).
     pub async fn publish(
         &self,
         tenant: TenantId,
@@ -121,6 +119,22 @@ impl BatchPublisher {
         seq: u32,
         batch: &[u8],
     ) -> Result<(), CoordinatorError> {
+        self.send(tenant, run, seq, batch).await?.confirmed().await
+    }
+
+    /// Sends the batch `seq` of `run` and returns without waiting for the broker's confirm,
+    /// so that several batches can be on their way at once; the caller awaits
+    /// [`Unconfirmed::confirmed`] before it may forget the batch. The message carries the
+    /// trace context of this `publish` span (W3C `traceparent`), so the worker's processing
+    /// of the batch is its child in the run's trace, and the publish time, for the workers'
+    /// lag metric.
+    pub async fn send(
+        &self,
+        tenant: TenantId,
+        run: RunId,
+        seq: u32,
+        batch: &[u8],
+    ) -> Result<Unconfirmed, CoordinatorError> {
         let span = tracing::info_span!(
             "publish",
             otel.kind = "producer",
@@ -154,15 +168,35 @@ impl BatchPublisher {
                         .with_content_type("application/json".into())
                         .with_headers(headers),
                 )
-                .await?
                 .await?;
-            match confirm {
-                Confirmation::Ack(None) => Ok(()),
-                _ => Err(CoordinatorError::PublishNacked),
-            }
+            Ok(Unconfirmed { seq, confirm })
         }
         .instrument(span)
         .await
+    }
+}
+
+/// A batch sent to the broker whose confirm has not been awaited yet.
+#[derive(Debug)]
+#[must_use = "a batch is the broker's only once its confirm is awaited"]
+pub struct Unconfirmed {
+    seq: u32,
+    confirm: PublisherConfirm,
+}
+
+impl Unconfirmed {
+    /// The batch's sequence number in its run.
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Returns once the broker has taken responsibility for the batch (an unroutable or
+    /// refused message is an error).
+    pub async fn confirmed(self) -> Result<(), CoordinatorError> {
+        match self.confirm.await? {
+            Confirmation::Ack(None) => Ok(()),
+            _ => Err(CoordinatorError::PublishNacked),
+        }
     }
 }
 

@@ -1,7 +1,16 @@
-//! Connection settings of a coordinator process, from flags or the environment.
+//! Settings of a coordinator process: flags, environment, configuration file, defaults
+//! (in that order of precedence; `file.rs`), checked at start-up by
+//! [`CoordinatorConfig::validate`]. Every setting is in docs/configuration.md, which a test
+//! below keeps in step with the command line.
+
+mod file;
+
+use std::path::PathBuf;
 
 use dirsync_proto::{ProtoError, SecretsKey, Topology};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+pub use file::{Checks, FileSettings, FromToml, LoadError, Problems, load, try_load};
 
 use crate::CoordinatorError;
 use crate::avatars::AvatarSigner;
@@ -10,22 +19,34 @@ use crate::quarantine::Thresholds;
 /// Where the coordinator finds PostgreSQL, RabbitMQ and Redis, and its tuning knobs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoordinatorConfig {
+    /// A TOML file of settings (keys: docs/configuration.md); flags and environment
+    /// variables win over it.
+    #[arg(long, env = "DIRSYNC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// PostgreSQL URL.
+    // URLs carry passwords: `--help` never shows the environment's values.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test"
+        default_value = "postgres://root@127.0.0.1:5432/test",
+        hide_env_values = true
     )]
     pub database_url: String,
     /// RabbitMQ URL.
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
     )]
     pub amqp_url: String,
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of queue, exchange and Redis key names (tests use a unique one).
     #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
@@ -120,7 +141,12 @@ pub struct CoordinatorConfig {
     /// coordinator and worker (`openssl rand -base64 32`).
     /// Needed by the commands that read or write tenant secrets (`tenant add`, `sync`,
     /// `serve`).
-    #[arg(long, env = "DIRSYNC_SECRETS_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DIRSYNC_SECRETS_KEY",
+        hide_env_values = true,
+        value_parser = file::SecretsKeyParser
+    )]
     pub secrets_key: Option<SecretsKey>,
 }
 
@@ -163,9 +189,123 @@ impl CoordinatorConfig {
     }
 }
 
+impl FileSettings for CoordinatorConfig {
+    fn set_from_file(&mut self, id: &str, value: &toml::Value) -> Option<Result<(), String>> {
+        use file::set;
+        Some(match id {
+            "database_url" => set(&mut self.database_url, value),
+            "amqp_url" => set(&mut self.amqp_url, value),
+            "redis_url" => set(&mut self.redis_url, value),
+            "prefix" => set(&mut self.prefix, value),
+            "run_window" => set(&mut self.run_window, value),
+            "max_concurrent_runs" => set(&mut self.max_concurrent_runs, value),
+            "lease_secs" => set(&mut self.lease_secs, value),
+            "escrow_retry_secs" => set(&mut self.escrow_retry_secs, value),
+            "quarantine_min_failures" => set(&mut self.quarantine_min_failures, value),
+            "quarantine_max_percent" => set(&mut self.quarantine_max_percent, value),
+            "quarantine_max_failures" => set(&mut self.quarantine_max_failures, value),
+            "quarantine_floor_percent" => set(&mut self.quarantine_floor_percent, value),
+            "quarantine_small_floor" => set(&mut self.quarantine_small_floor, value),
+            "http_addr" => set(&mut self.http_addr, value),
+            "public_url" => set(&mut self.public_url, value),
+            "avatar_key" => set(&mut self.avatar_key, value),
+            "avatar_checks_per_run" => set(&mut self.avatar_checks_per_run, value),
+            "secrets_key" => set(&mut self.secrets_key, value),
+            _ => return None,
+        })
+    }
+
+    /// Every problem at once, each naming its setting; values given by flags or the
+    /// environment were range-checked by clap already, but file values were not, so every
+    /// range is checked here again. The secrets key's format is checked where it is parsed
+    /// (flag, environment or file); whether a command needs it is the command's business.
+    fn validate(&self) -> Result<(), Problems> {
+        let mut c = Checks::new::<Self>();
+        c.url(
+            "database_url",
+            &self.database_url,
+            &["postgres", "postgresql"],
+        );
+        c.url("amqp_url", &self.amqp_url, &["amqp", "amqps"]);
+        c.url(
+            "redis_url",
+            &self.redis_url,
+            &["redis", "rediss", "redis+unix", "unix"],
+        );
+        c.check(
+            !self.prefix.trim().is_empty() && !self.prefix.contains(char::is_whitespace),
+            "prefix",
+            "must be a non-empty name without spaces",
+        );
+        c.at_least("run_window", self.run_window.into(), 1);
+        c.at_least("max_concurrent_runs", self.max_concurrent_runs.into(), 1);
+        c.at_least("lease_secs", self.lease_secs, 1);
+        c.check(
+            !self.escrow_retry_secs.is_empty(),
+            "escrow_retry_secs",
+            "must list at least one number of seconds",
+        );
+        c.check(
+            self.escrow_retry_secs
+                .iter()
+                .all(|s| (1..=i32::MAX as u32).contains(s)),
+            "escrow_retry_secs",
+            format!("every value must be from 1 to {}", i32::MAX),
+        );
+        c.at_least("quarantine_min_failures", self.quarantine_min_failures, 1);
+        c.percent("quarantine_max_percent", self.quarantine_max_percent, 1);
+        c.at_least("quarantine_max_failures", self.quarantine_max_failures, 1);
+        c.percent("quarantine_floor_percent", self.quarantine_floor_percent, 0);
+        c.at_least("quarantine_small_floor", self.quarantine_small_floor, 1);
+        c.check(
+            self.quarantine_min_failures <= self.quarantine_max_failures,
+            "quarantine_min_failures",
+            format!(
+                "must not be more than quarantine_max_failures ({} > {})",
+                self.quarantine_min_failures, self.quarantine_max_failures
+            ),
+        );
+        if let Some(url) = &self.public_url {
+            c.url("public_url", url, &["http", "https"]);
+            let parsed = url::Url::parse(url).ok();
+            c.check(
+                parsed.is_none_or(|u| u.host().is_some() && u.query().is_none()),
+                "public_url",
+                "must name a host and have no query",
+            );
+        }
+        if let Some(key) = &self.avatar_key {
+            let bytes = key.expose_secret().len();
+            c.check(
+                bytes >= crate::avatars::MIN_KEY_BYTES,
+                "avatar_key",
+                // Not even its length is repeated.
+                format!("must be at least {} bytes", crate::avatars::MIN_KEY_BYTES),
+            );
+        }
+        // Avatar URLs are signed with the key and start with the public URL: one without
+        // the other cannot work (`avatar_signer`).
+        c.check(
+            self.public_url.is_some() == self.avatar_key.is_some(),
+            if self.public_url.is_some() {
+                "avatar_key"
+            } else {
+                "public_url"
+            },
+            "public_url and avatar_key go together: set both to sync avatars, or neither",
+        );
+        c.at_least(
+            "avatar_checks_per_run",
+            self.avatar_checks_per_run as u64,
+            1,
+        );
+        c.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
@@ -267,5 +407,318 @@ mod tests {
                 _ => panic!("{flags:?}: expected {want:?}, got {got:?}"),
             }
         }
+    }
+
+    /// A configuration file for one test, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "dirsync-coordinator-config-{}-{name}.toml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        fn arg(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// The problems `try_load` finds with `flags` (this process's environment, which tests
+    /// do not change), or the loaded configuration.
+    fn load_flags(flags: &[&str]) -> Result<CoordinatorConfig, String> {
+        try_load(
+            std::iter::once("c").chain(flags.iter().copied()),
+            |a: &mut Args| &mut a.config,
+        )
+        .map(|a| a.config)
+        .map_err(|e| match e {
+            LoadError::Usage(e) => e.to_string(),
+            LoadError::Invalid(p) => p.to_string(),
+        })
+    }
+
+    /// The settings the precedence tests look at, in one line.
+    fn summary(c: &CoordinatorConfig) -> String {
+        format!(
+            "run_window={} max_concurrent_runs={} lease_secs={} prefix={} avatar_checks={} \
+             escrow={:?}",
+            c.run_window,
+            c.max_concurrent_runs,
+            c.lease_secs,
+            c.prefix,
+            c.avatar_checks_per_run,
+            c.escrow_retry_secs
+        )
+    }
+
+    /// Runs [`child_load`] in a child process of this test binary with `env` and none of
+    /// the coordinator's other variables: the environment layer for real, without
+    /// changing this process's environment.
+    fn load_in_child(env: &[(&str, &str)], flags: &[&str]) -> String {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", "config::tests::child_load", "--nocapture"]);
+        for arg in Args::command().get_arguments() {
+            if let Some(var) = arg.get_env() {
+                child.env_remove(var);
+            }
+        }
+        child.env("DIRSYNC_TEST_CONFIG_FLAGS", flags.join("\u{1f}"));
+        child.envs(env.iter().copied());
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("child-load: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
+    }
+
+    /// Not a test on its own: the child side of [`load_in_child`].
+    #[test]
+    fn child_load() {
+        let Ok(flags) = std::env::var("DIRSYNC_TEST_CONFIG_FLAGS") else {
+            return;
+        };
+        let flags: Vec<&str> = flags.split('\u{1f}').filter(|f| !f.is_empty()).collect();
+        let got = load_flags(&flags).map(|c| summary(&c));
+        println!(
+            "child-load: {}",
+            got.unwrap_or_else(|e| e.replace('\n', " | "))
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_environment_which_wins_over_the_file() {
+        let file = TempFile::new(
+            "precedence",
+            "run_window = 10\nmax_concurrent_runs = 3\nlease_secs = 30\n\
+             prefix = \"from-file\"\nescrow_retry_secs = [60, 120]\n",
+        );
+        let path = file.arg();
+        /// Environment, flags, what is loaded.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+        let cases: [Case; 4] = [
+            (
+                &[],
+                &[],
+                "run_window=64 max_concurrent_runs=8 lease_secs=120 prefix=dirsync \
+                 avatar_checks=20000 escrow=[21600, 43200, 86400]",
+            ),
+            (
+                &[],
+                &["--config", &path],
+                "run_window=10 max_concurrent_runs=3 lease_secs=30 prefix=from-file \
+                 avatar_checks=20000 escrow=[60, 120]",
+            ),
+            (
+                &[
+                    ("DIRSYNC_CONFIG", &path),
+                    ("DIRSYNC_RUN_WINDOW", "20"),
+                    ("DIRSYNC_MAX_CONCURRENT_RUNS", "5"),
+                ],
+                &["--run-window", "30"],
+                "run_window=30 max_concurrent_runs=5 lease_secs=30 prefix=from-file \
+                 avatar_checks=20000 escrow=[60, 120]",
+            ),
+            (
+                &[("DIRSYNC_ESCROW_RETRY_SECS", "7,8")],
+                &["--config", &path, "--prefix", "flag"],
+                "run_window=10 max_concurrent_runs=3 lease_secs=30 prefix=flag \
+                 avatar_checks=20000 escrow=[7, 8]",
+            ),
+        ];
+        for (env, flags, want) in cases {
+            assert_eq!(load_in_child(env, flags), want, "{env:?} {flags:?}");
+        }
+    }
+
+    #[test]
+    fn the_file_refuses_unknown_keys_and_wrong_types() {
+        // (file, pieces of the error)
+        let cases: [(&str, &[&str]); 7] = [
+            (
+                "run_windw = 10",
+                &["unknown setting `run_windw` (did you mean `run_window`?)"],
+            ),
+            (
+                "DIRSYNC_RUN_WINDOW = 10",
+                &["unknown setting `DIRSYNC_RUN_WINDOW` (did you mean `run_window`?)"],
+            ),
+            (
+                "worker_prefetch = 4\n[coordinator]\nrun_window = 1",
+                &[
+                    "2 problems",
+                    "unknown setting `coordinator`",
+                    "unknown setting `worker_prefetch`",
+                ],
+            ),
+            (
+                "run_window = \"ten\"",
+                &["`run_window`: expected an integer, found a string"],
+            ),
+            (
+                "lease_secs = -5",
+                &["`lease_secs`: expected an integer from 0 to 18446744073709551615, found -5"],
+            ),
+            (
+                "http_addr = \"localhost\"",
+                &["`http_addr`: expected an address string such as \"127.0.0.1:8480\""],
+            ),
+            ("run_window = ", &["is not valid toml"]),
+        ];
+        for (text, needles) in cases {
+            let file = TempFile::new("bad", text);
+            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
+            assert!(message.contains(&file.arg()), "{text}: {message}");
+            for needle in needles {
+                assert!(message.contains(needle), "{text}: {message}");
+            }
+        }
+        // A value overridden by a flag is still checked.
+        let file = TempFile::new("overridden", "run_window = true");
+        let message = load_flags(&["--config", &file.arg(), "--run-window", "4"]).unwrap_err();
+        assert!(
+            message.contains("expected an integer, found a boolean"),
+            "{message}"
+        );
+        let missing = load_flags(&["--config", "/nonexistent/dirsync.toml"]).unwrap_err();
+        assert!(missing.contains("reading configuration file /nonexistent/dirsync.toml"));
+    }
+
+    #[test]
+    fn validation_names_every_problem_at_once() {
+        // (file, pieces of the error); file values skip clap's range checks, so they show
+        // what `validate` catches whatever the source.
+        let cases: [(&str, &[&str]); 6] = [
+            (
+                "run_window = 0\nmax_concurrent_runs = 0\nquarantine_max_percent = 101",
+                &[
+                    "3 problems",
+                    "run_window (DIRSYNC_RUN_WINDOW, --run-window): must be at least 1, got 0",
+                    "max_concurrent_runs (DIRSYNC_MAX_CONCURRENT_RUNS, \
+                     --max-concurrent-runs): must be at least 1",
+                    "quarantine_max_percent (DIRSYNC_QUARANTINE_MAX_PERCENT, \
+                     --quarantine-max-percent): must be a percentage from 1 to 100, got 101",
+                ],
+            ),
+            (
+                "database_url = \"mysql://root:hunter2@db/x\"\namqp_url = \"not a url\"\n\
+                 redis_url = \"http://cache\"",
+                &[
+                    "3 problems",
+                    "database_url (DATABASE_URL, --database-url): must be a postgres:// or \
+                     postgresql:// url, not mysql://",
+                    "amqp_url (AMQP_URL, --amqp-url): is not a valid url",
+                    "redis_url (REDIS_URL, --redis-url): must be a redis://",
+                ],
+            ),
+            (
+                "public_url = \"https://dirsync.example.com\"",
+                &[
+                    "avatar_key (DIRSYNC_AVATAR_KEY, --avatar-key): public_url and avatar_key go together",
+                ],
+            ),
+            (
+                "public_url = \"ftp://x\"\navatar_key = \"short\"",
+                &[
+                    "public_url (DIRSYNC_PUBLIC_URL, --public-url): must be a http:// or https:// url",
+                    "avatar_key (DIRSYNC_AVATAR_KEY, --avatar-key): must be at least 32 bytes",
+                ],
+            ),
+            (
+                "quarantine_min_failures = 100\nquarantine_max_failures = 10\n\
+                 escrow_retry_secs = []",
+                &[
+                    "must not be more than quarantine_max_failures (100 > 10)",
+                    "escrow_retry_secs (DIRSYNC_ESCROW_RETRY_SECS, --escrow-retry-secs): must \
+                     list at least one",
+                ],
+            ),
+            (
+                "prefix = \"\"\nsecrets_key = \"c2VjcmV0\"\nrun_window = 1",
+                &[
+                    "prefix (DIRSYNC_PREFIX, --prefix): must be a non-empty name",
+                    "secrets_key",
+                ],
+            ),
+        ];
+        for (text, needles) in cases {
+            let file = TempFile::new("invalid", text);
+            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
+            for needle in needles {
+                assert!(message.contains(needle), "{text}:\n{message}");
+            }
+            // No secret is repeated: passwords in URLs, the avatar key, the secrets key.
+            for secret in ["hunter2", "short\"", "c2VjcmV0"] {
+                assert!(!message.contains(secret), "{text}:\n{message}");
+            }
+        }
+        // The defaults are valid.
+        assert!(load_flags(&[]).is_ok());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_errors_and_help() {
+        let bad_key = "bm90LWEta2V5LWF0LWFsbA==";
+        let message = load_flags(&["--secrets-key", bad_key]).unwrap_err();
+        assert!(message.contains("invalid DIRSYNC_SECRETS_KEY"), "{message}");
+        assert!(!message.contains(bad_key), "{message}");
+        let help = Args::command().render_long_help().to_string();
+        for hidden in [
+            "DATABASE_URL",
+            "AMQP_URL",
+            "REDIS_URL",
+            "DIRSYNC_SECRETS_KEY",
+        ] {
+            assert!(
+                Args::command()
+                    .get_arguments()
+                    .any(|a| a.get_env() == Some(hidden.as_ref()) && a.is_hide_env_values_set()),
+                "{hidden} shows its value in --help"
+            );
+        }
+        assert!(help.contains("--config <PATH>"), "{help}");
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_file() {
+        let value = toml::Value::Integer(1);
+        for setting in file::settings::<CoordinatorConfig>().values() {
+            let mut config = load_flags(&[]).unwrap();
+            assert!(
+                config.set_from_file(&setting.id, &value).is_some(),
+                "{} has no file key: add it to set_from_file",
+                setting.id
+            );
+        }
+    }
+
+    /// docs/configuration.md lists exactly the environment variables of `dirsync` (every
+    /// subcommand's too), each with its file key, flag and default.
+    #[test]
+    fn the_configuration_document_lists_every_setting() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/configuration.md"
+        ))
+        .unwrap();
+        let mut command = crate::cli::Cli::command();
+        command.build();
+        file::check_document(
+            &doc,
+            "## `dirsync`",
+            &command,
+            &file::file_envs::<CoordinatorConfig>(),
+        );
     }
 }

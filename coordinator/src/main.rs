@@ -1,12 +1,21 @@
 //! `dirsync`: the coordinator's command line. All logic lives in the library; this maps a
 //! failure to its exit code (see `api_client::ExitCode`; clap exits with 2 on bad usage).
 
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = dirsync_coordinator::cli::Cli::parse();
+    // Flags, environment, then the configuration file (`--config`), validated before
+    // anything connects; every problem is listed, and exit code 2 as for a bad flag.
+    let cli = match dirsync_coordinator::config::load(|c: &mut dirsync_coordinator::cli::Cli| {
+        &mut c.config
+    }) {
+        Ok(cli) => cli,
+        Err(problems) => {
+            eprintln!("error: {problems}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let settings = dirsync_telemetry::Settings::from_env("dirsync-coordinator").map(|mut s| {
         // An operator's command prints its answer; its own lifecycle is not news.
         if cli.calls_api() {

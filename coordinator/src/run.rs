@@ -22,7 +22,7 @@ use dirsync_proto::{BatchMessage, Counts, GroupCounts, RunId, TenantId, Topology
 
 use crate::broker::{BatchPublisher, RunResults};
 use crate::graph::rooms::mark_rooms;
-use crate::graph::{GraphClient, PageLink};
+use crate::graph::{DeltaPage, GraphClient, PageLink};
 use crate::group_objects::group_batches;
 use crate::inflight::InFlight;
 use crate::quarantine;
@@ -313,33 +313,40 @@ impl Runner {
                 tenant: tenant_id,
                 seq: open.batches_published,
                 window: self.window,
+                unconfirmed: Default::default(),
+                times: Default::default(),
             };
+            let mut graph_time = Duration::ZERO;
             let mut url = open
                 .cursor_link
                 .clone()
                 .unwrap_or_else(|| graph.initial_users_url());
-            if let Some((staged, bytes)) = &open.pending {
-                // A previous coordinator staged this batch and may have published it: unless it
-                // is recorded already, send the very same bytes again (a duplicate delivery is
-                // skipped by the workers once one copy is recorded).
-                let batch = BatchMessage::decode(bytes).map_err(|e| {
-                    CoordinatorError::RunFailed(
-                        run.to_string(),
-                        format!("staged batch unreadable: {e}"),
-                    )
-                })?;
-                if runs.recorded_seqs(run, &[*staged]).await?.is_empty() {
-                    tracker.inflight.track(*staged, &batch.users);
-                    outbox
-                        .publisher
-                        .publish(tenant_id, run, *staged, bytes)
-                        .await?;
-                    tracing::info!(
-                        seq = staged,
-                        "republished the batch staged before the restart"
-                    );
+            if !open.staged.is_empty() {
+                // A previous coordinator staged these batches and may have published them:
+                // those not recorded yet go out again with the very same bytes (a duplicate
+                // delivery is skipped by the workers once one copy is recorded).
+                let seqs: Vec<u32> = open.staged.iter().map(|(seq, _)| *seq).collect();
+                let recorded = runs.recorded_seqs(run, &seqs).await?;
+                for (staged, bytes) in &open.staged {
+                    if !recorded.contains(staged) {
+                        let batch = BatchMessage::decode(bytes).map_err(|e| {
+                            CoordinatorError::RunFailed(
+                                run.to_string(),
+                                format!("staged batch {staged} unreadable: {e}"),
+                            )
+                        })?;
+                        tracker.inflight.track(*staged, &batch.users);
+                        outbox
+                            .publisher
+                            .publish(tenant_id, run, *staged, bytes)
+                            .await?;
+                        tracing::info!(
+                            seq = staged,
+                            "republished a batch staged before the restart"
+                        );
+                    }
+                    outbox.seq = outbox.seq.max(staged + 1);
                 }
-                outbox.seq = outbox.seq.max(staged + 1);
             }
             // Batches a previous coordinator published are not in this tracker's in-flight
             // set; let them be recorded before any page that may share their users goes out.
@@ -388,10 +395,16 @@ impl Runner {
             }
             // A fresh enumeration that is itself told to resync would loop forever.
             let mut resynced = false;
+            // The next page, asked for while the current one was staged and published.
+            let mut prefetched = None;
             loop {
-                let fetched = tokio::select! {
-                    page = graph.users_page(&url) => page,
-                    _ = cancel.cancelled() => return Err(CoordinatorError::Cancelled),
+                let fetched = match prefetched.take() {
+                    Some(page) => page,
+                    None => {
+                        let (page, took) = fetch_page(&graph, &url, cancel).await?;
+                        graph_time += took;
+                        page
+                    }
                 };
                 let mut page = match fetched {
                     Ok(page) => page,
@@ -439,11 +452,22 @@ impl Runner {
                     let after = match &page.link {
                         PageLink::Next(link) | PageLink::Delta(link) => link,
                     };
-                    outbox
-                        .send(&mut tracker, kind, page.users, after, &[], cancel)
-                        .await?;
+                    let send = outbox.send(&mut tracker, kind, page.users, after, &[], cancel);
+                    match &page.link {
+                        // Graph's answer and the stage and publish overlap: they take about
+                        // as long, and neither needs the other.
+                        PageLink::Next(next) => {
+                            let (sent, next) = tokio::join!(send, fetch_page(&graph, next, cancel));
+                            sent?;
+                            let (page, took) = next?;
+                            graph_time += took;
+                            prefetched = Some(page);
+                        }
+                        PageLink::Delta(_) => send.await?,
+                    }
                 } else if let PageLink::Next(next) = &page.link {
-                    runs.checkpoint(run, kind, next, outbox.seq).await?;
+                    runs.checkpoint(run, kind, next, outbox.seq, outbox.confirmed_below())
+                        .await?;
                 }
                 state.batches_published = outbox.seq;
                 state.batches_recorded = tracker.recorded;
@@ -453,7 +477,17 @@ impl Runner {
                     PageLink::Delta(delta) => {
                         // Second pass: manager references deferred until their manager was
                         // in Webex. Staged like pages, so a resumed run resends the same.
-                        tracing::info!(batches = outbox.seq, "walk done");
+                        outbox.flush().await?;
+                        let t = outbox.times;
+                        tracing::info!(
+                            batches = outbox.seq,
+                            graph_ms = graph_time.as_millis() as u64,
+                            window_wait_ms = t.waiting.as_millis() as u64,
+                            stage_ms = t.staging.as_millis() as u64,
+                            publish_ms = t.publishing.as_millis() as u64,
+                            walk_ms = started.elapsed().as_millis() as u64,
+                            "walk done"
+                        );
                         tracker.settle(outbox.seq, cancel).await?;
                         tracing::info!("walk recorded, reference pass");
                         let mut after: Option<String> = None;
@@ -499,6 +533,7 @@ impl Runner {
                                 ),
                             }
                         }
+                        outbox.flush().await?;
                         runs.finish_enumeration(run, outbox.seq, &delta).await?;
                         break (outbox.seq, delta);
                     }
@@ -568,6 +603,19 @@ impl Runner {
     pub fn with_graph_budget(mut self, ru_per_10s: u32) -> Self {
         self.graph_budget = ru_per_10s;
         self
+    }
+}
+
+/// One page of the users walk and how long Graph took to answer, or `Cancelled`.
+async fn fetch_page(
+    graph: &GraphClient,
+    url: &str,
+    cancel: &CancellationToken,
+) -> Result<(Result<DeltaPage, CoordinatorError>, Duration), CoordinatorError> {
+    let asked = Instant::now();
+    tokio::select! {
+        page = graph.users_page(url) => Ok((page, asked.elapsed())),
+        _ = cancel.cancelled() => Err(CoordinatorError::Cancelled),
     }
 }
 

@@ -41,8 +41,9 @@ pub struct OpenRun {
     pub batches_published: u32,
     pub total_batches: Option<u32>,
     pub new_delta_link: Option<String>,
-    /// A batch staged for publishing that may or may not have reached the broker.
-    pub pending: Option<(u32, Vec<u8>)>,
+    /// Batches staged for publishing that may or may not have reached the broker, by
+    /// sequence number.
+    pub staged: Vec<(u32, Vec<u8>)>,
     /// The run's groups round is applied and its scope resolved.
     pub scope_done: bool,
 }
@@ -61,35 +62,38 @@ impl RunStore {
     pub async fn open_run(&self, tenant: TenantId) -> Result<Option<OpenRun>, CoordinatorError> {
         let row = sqlx::query(
             "SELECT id, kind, state, cursor_link, batches_published, total_batches, new_delta_link, \
-             pending_seq, pending_batch, scope_done \
+             scope_done \
              FROM runs WHERE tenant_id = $1 AND state IN ('enumerating', 'draining', 'awaiting_approval') \
              AND kind <> 'on_demand'",
         )
         .bind(tenant.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(OpenRun {
-                id: RunId(r.try_get("id")?),
-                kind: RunKind::parse(r.try_get("kind")?),
-                enumerating: r.try_get::<&str, _>("state")? == "enumerating",
-                cursor_link: r.try_get("cursor_link")?,
-                batches_published: r.try_get::<i32, _>("batches_published")? as u32,
-                total_batches: r
-                    .try_get::<Option<i32>, _>("total_batches")?
-                    .map(|n| n as u32),
-                new_delta_link: r.try_get("new_delta_link")?,
-                pending: match (
-                    r.try_get::<Option<i32>, _>("pending_seq")?,
-                    r.try_get::<Option<Vec<u8>>, _>("pending_batch")?,
-                ) {
-                    (Some(seq), Some(batch)) => Some((seq as u32, batch)),
-                    _ => None,
-                },
-                scope_done: r.try_get("scope_done")?,
-            })
-        })
-        .transpose()
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let id = RunId(r.try_get("id")?);
+        let staged: Vec<(i32, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, batch FROM staged_batches WHERE run_id = $1 ORDER BY seq")
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(OpenRun {
+            id,
+            kind: RunKind::parse(r.try_get("kind")?),
+            enumerating: r.try_get::<&str, _>("state")? == "enumerating",
+            cursor_link: r.try_get("cursor_link")?,
+            batches_published: r.try_get::<i32, _>("batches_published")? as u32,
+            total_batches: r
+                .try_get::<Option<i32>, _>("total_batches")?
+                .map(|n| n as u32),
+            new_delta_link: r.try_get("new_delta_link")?,
+            staged: staged
+                .into_iter()
+                .map(|(seq, batch)| (seq as u32, batch))
+                .collect(),
+            scope_done: r.try_get("scope_done")?,
+        }))
     }
 
     pub async fn create(
@@ -118,66 +122,56 @@ impl RunStore {
         Ok(id)
     }
 
-    /// Records where the walk continues and how many batches are out, after each page.
+    /// Records where the walk continues and how many batches are out, after a page that
+    /// published nothing; the staged batches below `confirmed_below` are the broker's now.
     pub async fn checkpoint(
         &self,
         run: RunId,
         kind: RunKind,
         cursor: &str,
         published: u32,
+        confirmed_below: u32,
     ) -> Result<(), CoordinatorError> {
         sqlx::query(
-            "UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4, \
-             pending_seq = NULL, pending_batch = NULL WHERE id = $1",
+            "WITH confirmed AS (DELETE FROM staged_batches WHERE run_id = $1 AND seq < $5) \
+             UPDATE runs SET cursor_link = $2, batches_published = $3, kind = $4 WHERE id = $1",
         )
         .bind(run.0)
         .bind(cursor)
         .bind(published as i32)
         .bind(kind.as_str())
+        .bind(confirmed_below as i32)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Before publishing batch `seq` (every earlier one is confirmed): keeps its exact bytes
-    /// and the link after its page, in one write. A coordinator resuming the run republishes
-    /// these bytes, so a sequence number never carries two different contents.
-    pub async fn stage(
-        &self,
-        run: RunId,
-        kind: RunKind,
-        cursor_after: &str,
-        seq: u32,
-        batch: &[u8],
-    ) -> Result<(), CoordinatorError> {
-        stage_query(run, kind, cursor_after, seq, batch)
-            .execute(&self.pool)
-            .await?;
+    /// Before publishing a batch: keeps its exact bytes and the link after its page, in
+    /// one write, and forgets the staged batches the broker confirmed. A coordinator resuming
+    /// the run republishes every staged batch that is not recorded, so a sequence number
+    /// never carries two different contents.
+    pub async fn stage(&self, batch: &Staged<'_>) -> Result<(), CoordinatorError> {
+        stage_query(batch).execute(&self.pool).await?;
         Ok(())
     }
 
     /// [`Self::stage`] for a batch of users entering the scope (`run_entering`): marks them
-    /// as carried by batch `seq` in the same transaction, so a resumed run reads only the
+    /// as carried by the batch in the same transaction, so a resumed run reads only the
     /// others again.
     pub async fn stage_entering(
         &self,
-        run: RunId,
-        kind: RunKind,
-        cursor_after: &str,
-        seq: u32,
-        batch: &[u8],
+        batch: &Staged<'_>,
         entering: &[String],
     ) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
-        stage_query(run, kind, cursor_after, seq, batch)
-            .execute(&mut *tx)
-            .await?;
-        mark_entering(&mut *tx, run, entering, seq as i32).await?;
+        stage_query(batch).execute(&mut *tx).await?;
+        mark_entering(&mut *tx, batch.run, entering, batch.seq as i32).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Enumeration is over: from now on the run only waits for its batches.
+    /// Enumeration is over (every batch sent is confirmed): from now on the run only waits
+    /// for its batches.
     pub async fn finish_enumeration(
         &self,
         run: RunId,
@@ -185,8 +179,9 @@ impl RunStore {
         delta_link: &str,
     ) -> Result<(), CoordinatorError> {
         sqlx::query(
-            "UPDATE runs SET state = 'draining', cursor_link = NULL, batches_published = $2, total_batches = $2, \
-             new_delta_link = $3, pending_seq = NULL, pending_batch = NULL WHERE id = $1",
+            "WITH confirmed AS (DELETE FROM staged_batches WHERE run_id = $1) \
+             UPDATE runs SET state = 'draining', cursor_link = NULL, batches_published = $2, \
+             total_batches = $2, new_delta_link = $3 WHERE id = $1",
         )
         .bind(run.0)
         .bind(total as i32)
@@ -311,21 +306,33 @@ impl RunStore {
 }
 
 fn stage_query<'q>(
-    run: RunId,
-    kind: RunKind,
-    cursor_after: &'q str,
-    seq: u32,
-    batch: &'q [u8],
+    batch: &Staged<'q>,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(
-        "UPDATE runs SET cursor_link = $2, kind = $3, batches_published = $4, pending_seq = $4, \
-         pending_batch = $5 WHERE id = $1",
+        "WITH staged AS (INSERT INTO staged_batches (run_id, seq, batch) VALUES ($1, $4, $5)), \
+              confirmed AS (DELETE FROM staged_batches WHERE run_id = $1 AND seq < $6) \
+         UPDATE runs SET cursor_link = $2, kind = $3, batches_published = $4 WHERE id = $1",
     )
-    .bind(run.0)
-    .bind(cursor_after)
-    .bind(kind.as_str())
-    .bind(seq as i32)
-    .bind(batch)
+    .bind(batch.run.0)
+    .bind(batch.cursor_after)
+    .bind(batch.kind.as_str())
+    .bind(batch.seq as i32)
+    .bind(batch.bytes)
+    .bind(batch.confirmed_below as i32)
+}
+
+/// A batch about to be published, as [`RunStore::stage`] keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct Staged<'a> {
+    pub run: RunId,
+    pub kind: RunKind,
+    /// Where the walk continues after the batch's page.
+    pub cursor_after: &'a str,
+    pub seq: u32,
+    /// The encoded [`dirsync_proto::BatchMessage`].
+    pub bytes: &'a [u8],
+    /// Every batch below this sequence number is confirmed by the broker.
+    pub confirmed_below: u32,
 }
 
 /// Marks users entering the scope as handled by batch `seq` (-1: nothing to publish).

@@ -1,5 +1,5 @@
-//! A coordinator that dies mid-walk: its run is resumed from the checkpoint, and a batch it
-//! may already have published is republished byte for byte, never with other content.
+//! A coordinator that dies mid-walk: its run is resumed from the checkpoint, and the batches
+//! it may already have published are republished byte for byte, never with other content.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use dirsync_coordinator::TenantStore;
 use dirsync_coordinator::graph::GraphClient;
-use dirsync_coordinator::runs::{RunKind, RunStore};
+use dirsync_coordinator::runs::{RunKind, RunStore, Staged};
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_proto::{BatchMessage, Counts, RemovedReason, SourceUser, WIRE_VERSION};
 
@@ -25,9 +25,9 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
     stack.spawn_worker(&demo_exe()).unwrap();
     let (live, enabled) = stack.live_and_enabled().unwrap();
 
-    // What a coordinator leaves behind when it dies right after staging batch 0: the batch's
-    // bytes (here a tombstone of a user Webex never had, so its effect is recognisable) and
-    // the link after its page (here the start of the walk).
+    // What a coordinator leaves behind when it dies with batches 0 and 1 staged and neither
+    // confirmed by the broker: their bytes (here tombstones of users Webex never had, so
+    // their effect is recognisable) and the link after their pages (here the walk's start).
     let tenant = TenantStore::new(stack.env.pool.clone())
         .with_key(stack.env.secrets_key.clone())
         .get(stack.tenant_id)
@@ -39,22 +39,31 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
         .create(stack.tenant_id, RunKind::Initial, &start)
         .await
         .unwrap();
-    let staged = BatchMessage {
-        version: WIRE_VERSION,
-        tenant_id: stack.tenant_id,
-        run_id: run,
-        seq: 0,
-        users: vec![SourceUser {
-            id: "never-synced".into(),
-            removed: Some(RemovedReason::Deleted),
-            attributes: Default::default(),
-        }],
-        groups: Vec::new(),
-        dry_run: false,
-    };
-    runs.stage(run, RunKind::Initial, &start, 0, &staged.encode())
-        .await
-        .unwrap();
+    for seq in 0..2u32 {
+        let staged = BatchMessage {
+            version: WIRE_VERSION,
+            tenant_id: stack.tenant_id,
+            run_id: run,
+            seq,
+            users: vec![SourceUser {
+                id: format!("never-synced-{seq}"),
+                removed: Some(RemovedReason::Deleted),
+                attributes: Default::default(),
+            }],
+            groups: Vec::new(),
+            dry_run: false,
+        };
+        let bytes = staged.encode();
+        let batch = Staged {
+            run,
+            kind: RunKind::Initial,
+            cursor_after: &start,
+            seq,
+            bytes: &bytes,
+            confirmed_below: 0,
+        };
+        runs.stage(&batch).await.unwrap();
+    }
 
     let outcome = stack
         .runner
@@ -69,20 +78,28 @@ async fn a_staged_batch_is_republished_verbatim_on_resume() {
         outcome.counts,
         Counts {
             synced: enabled,
-            skipped: live - enabled + 1,
+            skipped: live - enabled + 2,
             failed: 0
         }
     );
-    let seq0: i32 =
-        sqlx::query_scalar("SELECT skipped FROM batch_results WHERE run_id = $1 AND seq = 0")
-            .bind(run.0)
-            .fetch_one(&stack.env.pool)
-            .await
-            .unwrap();
+    let first: Vec<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT seq, synced, skipped FROM batch_results WHERE run_id = $1 AND seq < 2 ORDER BY seq",
+    )
+    .bind(run.0)
+    .fetch_all(&stack.env.pool)
+    .await
+    .unwrap();
     assert_eq!(
-        seq0, 1,
-        "batch 0 carried the staged bytes, not a re-read page"
+        first,
+        vec![(0, 0, 1), (1, 0, 1)],
+        "batches 0 and 1 carried the staged bytes, not re-read pages"
     );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM staged_batches WHERE run_id = $1")
+        .bind(run.0)
+        .fetch_one(&stack.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "a completed walk keeps no staged batch");
     assert!(stack.verdict().unwrap().converged);
     stack.shutdown().await.unwrap();
 }

@@ -2,9 +2,10 @@
 //! hand-written tenant with managers and nested groups, a synthetic one whose scope is
 //! some of its nested groups, two copies of a small one, two change steps, every 7th SCIM
 //! request failing with 503) runs through the same runner as `harness run`,
-//! and every cycle converges with the counts the scenario implies. Bad scenario files are
-//! refused before anything starts, with the field at fault in the message; the shipped
-//! examples are valid.
+//! and every cycle converges with the counts the scenario implies. The faults scenario runs
+//! with two coordinator processes asked with "sync now" and random SCIM 503s and 429 bursts,
+//! and converges too. Bad scenario files are refused before anything starts, with the field
+//! at fault in the message; the shipped examples are valid.
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,50 @@ async fn the_smoke_scenario_converges_with_the_expected_counts() {
     assert_eq!(hand.scim.create, 2);
     assert_eq!(written(hand), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_processes_converge_through_random_faults() {
+    let scenario = Scenario::load(&scenarios_dir().join("faults.json")).unwrap();
+    assert_eq!(scenario.fleet.coordinators, 2);
+    assert!(scenario.fleet.scim.error_rate > 0.0 && scenario.fleet.scim.throttle_rate > 0.0);
+    let exe = Path::new(env!("CARGO_BIN_EXE_harness"));
+    let report = run::run(&scenario, exe, None, &Quiet).await.unwrap();
+
+    assert_eq!(
+        (report.tenants, report.workers, report.coordinators),
+        (5, 2, 2)
+    );
+    for c in &report.cycles {
+        assert!(
+            c.converged,
+            "cycle {} did not converge: {:?}",
+            c.cycle, c.problems
+        );
+        assert_eq!(c.users.failed, 0, "cycle {}", c.cycle);
+        assert_eq!(c.peak_memory.coordinators_mib.len(), 2);
+        assert!(
+            c.peak_memory.coordinators_mib.iter().all(Option::is_some),
+            "both coordinator processes alive: {:?}",
+            c.peak_memory
+        );
+        assert_eq!(c.runs_by_coordinator.len(), 2);
+        assert!(c.runs_by_coordinator.iter().sum::<usize>() <= c.tenants);
+    }
+    let initial = &report.cycles[0];
+    // Every live user of the five tenants, seen once (0.5% of each starts soft-deleted).
+    assert_eq!(initial.users.total(), INITIAL_FAULTS_USERS);
+    assert_eq!(initial.scim.create, initial.users.synced);
+    // The random faults were served, and retried through.
+    assert!(initial.scim.errors_5xx > 0, "{:?}", initial.scim);
+    assert!(initial.scim.throttled_429 > 0, "{:?}", initial.scim);
+    assert!(initial.scim.errors_4xx >= initial.scim.throttled_429);
+    let churn = &report.cycles[1];
+    assert!(churn.changes.updates > 0 && churn.users.synced > 0);
+}
+
+/// Live users of the faults scenario at the start: 1,000 + 4 × 250 less the 5 + 4 × 2
+/// that start soft-deleted.
+const INITIAL_FAULTS_USERS: u64 = 1_987;
 
 #[test]
 fn bad_scenarios_are_refused_with_the_field_at_fault() {
@@ -206,6 +251,62 @@ fn bad_scenarios_are_refused_with_the_field_at_fault() {
             "tenants[0].scope.groups: \"nope\" is not a group's key",
         ),
         (
+            "too many coordinators",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"coordinators\": 33}",
+            ),
+            "fleet.coordinators: must be between 0",
+        ),
+        (
+            "negative coordinators",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"coordinators\": -1}",
+            ),
+            "invalid value: integer `-1`",
+        ),
+        (
+            "error rate above 1",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"error_rate\": 1.5}}",
+            ),
+            "fleet.scim.error_rate: must be a probability between 0 and 1",
+        ),
+        (
+            "negative throttle rate",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"throttle_rate\": -0.1}}",
+            ),
+            "fleet.scim.throttle_rate: must be a probability between 0 and 1",
+        ),
+        (
+            "every request failing",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"error_rate\": 1}}",
+            ),
+            "fleet.scim.error_rate: must be below 1",
+        ),
+        (
+            "burst without throttling",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"throttle_burst_ms\": 500}}",
+            ),
+            "fleet.scim.throttle_burst_ms: a burst follows a drawn 429",
+        ),
+        (
+            "zero retry-after",
+            good.replace(
+                "\"name\": \"x\"",
+                "\"name\": \"x\", \"fleet\": {\"scim\": {\"throttle_rate\": 0.1, \"retry_after_s\": 0}}",
+            ),
+            "fleet.scim.retry_after_s: must be between 1 and 60",
+        ),
+        (
             "scope beyond the generated groups",
             good.replace(
                 r#""synthetic": {"users": 10}"#,
@@ -231,7 +332,7 @@ fn the_shipped_examples_are_valid() {
             seen += 1;
         }
     }
-    assert!(seen >= 3, "smoke, 100k and 300k examples");
+    assert!(seen >= 4, "smoke, faults, 100k and 300k examples");
 }
 
 #[test]

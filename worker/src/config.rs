@@ -1,4 +1,11 @@
-//! Worker configuration: the command line / environment, and the tunables derived from it.
+//! Worker configuration: flags, environment, configuration file, defaults (in that order
+//! of precedence; `file.rs`), checked at start-up by [`WorkerConfig::validate`], and the
+//! tunables derived from it. Every setting is in docs/configuration.md, which a test below
+//! keeps in step with the command line.
+
+// One file layer for both binaries; the worker cannot depend on the coordinator crate.
+#[path = "../../coordinator/src/config/file.rs"]
+mod file;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -6,29 +13,52 @@ use std::time::Duration;
 
 use dirsync_proto::{SecretsKey, Topology};
 
+pub use file::{Checks, ConfigFile, FileSettings, FromToml, LoadError, Problems, load, try_load};
+
 use crate::counters::COUNTS_TTL;
 use crate::ratelimit::OrgRate;
 use crate::scim::RetryPolicy;
 
-/// Command-line and environment configuration of a worker process.
+/// The `dirsync-worker` command line: the worker's settings and nothing else.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "dirsync-worker",
+    about = "dirsync worker: pushes Entra batches to Webex SCIM"
+)]
+pub struct WorkerCli {
+    #[command(flatten)]
+    pub file: ConfigFile,
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+}
+
+/// Command-line, environment and file configuration of a worker process.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerConfig {
     /// RabbitMQ URL.
+    // URLs carry passwords: `--help` never shows the environment's values.
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
     )]
     pub amqp_url: String,
     /// PostgreSQL URL.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test"
+        default_value = "postgres://root@127.0.0.1:5432/test",
+        hide_env_values = true
     )]
     pub database_url: String,
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of the queue, exchange and Redis key names.
     #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
@@ -53,7 +83,12 @@ pub struct WorkerConfig {
     /// Key that opens the tenants' sealed SCIM tokens: base64 of 32 random bytes, the same
     /// as the coordinators' (`openssl rand -base64 32`). Required: [`crate::run`] refuses
     /// to start without it.
-    #[arg(long, env = "DIRSYNC_SECRETS_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DIRSYNC_SECRETS_KEY",
+        hide_env_values = true,
+        value_parser = file::SecretsKeyParser
+    )]
     pub secrets_key: Option<SecretsKey>,
     /// Address of the worker's HTTP endpoint (`/metrics`, `/healthz`, `/readyz`), e.g.
     /// `0.0.0.0:9465` in a container; `off` (or empty) for none, port 0 for any free port.
@@ -77,6 +112,73 @@ impl FromStr for HttpAddr {
             return Ok(HttpAddr(None));
         }
         value.parse().map(|addr| HttpAddr(Some(addr)))
+    }
+}
+
+impl FromToml for HttpAddr {
+    const EXPECTED: &'static str = "an address string such as \"0.0.0.0:9465\", or \"off\"";
+    fn from_toml(value: &toml::Value) -> Result<Self, String> {
+        let text = value
+            .as_str()
+            .ok_or_else(|| file::wrong_type::<Self>(value))?;
+        text.parse()
+            .map_err(|_| format!("expected {}, found {text:?}", Self::EXPECTED))
+    }
+}
+
+impl FileSettings for WorkerConfig {
+    fn set_from_file(&mut self, id: &str, value: &toml::Value) -> Option<Result<(), String>> {
+        use file::set;
+        Some(match id {
+            "amqp_url" => set(&mut self.amqp_url, value),
+            "database_url" => set(&mut self.database_url, value),
+            "redis_url" => set(&mut self.redis_url, value),
+            "prefix" => set(&mut self.prefix, value),
+            "prefetch" => set(&mut self.prefetch, value),
+            "priority_prefetch" => set(&mut self.priority_prefetch, value),
+            "scim_concurrency" => set(&mut self.scim_concurrency, value),
+            "scim_rate_per_org" => set(&mut self.scim_rate_per_org, value),
+            "scim_burst_per_org" => set(&mut self.scim_burst_per_org, value),
+            "secrets_key" => set(&mut self.secrets_key, value),
+            "http_addr" => set(&mut self.http_addr, value),
+            _ => return None,
+        })
+    }
+
+    /// Every problem at once, each naming its setting; file values skip clap's range
+    /// checks, so every range is checked here again. The secrets key's format is checked
+    /// where it is parsed (flag, environment or file).
+    fn validate(&self) -> Result<(), Problems> {
+        let mut c = Checks::new::<Self>();
+        c.url("amqp_url", &self.amqp_url, &["amqp", "amqps"]);
+        c.url(
+            "database_url",
+            &self.database_url,
+            &["postgres", "postgresql"],
+        );
+        c.url(
+            "redis_url",
+            &self.redis_url,
+            &["redis", "rediss", "redis+unix", "unix"],
+        );
+        c.check(
+            !self.prefix.trim().is_empty() && !self.prefix.contains(char::is_whitespace),
+            "prefix",
+            "must be a non-empty name without spaces",
+        );
+        c.at_least("prefetch", self.prefetch.into(), 1);
+        c.at_least("priority_prefetch", self.priority_prefetch.into(), 1);
+        c.at_least("scim_concurrency", self.scim_concurrency.into(), 1);
+        c.check(
+            self.scim_rate_per_org.is_finite() && self.scim_rate_per_org >= 0.0,
+            "scim_rate_per_org",
+            format!(
+                "must be 0 (no limit) or more requests a second, got {}",
+                self.scim_rate_per_org
+            ),
+        );
+        c.at_least("scim_burst_per_org", self.scim_burst_per_org.into(), 1);
+        c.finish()
     }
 }
 
@@ -187,5 +289,285 @@ mod tests {
         assert_eq!(http_addr(&["--http-addr="]), HttpAddr(None));
         let bad = ["w", "--http-addr", "localhost"];
         assert!(Cli::try_parse_from(bad).is_err());
+    }
+
+    /// A configuration file for one test, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "dirsync-worker-config-{}-{name}.toml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        fn arg(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// The loaded configuration, or the problems `try_load` finds, with `flags` (and this
+    /// process's environment, which tests do not change).
+    fn load_flags(flags: &[&str]) -> Result<WorkerConfig, String> {
+        try_load(
+            std::iter::once("w").chain(flags.iter().copied()),
+            |c: &mut WorkerCli| &mut c.worker,
+        )
+        .map(|c| c.worker)
+        .map_err(|e| match e {
+            LoadError::Usage(e) => e.to_string(),
+            LoadError::Invalid(p) => p.to_string(),
+        })
+    }
+
+    fn summary(c: &WorkerConfig) -> String {
+        format!(
+            "prefetch={} priority={} concurrency={} rate={} prefix={} http={:?}",
+            c.prefetch,
+            c.priority_prefetch,
+            c.scim_concurrency,
+            c.scim_rate_per_org,
+            c.prefix,
+            c.http_addr.0
+        )
+    }
+
+    /// Runs [`child_load`] in a child process of this test binary with `env` and none of
+    /// the worker's other variables: the environment layer for real, without changing
+    /// this process's environment.
+    fn load_in_child(env: &[(&str, &str)], flags: &[&str]) -> String {
+        use clap::CommandFactory;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", "config::tests::child_load", "--nocapture"]);
+        for arg in WorkerCli::command().get_arguments() {
+            if let Some(var) = arg.get_env() {
+                child.env_remove(var);
+            }
+        }
+        child.env("DIRSYNC_TEST_CONFIG_FLAGS", flags.join("\u{1f}"));
+        child.envs(env.iter().copied());
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("child-load: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
+    }
+
+    /// Not a test on its own: the child side of [`load_in_child`].
+    #[test]
+    fn child_load() {
+        let Ok(flags) = std::env::var("DIRSYNC_TEST_CONFIG_FLAGS") else {
+            return;
+        };
+        let flags: Vec<&str> = flags.split('\u{1f}').filter(|f| !f.is_empty()).collect();
+        let got = load_flags(&flags).map(|c| summary(&c));
+        println!(
+            "child-load: {}",
+            got.unwrap_or_else(|e| e.replace('\n', " | "))
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_environment_which_wins_over_the_file() {
+        let file = TempFile::new(
+            "precedence",
+            "worker_prefetch = 4\nworker_priority_prefetch = 3\nscim_rate_per_org = 12.5\n\
+             prefix = \"from-file\"\nworker_http_addr = \"off\"\n",
+        );
+        let path = file.arg();
+        /// Environment, flags, what is loaded.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+        let cases: [Case; 4] = [
+            (
+                &[],
+                &[],
+                "prefetch=8 priority=2 concurrency=16 rate=50 prefix=dirsync \
+                 http=Some(127.0.0.1:9465)",
+            ),
+            (
+                &[],
+                &["--config", &path],
+                "prefetch=4 priority=3 concurrency=16 rate=12.5 prefix=from-file http=None",
+            ),
+            (
+                &[
+                    ("DIRSYNC_CONFIG", &path),
+                    ("WORKER_PREFETCH", "6"),
+                    ("DIRSYNC_SCIM_RATE_PER_ORG", "0"),
+                ],
+                &["--prefetch", "7"],
+                "prefetch=7 priority=3 concurrency=16 rate=0 prefix=from-file http=None",
+            ),
+            (
+                &[("WORKER_HTTP_ADDR", "0.0.0.0:9999")],
+                &["--config", &path, "--prefix", "flag"],
+                "prefetch=4 priority=3 concurrency=16 rate=12.5 prefix=flag \
+                 http=Some(0.0.0.0:9999)",
+            ),
+        ];
+        for (env, flags, want) in cases {
+            assert_eq!(load_in_child(env, flags), want, "{env:?} {flags:?}");
+        }
+    }
+
+    #[test]
+    fn the_file_refuses_unknown_keys_and_wrong_types() {
+        // (file, pieces of the error)
+        let cases: [(&str, &[&str]); 6] = [
+            (
+                "prefetch = 4",
+                &["unknown setting `prefetch` (did you mean `worker_prefetch`?)"],
+            ),
+            (
+                "WORKER_SCIM_CONCURRENCY = 4\nrun_window = 64",
+                &[
+                    "2 problems",
+                    "unknown setting `WORKER_SCIM_CONCURRENCY` (did you mean \
+                     `worker_scim_concurrency`?)",
+                    "unknown setting `run_window`",
+                ],
+            ),
+            (
+                "worker_prefetch = 70000",
+                &["`worker_prefetch`: expected an integer from 0 to 65535, found 70000"],
+            ),
+            (
+                "scim_rate_per_org = \"fast\"",
+                &["`scim_rate_per_org`: expected a number, found a string"],
+            ),
+            (
+                "worker_http_addr = 9465",
+                &[
+                    "`worker_http_addr`: expected an address string such as \"0.0.0.0:9465\", \
+                   or \"off\", found an integer",
+                ],
+            ),
+            (
+                "secrets_key = \"dG9vLXNob3J0\"",
+                &["`secrets_key`: invalid DIRSYNC_SECRETS_KEY: it decodes to 9 bytes"],
+            ),
+        ];
+        for (text, needles) in cases {
+            let file = TempFile::new("bad", text);
+            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
+            assert!(message.contains(&file.arg()), "{text}: {message}");
+            for needle in needles {
+                assert!(message.contains(needle), "{text}: {message}");
+            }
+            assert!(!message.contains("dG9vLXNob3J0"), "{message}");
+        }
+    }
+
+    #[test]
+    fn validation_names_every_problem_at_once() {
+        // (file, pieces of the error); file values skip clap's range checks.
+        let cases: [(&str, &[&str]); 3] = [
+            (
+                "worker_prefetch = 0\nworker_scim_concurrency = 0\nscim_rate_per_org = -1\n\
+                 scim_burst_per_org = 0",
+                &[
+                    "4 problems",
+                    "worker_prefetch (WORKER_PREFETCH, --prefetch): must be at least 1, got 0",
+                    "worker_scim_concurrency (WORKER_SCIM_CONCURRENCY, --scim-concurrency): \
+                     must be at least 1",
+                    "scim_rate_per_org (DIRSYNC_SCIM_RATE_PER_ORG, --scim-rate-per-org): must \
+                     be 0 (no limit) or more requests a second, got -1",
+                    "scim_burst_per_org (DIRSYNC_SCIM_BURST_PER_ORG, --scim-burst-per-org): \
+                     must be at least 1, got 0",
+                ],
+            ),
+            (
+                "amqp_url = \"amqp//guest:s3cret@rabbit\"\n\
+                 database_url = \"postgres://u:s3cret@db:notaport/x\"\nredis_url = \"redis://\"",
+                &[
+                    "amqp_url (AMQP_URL, --amqp-url): is not a valid url",
+                    "database_url (DATABASE_URL, --database-url): is not a valid url (invalid \
+                     port number)",
+                ],
+            ),
+            (
+                "prefix = \"two words\"\nworker_priority_prefetch = 0",
+                &[
+                    "2 problems",
+                    "prefix (DIRSYNC_PREFIX, --prefix): must be a non-empty name without spaces",
+                    "worker_priority_prefetch (WORKER_PRIORITY_PREFETCH, --priority-prefetch)",
+                ],
+            ),
+        ];
+        for (text, needles) in cases {
+            let file = TempFile::new("invalid", text);
+            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
+            for needle in needles {
+                assert!(message.contains(needle), "{text}:\n{message}");
+            }
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        // A negative rate from a flag is refused too (it used to mean "no limit").
+        let message = load_flags(&["--scim-rate-per-org=-5"]).unwrap_err();
+        assert!(message.contains("scim_rate_per_org"), "{message}");
+        assert!(load_flags(&[]).is_ok());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_errors_and_help() {
+        use clap::CommandFactory;
+        let bad_key = "bm90LWEta2V5LWF0LWFsbA==";
+        let message = load_flags(&["--secrets-key", bad_key]).unwrap_err();
+        assert!(message.contains("invalid DIRSYNC_SECRETS_KEY"), "{message}");
+        assert!(!message.contains(bad_key), "{message}");
+        for hidden in [
+            "DATABASE_URL",
+            "AMQP_URL",
+            "REDIS_URL",
+            "DIRSYNC_SECRETS_KEY",
+        ] {
+            assert!(
+                WorkerCli::command()
+                    .get_arguments()
+                    .any(|a| a.get_env() == Some(hidden.as_ref()) && a.is_hide_env_values_set()),
+                "{hidden} shows its value in --help"
+            );
+        }
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_file() {
+        let value = toml::Value::Integer(1);
+        for setting in file::settings::<WorkerConfig>().values() {
+            let mut config = load_flags(&[]).unwrap();
+            assert!(
+                config.set_from_file(&setting.id, &value).is_some(),
+                "{} has no file key: add it to set_from_file",
+                setting.id
+            );
+        }
+    }
+
+    /// docs/configuration.md lists exactly the environment variables of `dirsync-worker`,
+    /// each with its file key, flag and default.
+    #[test]
+    fn the_configuration_document_lists_every_setting() {
+        use clap::CommandFactory;
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let doc = std::fs::read_to_string(format!("{root}/docs/configuration.md")).unwrap();
+        let mut command = WorkerCli::command();
+        command.build();
+        file::check_document(
+            &doc,
+            "## `dirsync-worker`",
+            &command,
+            &file::file_envs::<WorkerConfig>(),
+        );
     }
 }

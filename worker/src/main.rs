@@ -3,24 +3,21 @@
 //! SIGTERM or Ctrl-C, lets in-flight batches finish, then flushes telemetry.
 
 use anyhow::Context;
-use clap::Parser;
 use dirsync_telemetry::Settings;
-use dirsync_worker::WorkerConfig;
+use dirsync_worker::config::{self, WorkerCli};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "dirsync-worker",
-    about = "dirsync worker: pushes Entra batches to Webex SCIM"
-)]
-struct Cli {
-    #[command(flatten)]
-    worker: WorkerConfig,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Flags, environment, then the configuration file (`--config`), validated before
+    // anything connects; every problem is listed, and exit code 2 as for a bad flag.
+    let cli = match config::load(|c: &mut WorkerCli| &mut c.worker) {
+        Ok(cli) => cli,
+        Err(problems) => {
+            eprintln!("error: {problems}");
+            std::process::exit(2);
+        }
+    };
     let settings =
         Settings::from_env("dirsync-worker").context("reading the telemetry settings")?;
     let telemetry = dirsync_telemetry::init(settings).context("starting telemetry")?;

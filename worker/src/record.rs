@@ -128,6 +128,17 @@ impl<'a> MirrorWrites<'a> {
         ids.retain(|id| self.removed.binary_search(id).is_err());
         ids
     }
+
+    /// [`Self::seen`] without the users this batch upserts (their upsert stamps them).
+    pub fn seen_unwritten(&self, results: &'a [UserResult]) -> Vec<&'a str> {
+        let mut ids = self.seen(results);
+        ids.retain(|id| {
+            self.upserts
+                .binary_search_by(|u| u.entra_id.cmp(id))
+                .is_err()
+        });
+        ids
+    }
 }
 
 /// What a batch changes in `deferred_refs`: the users whose manager reference it settled
@@ -215,15 +226,28 @@ pub async fn record_batch_with(
     let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
     let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
 
+    // Every user of the batch was seen by this run, skipped and failed ones too: a full
+    // enumeration's reconciliation deactivates only the active rows left unstamped.
+    // A follow-up pass entry is not a sighting in Graph: stamping it would hide a user that
+    // a full enumeration did not return.
+    let sighting = (!refs.partial_pass).then_some(key.run.0);
     if !up_ids.is_empty() {
         sqlx::query(
-            "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at) \
-             SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now() \
+            // The upsert stamps the sighting too (one write per row, not two); the stamp
+            // only moves forward within a run, whatever order batches land in.
+            "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
+                 last_seen_run, last_seen_seq) \
+             SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now(), $7, \
+                 CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END \
              FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[]) \
                   AS u(entra_id, webex_id, content_hash, active, attributes) \
              ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
                  webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
-                 active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now()",
+                 active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now(), \
+                 last_seen_seq = CASE WHEN $7::uuid IS NULL THEN mirror_users.last_seen_seq \
+                     WHEN mirror_users.last_seen_run = $7 THEN GREATEST(mirror_users.last_seen_seq, $8) \
+                     ELSE $8 END, \
+                 last_seen_run = COALESCE($7, mirror_users.last_seen_run)",
         )
         .bind(key.tenant.0)
         .bind(&up_ids)
@@ -231,6 +255,8 @@ pub async fn record_batch_with(
         .bind(&up_hash)
         .bind(&up_active)
         .bind(&up_attrs)
+        .bind(sighting)
+        .bind(seq)
         .execute(&mut *tx)
         .await?;
     }
@@ -241,18 +267,13 @@ pub async fn record_batch_with(
             .execute(&mut *tx)
             .await?;
     }
-    // Every user of the batch was seen by this run, skipped and failed ones too: a full
-    // enumeration's reconciliation deactivates only the active rows left unstamped.
-    // A follow-up pass entry is not a sighting in Graph: stamping it would hide a user that
-    // a full enumeration did not return.
-    let seen = if refs.partial_pass {
-        Vec::new()
-    } else {
-        writes.seen(results)
+    // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone.
+    let seen = match sighting {
+        Some(_) => writes.seen_unwritten(results),
+        None => Vec::new(),
     };
     if !seen.is_empty() {
         sqlx::query(
-            // The stamp only moves forward within a run, whatever order batches land in.
             "UPDATE mirror_users SET last_seen_seq = CASE WHEN last_seen_run = $2 \
              THEN GREATEST(last_seen_seq, $3) ELSE $3 END, last_seen_run = $2 \
              WHERE tenant_id = $1 AND entra_id = ANY($4)",
@@ -411,8 +432,9 @@ mod tests {
 
     #[test]
     fn every_user_of_the_batch_is_seen_except_the_removed() {
-        let cases: Vec<(Vec<UserResult>, Vec<&str>)> = vec![
-            (vec![], vec![]),
+        // (results, seen, seen and not stamped by their upsert)
+        let cases: Vec<(Vec<UserResult>, Vec<&str>, Vec<&str>)> = vec![
+            (vec![], vec![], vec![]),
             (
                 vec![
                     upsert("c"),
@@ -421,12 +443,23 @@ mod tests {
                     UserResult::skipped("a"),
                 ],
                 vec!["a", "b", "c"],
+                vec!["a", "b"],
             ),
-            (vec![removed("r"), upsert("u"), removed("a")], vec!["u"]),
+            (
+                vec![removed("r"), upsert("u"), removed("a")],
+                vec!["u"],
+                vec![],
+            ),
+            (
+                vec![upsert("b"), UserResult::skipped("c"), upsert("a")],
+                vec!["a", "b", "c"],
+                vec!["c"],
+            ),
         ];
-        for (i, (results, seen)) in cases.iter().enumerate() {
+        for (i, (results, seen, unwritten)) in cases.iter().enumerate() {
             let writes = MirrorWrites::from_results(results);
             assert_eq!(&writes.seen(results), seen, "case {i}");
+            assert_eq!(&writes.seen_unwritten(results), unwritten, "case {i}");
         }
     }
 

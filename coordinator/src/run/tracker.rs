@@ -1,17 +1,17 @@
 //! Following a run's batches (which are recorded, which users are in flight) and sending
 //! new ones within the run's window.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use dirsync_proto::{BatchMessage, Counts, RunId, SourceUser, TenantId, WIRE_VERSION};
 
 use crate::CoordinatorError;
-use crate::broker::{BatchPublisher, RunResults};
+use crate::broker::{BatchPublisher, RunResults, Unconfirmed};
 use crate::inflight::InFlight;
-use crate::runs::{RunKind, RunStore};
+use crate::runs::{RunKind, RunStore, Staged};
 
 /// How often the tracker re-reads PostgreSQL when no result event arrives.
 const POLL: Duration = Duration::from_millis(500);
@@ -116,9 +116,14 @@ impl Tracker {
     }
 }
 
+/// Batches sent whose broker confirm is still awaited, at most: a confirm takes a quorum
+/// queue's disk write, so the walk goes on while up to this many are on their way.
+const UNCONFIRMED: usize = 8;
+
 /// Publishes a run's batches in sequence: at most `window` unrecorded at once, and a batch
-/// that shares a user with an unrecorded one waits for it. Each batch is staged in the run
-/// row before it is published (`runs.stage`).
+/// that shares a user with an unrecorded one waits for it. Each batch is staged in
+/// `staged_batches` before it is sent (`runs.stage`) and stays there until the broker
+/// confirmed it; up to [`UNCONFIRMED`] are on their way at once.
 pub(super) struct Outbox {
     pub(super) publisher: BatchPublisher,
     pub(super) runs: RunStore,
@@ -127,6 +132,19 @@ pub(super) struct Outbox {
     /// The next batch's sequence number.
     pub(super) seq: u32,
     pub(super) window: u32,
+    /// Sent batches whose confirm is still to be awaited, oldest first.
+    pub(super) unconfirmed: VecDeque<Unconfirmed>,
+    /// Where this attempt's sends spent their time, for the "walk done" line.
+    pub(super) times: SendTimes,
+}
+
+/// Time spent by [`Outbox::send`]: waiting for the window or an overlapping batch, staging
+/// the batch in PostgreSQL, sending it and awaiting the broker's confirms.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct SendTimes {
+    pub(super) waiting: Duration,
+    pub(super) staging: Duration,
+    pub(super) publishing: Duration,
 }
 
 impl Outbox {
@@ -141,12 +159,20 @@ impl Outbox {
         entering: &[String],
         cancel: &CancellationToken,
     ) -> Result<(), CoordinatorError> {
+        let started = Instant::now();
         tracker.drain();
         while self.seq.saturating_sub(tracker.recorded) >= self.window
             || tracker.inflight.overlaps(&users)
         {
             tracker.wait(cancel).await?;
         }
+        let waited = Instant::now();
+        self.times.waiting += waited - started;
+        while self.unconfirmed.len() >= UNCONFIRMED {
+            self.confirm_oldest().await?;
+        }
+        let confirmed = Instant::now();
+        self.times.publishing += confirmed - waited;
         tracker.inflight.track(self.seq, &users);
         let bytes = BatchMessage {
             version: WIRE_VERSION,
@@ -158,19 +184,52 @@ impl Outbox {
             dry_run: false,
         }
         .encode();
+        let staged = Staged {
+            run: self.run,
+            kind,
+            cursor_after: after,
+            seq: self.seq,
+            bytes: &bytes,
+            confirmed_below: self.confirmed_below(),
+        };
         if entering.is_empty() {
-            self.runs
-                .stage(self.run, kind, after, self.seq, &bytes)
-                .await?;
+            self.runs.stage(&staged).await?;
         } else {
-            self.runs
-                .stage_entering(self.run, kind, after, self.seq, &bytes, entering)
-                .await?;
+            self.runs.stage_entering(&staged, entering).await?;
         }
-        self.publisher
-            .publish(self.tenant, self.run, self.seq, &bytes)
+        let staged = Instant::now();
+        self.times.staging += staged - confirmed;
+        let sent = self
+            .publisher
+            .send(self.tenant, self.run, self.seq, &bytes)
             .await?;
+        self.unconfirmed.push_back(sent);
+        self.times.publishing += staged.elapsed();
         self.seq += 1;
+        Ok(())
+    }
+
+    /// The lowest sequence number whose confirm is still awaited (every batch below it is
+    /// the broker's).
+    pub(super) fn confirmed_below(&self) -> u32 {
+        self.unconfirmed.front().map_or(self.seq, Unconfirmed::seq)
+    }
+
+    /// Awaits the confirm of every batch sent: before the walk is declared done, and before
+    /// waiting for batches to be recorded (a refused publish must fail the run, not stall it).
+    pub(super) async fn flush(&mut self) -> Result<(), CoordinatorError> {
+        let started = Instant::now();
+        while !self.unconfirmed.is_empty() {
+            self.confirm_oldest().await?;
+        }
+        self.times.publishing += started.elapsed();
+        Ok(())
+    }
+
+    async fn confirm_oldest(&mut self) -> Result<(), CoordinatorError> {
+        if let Some(oldest) = self.unconfirmed.pop_front() {
+            oldest.confirmed().await?;
+        }
         Ok(())
     }
 }

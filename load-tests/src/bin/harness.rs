@@ -5,7 +5,8 @@
 //! capacity` measures the SCIM simulator alone; `harness validate <file>` only checks a file.
 //! A progress bar on stderr while cycles run, then a table per cycle on stdout (or the JSON
 //! report with `--json`). The exit code is 1 when a cycle did not converge. This binary is
-//! also the worker processes it starts (`harness worker`).
+//! also the worker processes it starts (`harness worker`) and, with `fleet.coordinators` >
+//! 0, the coordinator processes (`harness coordinator`: what `dirsync serve` runs).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +50,9 @@ enum Cmd {
     Validate { file: PathBuf },
     /// Run one worker process (what `run` starts in the background).
     Worker(dirsync_worker::WorkerConfig),
+    /// Run one coordinator process: the scheduler and admin API of `dirsync serve`, the same
+    /// library code (what `run` starts with --coordinators).
+    Coordinator(dirsync_coordinator::CoordinatorConfig),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +116,9 @@ struct FlagScenario {
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Coordinator processes asked with "sync now"; 0: the coordinator runs in the harness.
+    #[arg(long, default_value_t = 0)]
+    coordinators: usize,
     /// SCIM requests per second per org (simulator and workers); none: unlimited.
     #[arg(long)]
     scim_rate: Option<u32>,
@@ -123,6 +130,18 @@ struct FlagScenario {
     /// Every Nth SCIM request answers 503.
     #[arg(long)]
     scim_fail_every: Option<u64>,
+    /// Probability (0 to 1) that a SCIM request answers 503 (drawn from --seed).
+    #[arg(long, default_value_t = 0.0)]
+    scim_error_rate: f64,
+    /// Probability (0 to 1) that a SCIM request answers 429 with --scim-retry-after-s.
+    #[arg(long, default_value_t = 0.0)]
+    scim_throttle_rate: f64,
+    /// Retry-After of those 429s, seconds.
+    #[arg(long, default_value_t = 1)]
+    scim_retry_after_s: u64,
+    /// After a drawn 429, every request to that org answers 429 for this long.
+    #[arg(long, default_value_t = 0)]
+    scim_throttle_burst_ms: u64,
     #[arg(long, default_value_t = 0)]
     graph_latency_ms: u64,
     /// Graph's documented RU throttling.
@@ -204,14 +223,20 @@ impl FlagScenario {
         }));
         let scenario = Scenario {
             name: "command line".into(),
+            seed: self.seed,
             fleet: FleetSpec {
                 workers: self.workers,
+                coordinators: self.coordinators,
                 scim: ScimKnobs {
                     rate_limit_per_org: self.scim_rate,
                     latency_ms: self.scim_latency_ms,
                     latency_jitter_ms: self.scim_latency_jitter_ms,
                     bulk: true,
                     fail_every: self.scim_fail_every,
+                    error_rate: self.scim_error_rate,
+                    throttle_rate: self.scim_throttle_rate,
+                    retry_after_s: self.scim_retry_after_s,
+                    throttle_burst_ms: self.scim_throttle_burst_ms,
                 },
                 graph: GraphKnobs {
                     latency_ms: self.graph_latency_ms,
@@ -243,10 +268,30 @@ fn main() -> anyhow::Result<()> {
             telemetry.shutdown().await;
             result.context("worker failed")
         }),
+        Cmd::Coordinator(config) => runtime.block_on(async {
+            let telemetry = process::init_telemetry("dirsync-coordinator", "warn")?;
+            // Exactly `dirsync serve`: the command line's own code path, from the library.
+            let cli = dirsync_coordinator::cli::Cli {
+                config,
+                api: dirsync_coordinator::cli::ApiArgs {
+                    api_url: String::new(),
+                    api_token: None,
+                    json: false,
+                },
+                command: dirsync_coordinator::cli::Command::Serve,
+            };
+            let result = dirsync_coordinator::cli::run(cli, process::cancel_on_signal()).await;
+            telemetry.shutdown().await;
+            result.context("coordinator failed")
+        }),
         Cmd::Validate { file } => {
             let scenario = Scenario::load(&file)?;
+            let coordinators = match scenario.fleet.coordinators {
+                0 => "the coordinator in the harness process".to_string(),
+                n => format!("{n} coordinator processes"),
+            };
             println!(
-                "{}: {} tenant entries, {} users at start, {} cycles, {} workers",
+                "{}: {} tenant entries, {} users at start, {} cycles, {} workers, {coordinators}",
                 scenario.name,
                 scenario.tenants.len(),
                 scenario.initial_users(),
@@ -296,7 +341,8 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         Some(file) => Scenario::load(file)?,
         None => args.flags.scenario()?,
     };
-    // The coordinator runs in this process: its spans are the coordinator's.
+    // The coordinator runs in this process (unless it has coordinator processes): its spans
+    // are the coordinator's.
     let telemetry = process::init_telemetry("dirsync-coordinator", "warn")?;
     let result = async {
         let capacity = if args.capacity {
@@ -319,8 +365,14 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "scenario {}: {} tenants, {} workers",
-            report.scenario, report.tenants, report.workers
+            "scenario {}: {} tenants, {} workers, {}",
+            report.scenario,
+            report.tenants,
+            report.workers,
+            match report.coordinators {
+                0 => "coordinator in the harness".to_string(),
+                n => format!("{n} coordinator processes"),
+            }
         );
         println!("{}", report.table());
     }

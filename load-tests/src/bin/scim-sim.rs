@@ -2,16 +2,19 @@
 //!
 //! ```text
 //! scim-sim serve --port 8082 --org <orgId> --token <token> [--org <orgId2> --token <token2>]
-//!                [--rate-per-org 200 --burst-per-org 20]
+//!                [--rate-per-org 200 --burst-per-org 20] [--fail-every 7]
+//!                [--error-rate 0.05 --throttle-rate 0.01 --retry-after-s 1
+//!                 --throttle-burst-ms 500 --seed 1]
 //! ```
 //! The n-th `--token` belongs to the n-th `--org`. More orgs can be added at run time with
 //! `POST /_sim/orgs {"org_id": "…", "token": "…"}`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use dirsync_load_tests::scim_sim::{RateLimit, ScimSim, ScimSimConfig};
+use dirsync_load_tests::scim_sim::{Faults, RateLimit, ScimSim, ScimSimConfig};
 use dirsync_load_tests::serve;
 
 #[derive(Parser)]
@@ -57,8 +60,33 @@ struct ServeArgs {
     #[arg(long)]
     no_bulk: bool,
     /// Every Nth request answers 503.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     fail_every: Option<u64>,
+    /// Probability (0 to 1) that a request answers 503.
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    error_rate: f64,
+    /// Probability (0 to 1) that a request answers 429 with Retry-After --retry-after-s.
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    throttle_rate: f64,
+    /// The Retry-After of a random 429, seconds.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_after_s: u64,
+    /// After a random 429, every request to that org answers 429 for this long.
+    #[arg(long, default_value_t = 0)]
+    throttle_burst_ms: u64,
+    /// Seeds the random faults (each org's generator).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// A probability: a number from 0 to 1.
+fn rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!("must be between 0 and 1, not {r}"))
+    }
 }
 
 #[tokio::main]
@@ -81,6 +109,13 @@ async fn main() -> anyhow::Result<()> {
         }),
         bulk: !args.no_bulk,
         fail_every: args.fail_every,
+        faults: Faults {
+            error_rate: args.error_rate,
+            throttle_rate: args.throttle_rate,
+            retry_after_secs: args.retry_after_s,
+            throttle_burst: Duration::from_millis(args.throttle_burst_ms),
+            seed: args.seed,
+        },
     });
     for (org, token) in args.orgs.iter().zip(&args.tokens) {
         sim.add_org(org, token);

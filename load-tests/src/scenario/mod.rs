@@ -11,10 +11,12 @@
 //!   Graph simulator's tenant.
 //! - [`run`]: the runner: a [`Stack`](crate::fleet::Stack), the tenants, the cycles, the
 //!   oracle after each, a [`report::CycleMeasure`] per cycle.
+//! - [`coordinators`]: coordinators as separate processes, driven with "sync now".
 //! - [`capacity`]: the SCIM simulator's raw capacity, with no fleet in front of it.
 //! - [`latency`]: from a Graph change to its SCIM write, per cycle.
 
 pub mod capacity;
+pub mod coordinators;
 pub mod hand;
 pub mod latency;
 pub mod report;
@@ -50,6 +52,10 @@ pub enum ScenarioError {
 pub struct Scenario {
     /// Shown in reports and names the isolated resources.
     pub name: String,
+    /// Seeds the simulators' random draws (the SCIM simulator's random faults), so a
+    /// scenario draws the same numbers every run. Default 1.
+    #[serde(default = "default_scenario_seed")]
+    pub seed: u64,
     #[serde(default)]
     pub fleet: FleetSpec,
     /// At least one.
@@ -58,20 +64,33 @@ pub struct Scenario {
     pub cycles: Vec<CycleSpec>,
 }
 
+fn default_scenario_seed() -> u64 {
+    1
+}
+
 /// The fleet and the simulators' knobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FleetSpec {
     /// Worker processes (at least 1).
     pub workers: usize,
+    /// Coordinator processes (`harness coordinator`: the scheduler `dirsync serve` runs),
+    /// sharing the tenants through their leases; each cycle is asked for with "sync now".
+    /// 0 (the default): one coordinator inside the harness process, which syncs the tenants
+    /// itself.
+    pub coordinators: usize,
     pub scim: ScimKnobs,
     pub graph: GraphKnobs,
 }
+
+/// Most coordinator processes a scenario may start.
+pub const MAX_COORDINATORS: usize = 32;
 
 impl Default for FleetSpec {
     fn default() -> Self {
         FleetSpec {
             workers: 2,
+            coordinators: 0,
             scim: ScimKnobs::default(),
             graph: GraphKnobs::default(),
         }
@@ -93,6 +112,16 @@ pub struct ScimKnobs {
     pub bulk: bool,
     /// Every Nth SCIM request answers 503 (the workers retry). `null`: never.
     pub fail_every: Option<u64>,
+    /// Probability (0 to 1) that a SCIM request answers 503, drawn from the scenario's seed.
+    pub error_rate: f64,
+    /// Probability (0 to 1) that a SCIM request answers 429 with `Retry-After:
+    /// retry_after_s`.
+    pub throttle_rate: f64,
+    /// The `Retry-After` of those 429s, seconds.
+    pub retry_after_s: u64,
+    /// Once a 429 is drawn, every request to that org answers 429 for this long (0: no
+    /// burst).
+    pub throttle_burst_ms: u64,
 }
 
 impl Default for ScimKnobs {
@@ -103,6 +132,23 @@ impl Default for ScimKnobs {
             latency_jitter_ms: 0,
             bulk: true,
             fail_every: None,
+            error_rate: 0.0,
+            throttle_rate: 0.0,
+            retry_after_s: 1,
+            throttle_burst_ms: 0,
+        }
+    }
+}
+
+impl ScimKnobs {
+    /// The SCIM simulator's random faults for these knobs, drawn from `seed`.
+    pub fn faults(&self, seed: u64) -> crate::scim_sim::Faults {
+        crate::scim_sim::Faults {
+            error_rate: self.error_rate,
+            throttle_rate: self.throttle_rate,
+            retry_after_secs: self.retry_after_s,
+            throttle_burst: std::time::Duration::from_millis(self.throttle_burst_ms),
+            seed,
         }
     }
 }

@@ -72,10 +72,14 @@ impl ScimTraffic {
 /// Peak resident memory (VmHWM) so far, MiB.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PeakMemory {
-    /// The harness process: the coordinator, both simulators and the oracle.
+    /// The harness process: both simulators, the oracle and, unless there are coordinator
+    /// processes, the coordinator.
     pub harness_mib: u64,
     /// Each worker process, in start order (`null` when it could not be read).
     pub workers_mib: Vec<Option<u64>>,
+    /// Each coordinator process, in start order (empty when the coordinator runs in the
+    /// harness process).
+    pub coordinators_mib: Vec<Option<u64>>,
 }
 
 /// The changes applied before a cycle, summed over the tenants: what was done, which may be
@@ -120,6 +124,10 @@ pub struct CycleMeasure {
     /// From a tenant's change to each user's SCIM write in this cycle; `null`: no writes.
     pub change_to_write: Option<Percentiles>,
     pub peak_memory: PeakMemory,
+    /// With coordinator processes: how many tenants' runs each process (in start order) was
+    /// seen running, by its lease (read every 100 ms, so a shorter run may go unseen and the
+    /// sum fall below `tenants`). Empty when the coordinator runs in the harness process.
+    pub runs_by_coordinator: Vec<usize>,
     /// Every tenant's org matches the oracle's expectation.
     pub converged: bool,
     /// The first problems the oracle found, prefixed by the tenant's name.
@@ -132,6 +140,8 @@ pub struct ScenarioReport {
     pub scenario: String,
     pub tenants: usize,
     pub workers: usize,
+    /// Coordinator processes; 0: the coordinator ran in the harness process.
+    pub coordinators: usize,
     /// The capacity measurement the shares refer to, operations per second.
     pub scim_capacity_ops_per_s: Option<f64>,
     pub cycles: Vec<CycleMeasure>,
@@ -160,16 +170,30 @@ impl ScenarioReport {
             "capacity %",
             "change→write p50/p95/p99 ms",
             "peak MiB harness / workers",
+            "peak MiB coordinators (runs)",
             "converged",
         ]);
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}", v * 100.0));
         for c in &self.cycles {
-            let workers: Vec<String> = c
-                .peak_memory
-                .workers_mib
-                .iter()
-                .map(|m| m.map_or("?".into(), |m| m.to_string()))
-                .collect();
+            let mib = |all: &[Option<u64>]| -> Vec<String> {
+                all.iter()
+                    .map(|m| m.map_or("?".into(), |m| m.to_string()))
+                    .collect()
+            };
+            let workers = mib(&c.peak_memory.workers_mib);
+            let coordinators = if c.peak_memory.coordinators_mib.is_empty() {
+                "- (in harness)".to_string()
+            } else {
+                mib(&c.peak_memory.coordinators_mib)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| match c.runs_by_coordinator.get(i) {
+                        Some(runs) => format!("{m} ({runs})"),
+                        None => m.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             table.add_row(vec![
                 c.cycle.clone(),
                 format!("{:.2}", c.wall_ms as f64 / 1000.0),
@@ -191,6 +215,7 @@ impl ScenarioReport {
                     format!("{}/{}/{}", l.p50_ms, l.p95_ms, l.p99_ms)
                 }),
                 format!("{} / {}", c.peak_memory.harness_mib, workers.join(",")),
+                coordinators,
                 if c.converged { "yes" } else { "NO" }.to_string(),
             ]);
         }

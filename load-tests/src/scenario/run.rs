@@ -1,8 +1,12 @@
 //! The harness runner: starts a [`Stack`] with the scenario's knobs and worker processes,
 //! registers its tenants (each with its own Webex org), and runs its cycles. Before a cycle,
-//! its change step is applied to the tenants it names; then every tenant syncs (at most
-//! `max_concurrent_runs` at once, as `dirsync serve` would), the oracle judges every org, and
-//! the cycle's [`CycleMeasure`] is handed to the caller as soon as it is known.
+//! its change step is applied to the tenants it names; then every tenant syncs, the oracle
+//! judges every org, and the cycle's [`CycleMeasure`] is handed to the caller as soon as it
+//! is known.
+//!
+//! Who syncs: by default the stack's coordinator, in this process, at most
+//! `max_concurrent_runs` tenants at once as `dirsync serve` would; with `fleet.coordinators`
+//! > 0, coordinator processes asked with "sync now" ([`super::coordinators`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +27,7 @@ use crate::graph_sim::{GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict, expected_scope};
 use crate::synthetic::{ChangeReport, GroupSpec, group_id};
 
+use super::coordinators::Coordinators;
 use super::report::{
     ChangesDone, CycleMeasure, PeakMemory, ScenarioReport, ScimTraffic, peak_rss_mib,
 };
@@ -75,7 +80,8 @@ pub struct HarnessTenant {
 }
 
 /// Runs `scenario` end to end and removes every resource it made. Workers are `worker_exe
-/// worker` processes (the demo or the harness binary). `capacity_ops_per_s` is the
+/// worker` processes (the demo or the harness binary); coordinator processes, when the
+/// scenario has them, `worker_exe coordinator` (the harness binary). `capacity_ops_per_s` is the
 /// simulator's raw capacity ([`super::capacity`]), when measured, for the shares.
 pub async fn run(
     scenario: &Scenario,
@@ -87,6 +93,11 @@ pub async fn run(
     let stack = start_stack(scenario)
         .await
         .context("starting the stack (are PostgreSQL, RabbitMQ and Redis running?)")?;
+    // The stack builds its SCIM simulator itself: the random faults go in afterwards, before
+    // any request.
+    stack
+        .scim
+        .set_faults(scenario.fleet.scim.faults(scenario.seed));
     let result = run_on(&stack, scenario, worker_exe, capacity_ops_per_s, observer).await;
     stack.shutdown().await?;
     result
@@ -127,20 +138,59 @@ async fn run_on(
     for _ in 0..scenario.fleet.workers {
         pids.push(stack.spawn_worker(exe)?);
     }
-    let mut report = ScenarioReport {
+    let mut coordinators = None;
+    if scenario.fleet.coordinators > 0 {
+        observer.stage("starting the coordinators");
+        coordinators = Some(
+            Coordinators::start(stack, exe, scenario.fleet.coordinators, &tenants)
+                .await
+                .context("starting the coordinator processes")?,
+        );
+    }
+    let report = ScenarioReport {
         scenario: scenario.name.clone(),
         tenants: tenants.len(),
         workers: pids.len(),
+        coordinators: scenario.fleet.coordinators,
         scim_capacity_ops_per_s: capacity,
         cycles: Vec::new(),
     };
+    let result = cycles(
+        stack,
+        scenario,
+        &tenants,
+        &pids,
+        coordinators.as_mut(),
+        report,
+        capacity,
+        observer,
+    )
+    .await;
+    // Before the stack goes: the processes hold connections to its database.
+    if let Some(coordinators) = coordinators {
+        coordinators.stop().await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cycles(
+    stack: &Stack,
+    scenario: &Scenario,
+    tenants: &[HarnessTenant],
+    pids: &[u32],
+    mut coordinators: Option<&mut Coordinators>,
+    mut report: ScenarioReport,
+    capacity: Option<f64>,
+    observer: &dyn Observer,
+) -> anyhow::Result<ScenarioReport> {
     for (i, spec) in scenario.cycles.iter().enumerate() {
         let mut changes = ChangesDone::default();
         // When each tenant's change happened; `None`: unchanged (the cycle's start counts).
         let mut changed_at = vec![None; tenants.len()];
         if let Some(step) = &spec.changes {
             let (users, groups) = step.split();
-            for t in &tenants {
+            for t in tenants {
                 let named = |n: &String| *n == scenario.tenants[t.entry].name;
                 if spec
                     .tenants
@@ -155,9 +205,17 @@ async fn run_on(
                 }
             }
         }
-        let mut measure = cycle(stack, scenario, &tenants, &changed_at, &spec.name, observer)
-            .await
-            .with_context(|| format!("cycle {i} ({})", spec.name))?;
+        let mut measure = cycle(
+            stack,
+            scenario,
+            tenants,
+            coordinators.as_deref_mut(),
+            &changed_at,
+            &spec.name,
+            observer,
+        )
+        .await
+        .with_context(|| format!("cycle {i} ({})", spec.name))?;
         measure.changes = changes;
         measure.capacity_share = capacity.filter(|c| *c > 0.0).map(|c| {
             let ops = measure.scim.create + measure.scim.patch + measure.scim.delete;
@@ -166,6 +224,10 @@ async fn run_on(
         measure.peak_memory = PeakMemory {
             harness_mib: peak_rss_mib(std::process::id()).unwrap_or(0),
             workers_mib: pids.iter().map(|&p| peak_rss_mib(p)).collect(),
+            coordinators_mib: coordinators
+                .as_deref()
+                .map(|c| c.pids().iter().map(|&p| peak_rss_mib(p)).collect())
+                .unwrap_or_default(),
         };
         observer.cycle_done(&measure);
         report.cycles.push(measure);
@@ -257,6 +319,7 @@ async fn cycle(
     stack: &Stack,
     scenario: &Scenario,
     tenants: &[HarnessTenant],
+    coordinators: Option<&mut Coordinators>,
     changed_at: &[Option<DateTime<Utc>>],
     name: &str,
     observer: &dyn Observer,
@@ -265,60 +328,18 @@ async fn cycle(
         .iter()
         .map(|t| stack.scim.counters(&t.pairing.org_id))
         .collect();
-    let channels: Vec<_> = tenants
-        .iter()
-        .map(|_| watch::channel(RunProgress::default()))
-        .collect();
-    let done = AtomicUsize::new(0);
-    let cancel = CancellationToken::new();
-    let (started, started_at) = (Instant::now(), Utc::now());
-    let syncs = futures_util::stream::iter(tenants.iter().zip(&channels))
-        .map(|(t, (tx, _))| {
-            let (done, cancel) = (&done, &cancel);
-            async move {
-                let outcome = stack
-                    .runner
-                    .sync_tenant(t.pairing.tenant_id, Some(tx), cancel)
-                    .await
-                    .with_context(|| format!("syncing tenant {}", t.name));
-                done.fetch_add(1, Ordering::Relaxed);
-                outcome
-            }
-        })
-        .buffer_unordered(MAX_CONCURRENT_RUNS)
-        .collect::<Vec<_>>();
-    let monitor = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let mut p = Progress {
-                cycle: name.to_string(),
-                tenants: tenants.len(),
-                tenants_done: done.load(Ordering::Relaxed),
-                ..Progress::default()
-            };
-            for (_, rx) in &channels {
-                let run = rx.borrow().clone();
-                p.users_published += run.users_published;
-                if let Some(id) = run.run_id {
-                    p.users_done += stack.redis_counts(id).await.map_or(0, |c| c.total());
-                }
-            }
-            observer.progress(&p);
+    let started_at = Utc::now();
+    let (users, groups, wall_ms, runs_by_coordinator) = match coordinators {
+        Some(c) => {
+            let runs = c.cycle(stack, tenants, name, observer).await?;
+            let by = runs.runs_by_coordinator(c.pids().len());
+            (runs.users, runs.groups, runs.wall_ms, by)
+        }
+        None => {
+            let (users, groups, wall_ms) = in_process(stack, tenants, name, observer).await?;
+            (users, groups, wall_ms, Vec::new())
         }
     };
-    let outcomes = tokio::select! {
-        outcomes = syncs => outcomes,
-        _ = monitor => unreachable!("the monitor loops until the syncs end"),
-    };
-    let wall_ms = started.elapsed().as_millis() as u64;
-    let (mut users, mut groups) = (Counts::default(), GroupCounts::default());
-    for outcome in outcomes {
-        let outcome = outcome?;
-        users.synced += outcome.counts.synced;
-        users.skipped += outcome.counts.skipped;
-        users.failed += outcome.counts.failed;
-        groups.add(outcome.groups);
-    }
     let secs = (wall_ms as f64 / 1000.0).max(0.001);
     let mut scim = ScimTraffic::default();
     let mut busiest = 0;
@@ -369,9 +390,75 @@ async fn cycle(
         change_to_write,
         scim,
         peak_memory: PeakMemory::default(),
+        runs_by_coordinator,
         converged,
         problems,
     })
+}
+
+/// Every tenant synced by the stack's coordinator in this process, at most
+/// [`MAX_CONCURRENT_RUNS`] at once: (users, groups, wall time in ms).
+async fn in_process(
+    stack: &Stack,
+    tenants: &[HarnessTenant],
+    name: &str,
+    observer: &dyn Observer,
+) -> anyhow::Result<(Counts, GroupCounts, u64)> {
+    let channels: Vec<_> = tenants
+        .iter()
+        .map(|_| watch::channel(RunProgress::default()))
+        .collect();
+    let done = AtomicUsize::new(0);
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let syncs = futures_util::stream::iter(tenants.iter().zip(&channels))
+        .map(|(t, (tx, _))| {
+            let (done, cancel) = (&done, &cancel);
+            async move {
+                let outcome = stack
+                    .runner
+                    .sync_tenant(t.pairing.tenant_id, Some(tx), cancel)
+                    .await
+                    .with_context(|| format!("syncing tenant {}", t.name));
+                done.fetch_add(1, Ordering::Relaxed);
+                outcome
+            }
+        })
+        .buffer_unordered(MAX_CONCURRENT_RUNS)
+        .collect::<Vec<_>>();
+    let monitor = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut p = Progress {
+                cycle: name.to_string(),
+                tenants: tenants.len(),
+                tenants_done: done.load(Ordering::Relaxed),
+                ..Progress::default()
+            };
+            for (_, rx) in &channels {
+                let run = rx.borrow().clone();
+                p.users_published += run.users_published;
+                if let Some(id) = run.run_id {
+                    p.users_done += stack.redis_counts(id).await.map_or(0, |c| c.total());
+                }
+            }
+            observer.progress(&p);
+        }
+    };
+    let outcomes = tokio::select! {
+        outcomes = syncs => outcomes,
+        _ = monitor => unreachable!("the monitor loops until the syncs end"),
+    };
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let (mut users, mut groups) = (Counts::default(), GroupCounts::default());
+    for outcome in outcomes {
+        let outcome = outcome?;
+        users.synced += outcome.counts.synced;
+        users.skipped += outcome.counts.skipped;
+        users.failed += outcome.counts.failed;
+        groups.add(outcome.groups);
+    }
+    Ok((users, groups, wall_ms))
 }
 
 /// A scope spec resolved to Entra ids for copy `copy` of the entry `t`.

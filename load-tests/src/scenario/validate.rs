@@ -19,6 +19,54 @@ pub(super) fn validate(s: &Scenario) -> Result<(), ScenarioError> {
     if s.fleet.workers == 0 {
         return Err(invalid("fleet.workers", "at least one worker is needed"));
     }
+    if s.fleet.coordinators > super::MAX_COORDINATORS {
+        return Err(invalid(
+            "fleet.coordinators",
+            format!(
+                "must be between 0 (the coordinator runs in the harness process) and {}",
+                super::MAX_COORDINATORS
+            ),
+        ));
+    }
+    let scim = &s.fleet.scim;
+    for (field, rate) in [
+        ("fleet.scim.error_rate", scim.error_rate),
+        ("fleet.scim.throttle_rate", scim.throttle_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(invalid(
+                field,
+                format!("must be a probability between 0 and 1, not {rate}"),
+            ));
+        }
+    }
+    if scim.error_rate == 1.0 || scim.throttle_rate == 1.0 {
+        // Every request would fail: no cycle could ever end.
+        let field = if scim.error_rate == 1.0 {
+            "fleet.scim.error_rate"
+        } else {
+            "fleet.scim.throttle_rate"
+        };
+        return Err(invalid(field, "must be below 1 (every request would fail)"));
+    }
+    if !(1..=60).contains(&scim.retry_after_s) {
+        return Err(invalid(
+            "fleet.scim.retry_after_s",
+            "must be between 1 and 60 seconds",
+        ));
+    }
+    if scim.throttle_burst_ms > 0 && scim.throttle_rate == 0.0 {
+        return Err(invalid(
+            "fleet.scim.throttle_burst_ms",
+            "a burst follows a drawn 429: set throttle_rate too",
+        ));
+    }
+    if scim.throttle_burst_ms > 60_000 {
+        return Err(invalid(
+            "fleet.scim.throttle_burst_ms",
+            "must be at most 60000 (one minute)",
+        ));
+    }
     if s.fleet.scim.rate_limit_per_org == Some(0) {
         return Err(invalid(
             "fleet.scim.rate_limit_per_org",

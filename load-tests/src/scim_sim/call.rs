@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::ScimSim;
 use super::counters::RequestKind;
 use super::error::{ScimError, ScimType};
-use super::store::{Org, Store};
+use super::store::{Org, Store, lock};
 use super::throttle::retry_after_secs;
 
 /// One SCIM request, as every handler needs it; the body, where there is one, is extracted
@@ -71,6 +71,7 @@ impl ScimCall {
         org.counters.count(kind);
         let response = match authorize(&org, &self.headers)
             .and_then(|()| throttle(store, &org))
+            .and_then(|()| random_fault(store, &org))
             .and_then(|()| inject_fault(store))
             .and_then(|()| op(store, &org))
         {
@@ -110,6 +111,20 @@ fn inject_fault(store: &Store) -> Result<(), ScimError> {
         return Err(ScimError::Unavailable("injected failure".into()));
     }
     Ok(())
+}
+
+/// The org's random fault for this request, if any (`faults.rs`); a 429 counts as
+/// throttled.
+fn random_fault(store: &Store, org: &Org) -> Result<(), ScimError> {
+    let (faults, generation) = store.faults();
+    if faults.is_off() {
+        return Ok(());
+    }
+    let drawn = lock(&org.faults).draw(&faults, generation, org.index, Instant::now());
+    if let Err(ScimError::Throttled { .. }) = &drawn {
+        org.counters.count_throttled();
+    }
+    drawn
 }
 
 /// Takes one of the org's tokens when a rate limit is configured.

@@ -38,8 +38,12 @@
 //! - Rate limit (`throttle.rs`): an optional token bucket per org; an empty bucket answers 429
 //!   with `Retry-After` (whole seconds) and counts in `throttled`. Injected 503s
 //!   ([`ScimSimConfig::fail_every`], `call.rs`) count in `errors_5xx`.
-//! - Not simulated yet: Bulk operations on `/Groups` and `bulkId:` references, injected faults
-//!   and latency,
+//! - Random faults (`faults.rs`, [`ScimSimConfig::faults`]): a share of requests answered
+//!   503 (`errors_5xx`) and a share answered 429 with a fixed `Retry-After` (`throttled`),
+//!   optionally followed by a burst of 429s on that org; seeded per org. Order per request:
+//!   token, token bucket, random fault, `fail_every`, then the operation.
+//! - Not simulated yet: Bulk operations on `/Groups` and `bulkId:` references, latency
+//!   (the harness adds it with a layer),
 //!   `attributes`/`excludedAttributes` projection (except `excludedAttributes=members`), nested
 //!   group and machine members, the users' `groups` attribute.
 
@@ -51,6 +55,7 @@ pub mod directory_connector;
 mod domains;
 mod error;
 mod eval;
+mod faults;
 mod filter;
 mod group_filter;
 mod group_patch;
@@ -77,6 +82,7 @@ use std::sync::Arc;
 pub use bulk::{BULK_OPERATIONS_MAX, BULK_REQUEST, BULK_RESPONSE};
 pub use counters::RequestCounters;
 pub use error::{ScimError, ScimType};
+pub use faults::Faults;
 pub use filter::{AttrPath, CompareOp, Filter, Literal, SyntaxError, parse_filter, parse_path};
 pub use group_schema::{
     CISCO_GROUP, CORE_GROUP, GROUP_MEMBERS, GROUP_SIZE_MAX, MEMBERS_PAGE_MAX,
@@ -86,7 +92,7 @@ pub use throttle::RateLimit;
 
 use store::Store;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScimSimConfig {
     /// Cap on a list's `count`.
     pub max_count: usize,
@@ -99,6 +105,9 @@ pub struct ScimSimConfig {
     /// Every Nth request (past authentication and throttling, any org) answers 503, as a
     /// struggling Webex would; counted in `errors_5xx`. `None` (the default): never.
     pub fail_every: Option<u64>,
+    /// Random 503s and 429s (`faults.rs`), off by default; changeable at run time with
+    /// [`ScimSim::set_faults`].
+    pub faults: Faults,
 }
 
 impl Default for ScimSimConfig {
@@ -109,6 +118,7 @@ impl Default for ScimSimConfig {
             rate_limit: None,
             bulk: true,
             fail_every: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -191,6 +201,17 @@ impl ScimSim {
             .org(org_id)
             .map(|org| org.counters.snapshot())
             .unwrap_or_default()
+    }
+
+    /// The random faults in force.
+    pub fn faults(&self) -> Faults {
+        self.inner.faults().0
+    }
+
+    /// Replaces the random faults from the next request on (every org's generator starts
+    /// over from the seed), e.g. for a simulator built by someone else.
+    pub fn set_faults(&self, faults: Faults) {
+        self.inner.set_faults(faults);
     }
 
     pub fn reset_counters(&self, org_id: &str) {

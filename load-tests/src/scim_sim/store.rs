@@ -17,6 +17,7 @@ use super::ScimSimConfig;
 use super::counters::Counters;
 use super::error::ScimError;
 use super::eval::matches_object;
+use super::faults::{Faults, OrgFaults};
 use super::filter::{CompareOp, Filter, Literal};
 use super::group_store::Groups;
 use super::list::{ListQuery, sort_key, sorted_page};
@@ -44,6 +45,9 @@ pub(crate) struct Org {
     pub(super) sso: Mutex<super::sso::Sso>,
     /// Whether the org uses Directory Connector (`directory_connector.rs`).
     pub(super) directory_connector: Mutex<super::directory_connector::DirectoryConnector>,
+    /// Its position among the orgs added: seeds its random faults (`faults.rs`).
+    pub(super) index: u64,
+    pub(super) faults: Mutex<OrgFaults>,
 }
 
 impl Org {
@@ -124,6 +128,9 @@ pub(crate) struct Store {
     version: AtomicU64,
     /// Requests past authentication and throttling, for `fail_every`.
     pub(super) fault_sequence: AtomicU64,
+    /// The random faults now, and their generation (bumped by every change, so each org's
+    /// generator starts over from its seed).
+    faults: RwLock<(Faults, u64)>,
 }
 
 pub(super) fn now() -> String {
@@ -165,12 +172,24 @@ pub(super) fn new_location(org: &Org, base_url: &str, endpoint: &str) -> (String
 impl Store {
     pub fn new(config: ScimSimConfig) -> Self {
         Store {
-            config,
             orgs: RwLock::new(HashMap::new()),
             names: NameIndex::new(),
             version: AtomicU64::new(76_678_575_420),
             fault_sequence: AtomicU64::new(0),
+            faults: RwLock::new((config.faults, 0)),
+            config,
         }
+    }
+
+    /// The random faults now and their generation.
+    pub(super) fn faults(&self) -> (Faults, u64) {
+        *self.faults.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the random faults; every org starts over from its seed.
+    pub(super) fn set_faults(&self, faults: Faults) {
+        let mut now = self.faults.write().unwrap_or_else(PoisonError::into_inner);
+        *now = (faults, now.1 + 1);
     }
 
     pub(super) fn next_version(&self) -> u64 {
@@ -215,6 +234,8 @@ impl Store {
                     domains: Mutex::default(),
                     sso: Mutex::default(),
                     directory_connector: Mutex::default(),
+                    index: orgs.len() as u64,
+                    faults: Mutex::default(),
                 };
                 orgs.insert(org_id.to_owned(), Arc::new(org));
             }

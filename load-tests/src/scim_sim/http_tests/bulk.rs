@@ -1,6 +1,6 @@
 //! HTTP tests of `POST /Bulk` and of the per-org token bucket.
 
-use super::super::{BULK_REQUEST, BULK_RESPONSE, RateLimit};
+use super::super::{BULK_REQUEST, BULK_RESPONSE, Faults, RateLimit};
 use super::*;
 
 const BULK: &str = "Bulk";
@@ -211,6 +211,37 @@ async fn an_empty_bucket_answers_429_with_retry_after() {
         f.call(Method::GET, &url, Some(TOKEN2), None).await.status,
         200
     );
+}
+
+#[tokio::test]
+async fn random_faults_answer_503_and_429_and_are_counted() {
+    let f = start_with(ScimSimConfig {
+        faults: Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+        ..ScimSimConfig::default()
+    })
+    .await;
+    let r = f.list("count=1").await;
+    assert_scim_error(&r, 503, None);
+    assert_eq!(f.sim.counters(ORG).errors_5xx, 1);
+    // changed at run time: every request throttled, with the configured Retry-After
+    f.sim.set_faults(Faults {
+        throttle_rate: 1.0,
+        retry_after_secs: 3,
+        ..Faults::default()
+    });
+    let r = f
+        .bulk(&bulk_body(json!([create_op("b", "a@example.com")])))
+        .await;
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.headers["retry-after"], "3");
+    assert!(f.sim.users(ORG).is_empty(), "nothing of the bulk applied");
+    let c = f.sim.counters(ORG);
+    assert_eq!((c.throttled, c.errors_4xx, c.errors_5xx), (1, 1, 1));
+    f.sim.set_faults(Faults::default());
+    assert_eq!(f.list("count=1").await.status, 200);
 }
 
 #[tokio::test]
