@@ -221,22 +221,10 @@ impl FileSettings for CoordinatorConfig {
     /// (flag, environment or file); whether a command needs it is the command's business.
     fn validate(&self) -> Result<(), Problems> {
         let mut c = Checks::new::<Self>();
-        c.url(
-            "database_url",
-            &self.database_url,
-            &["postgres", "postgresql"],
-        );
-        c.url("amqp_url", &self.amqp_url, &["amqp", "amqps"]);
-        c.url(
-            "redis_url",
-            &self.redis_url,
-            &["redis", "rediss", "redis+unix", "unix"],
-        );
-        c.check(
-            !self.prefix.trim().is_empty() && !self.prefix.contains(char::is_whitespace),
-            "prefix",
-            "must be a non-empty name without spaces",
-        );
+        c.database_url(&self.database_url);
+        c.amqp_url(&self.amqp_url);
+        c.redis_url(&self.redis_url);
+        c.prefix(&self.prefix);
         c.at_least("run_window", self.run_window.into(), 1);
         c.at_least("max_concurrent_runs", self.max_concurrent_runs.into(), 1);
         c.at_least("lease_secs", self.lease_secs, 1);
@@ -307,6 +295,7 @@ impl FileSettings for CoordinatorConfig {
 mod tests {
     use clap::{CommandFactory, Parser};
 
+    use super::file::testing::{self, TempFile};
     use super::*;
 
     #[derive(Debug, Parser)]
@@ -409,42 +398,10 @@ mod tests {
         }
     }
 
-    /// A configuration file for one test, removed when dropped.
-    struct TempFile(PathBuf);
-
-    impl TempFile {
-        fn new(name: &str, text: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "dirsync-coordinator-config-{}-{name}.toml",
-                std::process::id()
-            ));
-            std::fs::write(&path, text).unwrap();
-            TempFile(path)
-        }
-
-        fn arg(&self) -> String {
-            self.0.display().to_string()
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
     /// The problems `try_load` finds with `flags` (this process's environment, which tests
     /// do not change), or the loaded configuration.
     fn load_flags(flags: &[&str]) -> Result<CoordinatorConfig, String> {
-        try_load(
-            std::iter::once("c").chain(flags.iter().copied()),
-            |a: &mut Args| &mut a.config,
-        )
-        .map(|a| a.config)
-        .map_err(|e| match e {
-            LoadError::Usage(e) => e.to_string(),
-            LoadError::Invalid(p) => p.to_string(),
-        })
+        testing::load_flags(flags, |a: &mut Args| &mut a.config)
     }
 
     /// The settings the precedence tests look at, in one line.
@@ -461,40 +418,10 @@ mod tests {
         )
     }
 
-    /// Runs [`child_load`] in a child process of this test binary with `env` and none of
-    /// the coordinator's other variables: the environment layer for real, without
-    /// changing this process's environment.
-    fn load_in_child(env: &[(&str, &str)], flags: &[&str]) -> String {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-        child.args(["--exact", "config::tests::child_load", "--nocapture"]);
-        for arg in Args::command().get_arguments() {
-            if let Some(var) = arg.get_env() {
-                child.env_remove(var);
-            }
-        }
-        child.env("DIRSYNC_TEST_CONFIG_FLAGS", flags.join("\u{1f}"));
-        child.envs(env.iter().copied());
-        let out = child.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("child-load: "))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
-    }
-
-    /// Not a test on its own: the child side of [`load_in_child`].
+    /// Not a test on its own: the child side of [`testing::load_in_child`].
     #[test]
     fn child_load() {
-        let Ok(flags) = std::env::var("DIRSYNC_TEST_CONFIG_FLAGS") else {
-            return;
-        };
-        let flags: Vec<&str> = flags.split('\u{1f}').filter(|f| !f.is_empty()).collect();
-        let got = load_flags(&flags).map(|c| summary(&c));
-        println!(
-            "child-load: {}",
-            got.unwrap_or_else(|e| e.replace('\n', " | "))
-        );
+        testing::child_load(|flags| load_flags(flags).map(|c| summary(&c)));
     }
 
     #[test]
@@ -505,9 +432,7 @@ mod tests {
              prefix = \"from-file\"\nescrow_retry_secs = [60, 120]\n",
         );
         let path = file.arg();
-        /// Environment, flags, what is loaded.
-        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
-        let cases: [Case; 4] = [
+        let cases: [testing::Case; 4] = [
             (
                 &[],
                 &[],
@@ -537,9 +462,7 @@ mod tests {
                  avatar_checks=20000 escrow=[7, 8]",
             ),
         ];
-        for (env, flags, want) in cases {
-            assert_eq!(load_in_child(env, flags), want, "{env:?} {flags:?}");
-        }
+        testing::assert_precedence(&Args::command(), &cases);
     }
 
     #[test]
@@ -576,14 +499,7 @@ mod tests {
             ),
             ("run_window = ", &["is not valid toml"]),
         ];
-        for (text, needles) in cases {
-            let file = TempFile::new("bad", text);
-            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
-            assert!(message.contains(&file.arg()), "{text}: {message}");
-            for needle in needles {
-                assert!(message.contains(needle), "{text}: {message}");
-            }
-        }
+        testing::assert_files_refused(load_flags, &cases, &[]);
         // A value overridden by a flag is still checked.
         let file = TempFile::new("overridden", "run_window = true");
         let message = load_flags(&["--config", &file.arg(), "--run-window", "4"]).unwrap_err();
@@ -652,73 +568,28 @@ mod tests {
                 ],
             ),
         ];
-        for (text, needles) in cases {
-            let file = TempFile::new("invalid", text);
-            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
-            for needle in needles {
-                assert!(message.contains(needle), "{text}:\n{message}");
-            }
-            // No secret is repeated: passwords in URLs, the avatar key, the secrets key.
-            for secret in ["hunter2", "short\"", "c2VjcmV0"] {
-                assert!(!message.contains(secret), "{text}:\n{message}");
-            }
-        }
+        // No secret is repeated: passwords in URLs, the avatar key, the secrets key.
+        testing::assert_invalid(load_flags, &cases, &["hunter2", "short\"", "c2VjcmV0"]);
         // The defaults are valid.
         assert!(load_flags(&[]).is_ok());
     }
 
     #[test]
     fn secrets_stay_out_of_errors_and_help() {
-        let bad_key = "bm90LWEta2V5LWF0LWFsbA==";
-        let message = load_flags(&["--secrets-key", bad_key]).unwrap_err();
-        assert!(message.contains("invalid DIRSYNC_SECRETS_KEY"), "{message}");
-        assert!(!message.contains(bad_key), "{message}");
+        testing::assert_secrets_hidden(&Args::command(), load_flags);
         let help = Args::command().render_long_help().to_string();
-        for hidden in [
-            "DATABASE_URL",
-            "AMQP_URL",
-            "REDIS_URL",
-            "DIRSYNC_SECRETS_KEY",
-        ] {
-            assert!(
-                Args::command()
-                    .get_arguments()
-                    .any(|a| a.get_env() == Some(hidden.as_ref()) && a.is_hide_env_values_set()),
-                "{hidden} shows its value in --help"
-            );
-        }
         assert!(help.contains("--config <PATH>"), "{help}");
     }
 
     #[test]
     fn every_setting_can_come_from_the_file() {
-        let value = toml::Value::Integer(1);
-        for setting in file::settings::<CoordinatorConfig>().values() {
-            let mut config = load_flags(&[]).unwrap();
-            assert!(
-                config.set_from_file(&setting.id, &value).is_some(),
-                "{} has no file key: add it to set_from_file",
-                setting.id
-            );
-        }
+        testing::assert_every_setting_from_file(&load_flags(&[]).unwrap());
     }
 
     /// docs/configuration.md lists exactly the environment variables of `dirsync` (every
     /// subcommand's too), each with its file key, flag and default.
     #[test]
     fn the_configuration_document_lists_every_setting() {
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../docs/configuration.md"
-        ))
-        .unwrap();
-        let mut command = crate::cli::Cli::command();
-        command.build();
-        file::check_document(
-            &doc,
-            "## `dirsync`",
-            &command,
-            &file::file_envs::<CoordinatorConfig>(),
-        );
+        testing::assert_documented::<CoordinatorConfig>("## `dirsync`", crate::cli::Cli::command());
     }
 }

@@ -6,6 +6,7 @@
 
 mod avatars;
 mod dry_run;
+mod references;
 mod scope;
 mod tracker;
 
@@ -490,27 +491,16 @@ impl Runner {
                         );
                         tracker.settle(outbox.seq, cancel).await?;
                         tracing::info!("walk recorded, reference pass");
-                        let mut after: Option<String> = None;
-                        let mut applied = 0u64;
-                        loop {
-                            let (refs, next) = crate::references::pending(
-                                &self.pool,
-                                tenant_id,
-                                after.as_deref(),
-                                crate::guard::USERS_PER_BATCH,
-                            )
-                            .await?;
-                            if !refs.is_empty() {
-                                applied += refs.len() as u64;
-                                outbox
-                                    .send(&mut tracker, kind, refs, &delta, &[], cancel)
-                                    .await?;
-                            }
-                            match next {
-                                Some(next) => after = Some(next),
-                                None => break,
-                            }
-                        }
+                        let applied = references::send(
+                            &self.pool,
+                            tenant_id,
+                            &mut outbox,
+                            &mut tracker,
+                            kind,
+                            &delta,
+                            cancel,
+                        )
+                        .await?;
                         if applied > 0 {
                             tracing::info!(users = applied, "deferred manager references sent");
                         }

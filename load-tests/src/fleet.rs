@@ -384,20 +384,11 @@ impl Stack {
             env.push(("DIRSYNC_SCIM_RATE_PER_ORG", rate.to_string()));
             env.push(("DIRSYNC_SCIM_BURST_PER_ORG", (rate / 10).max(1).to_string()));
         }
-        let mut command = Command::new(exe);
-        command.arg("worker").envs(env);
         // Quiet logs by default (the worker's own `warn` log filter), spans still whole;
         // DIRSYNC_WORKER_LOG sets the workers' RUST_LOG.
-        if let Ok(filter) = std::env::var("DIRSYNC_WORKER_LOG") {
-            command.env("RUST_LOG", filter);
-        }
-        let child = command
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting worker {}", exe.display()))?;
-        let pid = child.id().context("worker exited at once")?;
+        let (child, pid) = spawn_process(exe, "worker", "DIRSYNC_WORKER_LOG", |command| {
+            command.envs(env);
+        })?;
         self.workers.lock().expect("worker list lock").push(child);
         Ok(pid)
     }
@@ -660,6 +651,32 @@ async fn register(
 }
 
 /// Delays every request to `router` by `latency` (none when zero).
+/// Starts `exe role`, set up by `configure`, with no input, its output dropped, and killed
+/// when dropped; the variable `log_var`, when set, is its `RUST_LOG`. The child and its pid.
+pub(crate) fn spawn_process(
+    exe: &Path,
+    role: &str,
+    log_var: &str,
+    configure: impl FnOnce(&mut Command),
+) -> anyhow::Result<(Child, u32)> {
+    let mut command = Command::new(exe);
+    command.arg(role);
+    configure(&mut command);
+    if let Ok(filter) = std::env::var(log_var) {
+        command.env("RUST_LOG", filter);
+    }
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {role} {}", exe.display()))?;
+    let pid = child
+        .id()
+        .with_context(|| format!("{role} exited at once"))?;
+    Ok((child, pid))
+}
+
 pub fn with_latency(router: axum::Router, latency: Duration) -> axum::Router {
     with_latency_jitter(router, latency, Duration::ZERO)
 }

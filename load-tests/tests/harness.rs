@@ -10,10 +10,21 @@
 use std::path::{Path, PathBuf};
 
 use dirsync_load_tests::scenario::Scenario;
+use dirsync_load_tests::scenario::report::CycleMeasure;
 use dirsync_load_tests::scenario::run::{self, Quiet};
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// A cycle converged, with no user failed for good.
+fn assert_converged(c: &CycleMeasure) {
+    assert!(
+        c.converged,
+        "cycle {} did not converge: {:?}",
+        c.cycle, c.problems
+    );
+    assert_eq!(c.users.failed, 0, "cycle {}", c.cycle);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,12 +41,7 @@ async fn the_smoke_scenario_converges_with_the_expected_counts() {
     let names: Vec<&str> = report.cycles.iter().map(|c| c.cycle.as_str()).collect();
     assert_eq!(names, ["initial", "churn", "hand-written only"]);
     for c in &report.cycles {
-        assert!(
-            c.converged,
-            "cycle {} did not converge: {:?}",
-            c.cycle, c.problems
-        );
-        assert_eq!(c.users.failed, 0, "cycle {}", c.cycle);
+        assert_converged(c);
         assert_eq!(c.scim.throttled_429, 0, "no rate limit, so no 429s");
         assert!(c.peak_memory.workers_mib.iter().all(Option::is_some));
     }
@@ -47,9 +53,7 @@ async fn the_smoke_scenario_converges_with_the_expected_counts() {
     assert_eq!(initial.users.total(), 8 + 2 * 298 + 348);
     // One create per synced user, all of them in Bulk requests.
     assert_eq!(initial.scim.create, initial.users.synced);
-    let written = |c: &dirsync_load_tests::scenario::report::CycleMeasure| {
-        c.change_to_write.map_or(0, |l| l.writes) as u64
-    };
+    let written = |c: &CycleMeasure| c.change_to_write.map_or(0, |l| l.writes) as u64;
     assert_eq!(
         written(initial),
         initial.users.synced,
@@ -100,12 +104,7 @@ async fn coordinator_processes_converge_through_random_faults() {
         (5, 2, 2)
     );
     for c in &report.cycles {
-        assert!(
-            c.converged,
-            "cycle {} did not converge: {:?}",
-            c.cycle, c.problems
-        );
-        assert_eq!(c.users.failed, 0, "cycle {}", c.cycle);
+        assert_converged(c);
         assert_eq!(c.peak_memory.coordinators_mib.len(), 2);
         assert!(
             c.peak_memory.coordinators_mib.iter().all(Option::is_some),

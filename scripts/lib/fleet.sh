@@ -97,3 +97,21 @@ worker_lag() {
       END { printf "{\"step\":\"queue wait\",\"worker\":%d,\"batches\":%d,\"mean_wait_ms\":%.0f}\n", w, c, c ? s / c * 1000 : 0 }'
   done
 }
+# CPU seconds (user + system) each part of the fleet used since the start, as one JSON line:
+# where a saturated machine's two cores went.
+cpu_s() { # pids...
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  echo "scale=1; $total / $(getconf CLK_TCK)" | bc
+}
+PG_CPU_START=$(cpu_s $(pgrep -u postgres))
+MQ_CPU_START=$(cpu_s $(pgrep -u rabbitmq))
+REDIS_CPU_START=$(cpu_s $(pgrep redis-server))
+cpu_report() {
+  local sims
+  sims=$(cpu_s $(pgrep -f "graph-sim serve --port 18081") $(pgrep -f "scim-sim serve --port 18082"))
+  echo "{\"step\":\"cpu seconds\",\"coordinator\":$(cpu_s "$(rss_pid "$COORD")"),\"workers\":$(cpu_s $(for p in "${WORKER_PIDS[@]}"; do rss_pid "$p"; done)),\"simulators\":$sims,\"postgresql\":$(echo "$(cpu_s $(pgrep -u postgres)) - $PG_CPU_START" | bc),\"rabbitmq\":$(echo "$(cpu_s $(pgrep -u rabbitmq)) - $MQ_CPU_START" | bc),\"redis\":$(echo "$(cpu_s $(pgrep redis-server)) - $REDIS_CPU_START" | bc)}"
+}

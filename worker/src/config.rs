@@ -150,22 +150,10 @@ impl FileSettings for WorkerConfig {
     /// where it is parsed (flag, environment or file).
     fn validate(&self) -> Result<(), Problems> {
         let mut c = Checks::new::<Self>();
-        c.url("amqp_url", &self.amqp_url, &["amqp", "amqps"]);
-        c.url(
-            "database_url",
-            &self.database_url,
-            &["postgres", "postgresql"],
-        );
-        c.url(
-            "redis_url",
-            &self.redis_url,
-            &["redis", "rediss", "redis+unix", "unix"],
-        );
-        c.check(
-            !self.prefix.trim().is_empty() && !self.prefix.contains(char::is_whitespace),
-            "prefix",
-            "must be a non-empty name without spaces",
-        );
+        c.amqp_url(&self.amqp_url);
+        c.database_url(&self.database_url);
+        c.redis_url(&self.redis_url);
+        c.prefix(&self.prefix);
         c.at_least("prefetch", self.prefetch.into(), 1);
         c.at_least("priority_prefetch", self.priority_prefetch.into(), 1);
         c.at_least("scim_concurrency", self.scim_concurrency.into(), 1);
@@ -260,8 +248,9 @@ impl Default for WorkerSettings {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
+    use super::file::testing;
     use super::*;
 
     #[derive(Debug, Parser)]
@@ -291,42 +280,10 @@ mod tests {
         assert!(Cli::try_parse_from(bad).is_err());
     }
 
-    /// A configuration file for one test, removed when dropped.
-    struct TempFile(std::path::PathBuf);
-
-    impl TempFile {
-        fn new(name: &str, text: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "dirsync-worker-config-{}-{name}.toml",
-                std::process::id()
-            ));
-            std::fs::write(&path, text).unwrap();
-            TempFile(path)
-        }
-
-        fn arg(&self) -> String {
-            self.0.display().to_string()
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
     /// The loaded configuration, or the problems `try_load` finds, with `flags` (and this
     /// process's environment, which tests do not change).
     fn load_flags(flags: &[&str]) -> Result<WorkerConfig, String> {
-        try_load(
-            std::iter::once("w").chain(flags.iter().copied()),
-            |c: &mut WorkerCli| &mut c.worker,
-        )
-        .map(|c| c.worker)
-        .map_err(|e| match e {
-            LoadError::Usage(e) => e.to_string(),
-            LoadError::Invalid(p) => p.to_string(),
-        })
+        testing::load_flags(flags, |c: &mut WorkerCli| &mut c.worker)
     }
 
     fn summary(c: &WorkerConfig) -> String {
@@ -341,54 +298,21 @@ mod tests {
         )
     }
 
-    /// Runs [`child_load`] in a child process of this test binary with `env` and none of
-    /// the worker's other variables: the environment layer for real, without changing
-    /// this process's environment.
-    fn load_in_child(env: &[(&str, &str)], flags: &[&str]) -> String {
-        use clap::CommandFactory;
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-        child.args(["--exact", "config::tests::child_load", "--nocapture"]);
-        for arg in WorkerCli::command().get_arguments() {
-            if let Some(var) = arg.get_env() {
-                child.env_remove(var);
-            }
-        }
-        child.env("DIRSYNC_TEST_CONFIG_FLAGS", flags.join("\u{1f}"));
-        child.envs(env.iter().copied());
-        let out = child.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("child-load: "))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
-    }
-
-    /// Not a test on its own: the child side of [`load_in_child`].
+    /// Not a test on its own: the child side of [`testing::load_in_child`].
     #[test]
     fn child_load() {
-        let Ok(flags) = std::env::var("DIRSYNC_TEST_CONFIG_FLAGS") else {
-            return;
-        };
-        let flags: Vec<&str> = flags.split('\u{1f}').filter(|f| !f.is_empty()).collect();
-        let got = load_flags(&flags).map(|c| summary(&c));
-        println!(
-            "child-load: {}",
-            got.unwrap_or_else(|e| e.replace('\n', " | "))
-        );
+        testing::child_load(|flags| load_flags(flags).map(|c| summary(&c)));
     }
 
     #[test]
     fn flags_win_over_the_environment_which_wins_over_the_file() {
-        let file = TempFile::new(
+        let file = testing::TempFile::new(
             "precedence",
             "worker_prefetch = 4\nworker_priority_prefetch = 3\nscim_rate_per_org = 12.5\n\
              prefix = \"from-file\"\nworker_http_addr = \"off\"\n",
         );
         let path = file.arg();
-        /// Environment, flags, what is loaded.
-        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
-        let cases: [Case; 4] = [
+        let cases: [testing::Case; 4] = [
             (
                 &[],
                 &[],
@@ -416,9 +340,7 @@ mod tests {
                  http=Some(0.0.0.0:9999)",
             ),
         ];
-        for (env, flags, want) in cases {
-            assert_eq!(load_in_child(env, flags), want, "{env:?} {flags:?}");
-        }
+        testing::assert_precedence(&WorkerCli::command(), &cases);
     }
 
     #[test]
@@ -458,15 +380,7 @@ mod tests {
                 &["`secrets_key`: invalid DIRSYNC_SECRETS_KEY: it decodes to 9 bytes"],
             ),
         ];
-        for (text, needles) in cases {
-            let file = TempFile::new("bad", text);
-            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
-            assert!(message.contains(&file.arg()), "{text}: {message}");
-            for needle in needles {
-                assert!(message.contains(needle), "{text}: {message}");
-            }
-            assert!(!message.contains("dG9vLXNob3J0"), "{message}");
-        }
+        testing::assert_files_refused(load_flags, &cases, &["dG9vLXNob3J0"]);
     }
 
     #[test]
@@ -505,14 +419,7 @@ mod tests {
                 ],
             ),
         ];
-        for (text, needles) in cases {
-            let file = TempFile::new("invalid", text);
-            let message = load_flags(&["--config", &file.arg()]).unwrap_err();
-            for needle in needles {
-                assert!(message.contains(needle), "{text}:\n{message}");
-            }
-            assert!(!message.contains("s3cret"), "{message}");
-        }
+        testing::assert_invalid(load_flags, &cases, &["s3cret"]);
         // A negative rate from a flag is refused too (it used to mean "no limit").
         let message = load_flags(&["--scim-rate-per-org=-5"]).unwrap_err();
         assert!(message.contains("scim_rate_per_org"), "{message}");
@@ -521,53 +428,18 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_errors_and_help() {
-        use clap::CommandFactory;
-        let bad_key = "bm90LWEta2V5LWF0LWFsbA==";
-        let message = load_flags(&["--secrets-key", bad_key]).unwrap_err();
-        assert!(message.contains("invalid DIRSYNC_SECRETS_KEY"), "{message}");
-        assert!(!message.contains(bad_key), "{message}");
-        for hidden in [
-            "DATABASE_URL",
-            "AMQP_URL",
-            "REDIS_URL",
-            "DIRSYNC_SECRETS_KEY",
-        ] {
-            assert!(
-                WorkerCli::command()
-                    .get_arguments()
-                    .any(|a| a.get_env() == Some(hidden.as_ref()) && a.is_hide_env_values_set()),
-                "{hidden} shows its value in --help"
-            );
-        }
+        testing::assert_secrets_hidden(&WorkerCli::command(), load_flags);
     }
 
     #[test]
     fn every_setting_can_come_from_the_file() {
-        let value = toml::Value::Integer(1);
-        for setting in file::settings::<WorkerConfig>().values() {
-            let mut config = load_flags(&[]).unwrap();
-            assert!(
-                config.set_from_file(&setting.id, &value).is_some(),
-                "{} has no file key: add it to set_from_file",
-                setting.id
-            );
-        }
+        testing::assert_every_setting_from_file(&load_flags(&[]).unwrap());
     }
 
     /// docs/configuration.md lists exactly the environment variables of `dirsync-worker`,
     /// each with its file key, flag and default.
     #[test]
     fn the_configuration_document_lists_every_setting() {
-        use clap::CommandFactory;
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let doc = std::fs::read_to_string(format!("{root}/docs/configuration.md")).unwrap();
-        let mut command = WorkerCli::command();
-        command.build();
-        file::check_document(
-            &doc,
-            "## `dirsync-worker`",
-            &command,
-            &file::file_envs::<WorkerConfig>(),
-        );
+        testing::assert_documented::<WorkerConfig>("## `dirsync-worker`", WorkerCli::command());
     }
 }

@@ -6,9 +6,9 @@
 //! lower case without its `DIRSYNC_` prefix (`DIRSYNC_RUN_WINDOW` → `run_window`,
 //! `WORKER_PREFETCH` → `worker_prefetch`), so the names an operator knows carry over.
 //!
-//! This module is in both binaries' crates, byte for byte (`coordinator/src/config/file.rs`,
-//! `worker/src/config/file.rs`; a worker test compares them): they share no crate that
-//! depends on clap, and it is too small to be one.
+//! This module is in both binaries' crates: the worker includes this very file by `#[path]`
+//! (they share no crate that depends on clap, and it is too small to be one). So are the
+//! test helpers of both configurations ([`testing`]).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -442,6 +442,34 @@ impl Checks {
         }
     }
 
+    /// The PostgreSQL URL of the setting `database_url`.
+    pub fn database_url(&mut self, value: &str) {
+        self.url("database_url", value, &["postgres", "postgresql"]);
+    }
+
+    /// The RabbitMQ URL of the setting `amqp_url`.
+    pub fn amqp_url(&mut self, value: &str) {
+        self.url("amqp_url", value, &["amqp", "amqps"]);
+    }
+
+    /// The Redis URL of the setting `redis_url`.
+    pub fn redis_url(&mut self, value: &str) {
+        self.url(
+            "redis_url",
+            value,
+            &["redis", "rediss", "redis+unix", "unix"],
+        );
+    }
+
+    /// The setting `prefix`: it starts queue, exchange and Redis key names.
+    pub fn prefix(&mut self, value: &str) {
+        self.check(
+            !value.trim().is_empty() && !value.contains(char::is_whitespace),
+            "prefix",
+            "must be a non-empty name without spaces",
+        );
+    }
+
     pub fn finish(self) -> Result<(), Problems> {
         if self.problems.is_empty() {
             Ok(())
@@ -517,6 +545,207 @@ pub fn check_document(
     }
     let extra: Vec<_> = rows.keys().filter(|e| !envs.contains(*e)).collect();
     assert!(extra.is_empty(), "documented but not a setting: {extra:?}");
+}
+
+/// The tests both binaries run on their configuration, each with its own command line:
+/// one copy, so that the coordinator's and the worker's settings are held to the same rules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Where [`load_in_child`] runs its child: the `child_load` test of each binary's
+    /// `config::tests`, which calls [`child_load`].
+    const CHILD_TEST: &str = "config::tests::child_load";
+    /// How [`load_in_child`] hands the flags to the child, joined by U+001F.
+    const CHILD_FLAGS: &str = "DIRSYNC_TEST_CONFIG_FLAGS";
+
+    /// A configuration file for one test, removed when dropped.
+    pub struct TempFile(PathBuf);
+
+    impl TempFile {
+        pub fn new(name: &str, text: &str) -> Self {
+            // The crate's name: the coordinator's and the worker's tests never share a file.
+            let path = std::env::temp_dir().join(format!(
+                "{}-config-{}-{name}.toml",
+                env!("CARGO_PKG_NAME"),
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        pub fn arg(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// The settings [`try_load`] loads from `flags` (and this process's environment, which
+    /// tests do not change) with the command line `P`, or its problems as text.
+    pub fn load_flags<P, C>(flags: &[&str], pick: impl Fn(&mut P) -> &mut C) -> Result<C, String>
+    where
+        P: Parser,
+        C: FileSettings,
+    {
+        try_load(std::iter::once("test").chain(flags.iter().copied()), &pick)
+            .map(|mut parsed| pick(&mut parsed).clone())
+            .map_err(|e| match e {
+                LoadError::Usage(e) => e.to_string(),
+                LoadError::Invalid(p) => p.to_string(),
+            })
+    }
+
+    /// Runs the binary's `child_load` test in a child process of this test binary with
+    /// `env` and none of `command`'s other variables: the environment layer for real,
+    /// without changing this process's environment. What the child loaded, in one line.
+    pub fn load_in_child(command: &clap::Command, env: &[(&str, &str)], flags: &[&str]) -> String {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", CHILD_TEST, "--nocapture"]);
+        for arg in command.get_arguments() {
+            if let Some(var) = arg.get_env() {
+                child.env_remove(var);
+            }
+        }
+        child.env(CHILD_FLAGS, flags.join("\u{1f}"));
+        child.envs(env.iter().copied());
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("child-load: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("child printed no result: {stdout}"))
+    }
+
+    /// The child side of [`load_in_child`]: prints what `load` makes of the flags it was
+    /// given; does nothing when run as a test on its own.
+    pub fn child_load(load: impl FnOnce(&[&str]) -> Result<String, String>) {
+        let Ok(flags) = std::env::var(CHILD_FLAGS) else {
+            return;
+        };
+        let flags: Vec<&str> = flags.split('\u{1f}').filter(|f| !f.is_empty()).collect();
+        println!(
+            "child-load: {}",
+            load(&flags).unwrap_or_else(|e| e.replace('\n', " | "))
+        );
+    }
+
+    /// Environment, flags, what is loaded.
+    pub type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
+    /// Each case loads what it says in a child process ([`load_in_child`]).
+    pub fn assert_precedence(command: &clap::Command, cases: &[Case]) {
+        for (env, flags, want) in cases {
+            assert_eq!(
+                load_in_child(command, env, flags),
+                *want,
+                "{env:?} {flags:?}"
+            );
+        }
+    }
+
+    /// Each file text (of the cases: text, pieces of the error) is refused as a file: the
+    /// message names the file and has every piece, and repeats none of `secrets`.
+    pub fn assert_files_refused<C>(
+        load: impl Fn(&[&str]) -> Result<C, String>,
+        cases: &[(&str, &[&str])],
+        secrets: &[&str],
+    ) {
+        refused(load, "bad", cases, secrets, true);
+    }
+
+    /// Each file text (of the cases: text, pieces of the error) is read but fails the
+    /// checks, with every piece, repeating none of `secrets`.
+    pub fn assert_invalid<C>(
+        load: impl Fn(&[&str]) -> Result<C, String>,
+        cases: &[(&str, &[&str])],
+        secrets: &[&str],
+    ) {
+        refused(load, "invalid", cases, secrets, false);
+    }
+
+    /// The two above, each with a file name of its own (tests may run at once).
+    fn refused<C>(
+        load: impl Fn(&[&str]) -> Result<C, String>,
+        name: &str,
+        cases: &[(&str, &[&str])],
+        secrets: &[&str],
+        names_file: bool,
+    ) {
+        for (text, needles) in cases {
+            let file = TempFile::new(name, text);
+            let Err(message) = load(&["--config", &file.arg()]) else {
+                panic!("{text}: loaded");
+            };
+            if names_file {
+                assert!(message.contains(&file.arg()), "{text}:\n{message}");
+            }
+            for needle in *needles {
+                assert!(message.contains(needle), "{text}:\n{message}");
+            }
+            for secret in secrets {
+                assert!(!message.contains(secret), "{text}:\n{message}");
+            }
+        }
+    }
+
+    /// A bad secrets key is refused without being repeated, and `--help` shows the value
+    /// of no variable that may hold a secret.
+    pub fn assert_secrets_hidden<C>(
+        command: &clap::Command,
+        load: impl Fn(&[&str]) -> Result<C, String>,
+    ) {
+        let bad_key = "bm90LWEta2V5LWF0LWFsbA==";
+        let Err(message) = load(&["--secrets-key", bad_key]) else {
+            panic!("a bad secrets key was loaded");
+        };
+        assert!(message.contains("invalid DIRSYNC_SECRETS_KEY"), "{message}");
+        assert!(!message.contains(bad_key), "{message}");
+        for hidden in [
+            "DATABASE_URL",
+            "AMQP_URL",
+            "REDIS_URL",
+            "DIRSYNC_SECRETS_KEY",
+        ] {
+            assert!(
+                command
+                    .get_arguments()
+                    .any(|a| a.get_env() == Some(hidden.as_ref()) && a.is_hide_env_values_set()),
+                "{hidden} shows its value in --help"
+            );
+        }
+    }
+
+    /// Every setting of `C` has a file key that `set_from_file` knows.
+    pub fn assert_every_setting_from_file<C: FileSettings>(defaults: &C) {
+        let value = toml::Value::Integer(1);
+        for setting in settings::<C>().values() {
+            let mut config = defaults.clone();
+            assert!(
+                config.set_from_file(&setting.id, &value).is_some(),
+                "{} has no file key: add it to set_from_file",
+                setting.id
+            );
+        }
+    }
+
+    /// docs/configuration.md lists under `heading` exactly the environment variables of
+    /// `command` (every subcommand's too), each with its file key (those of `C`), flag and
+    /// default.
+    pub fn assert_documented<C: clap::Args>(heading: &str, mut command: clap::Command) {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/configuration.md"
+        ))
+        .unwrap();
+        command.build();
+        check_document(&doc, heading, &command, &file_envs::<C>());
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use dirsync_coordinator::TenantStore;
 use dirsync_proto::{Counts, GroupCounts, RunId, TenantId};
 
-use crate::fleet::Stack;
+use crate::fleet::{Stack, spawn_process};
 
 use super::run::{HarnessTenant, Observer, Progress};
 
@@ -61,25 +61,15 @@ impl Coordinators {
             // A free port of its own for the admin API and /healthz (the port is let go
             // before the process binds it; nothing else on this machine races for it).
             let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-            let mut command = Command::new(exe);
-            command
-                .arg("coordinator")
-                .envs(stack.env.process_env())
-                .env("DIRSYNC_HTTP_ADDR", addr.to_string())
-                // The lease owner is `$HOSTNAME:pid`: readable in the tenants table.
-                .env("HOSTNAME", format!("harness-coordinator-{i}"));
-            if let Ok(filter) = std::env::var("DIRSYNC_COORDINATOR_LOG") {
-                command.env("RUST_LOG", filter);
-            }
-            let child = command
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting coordinator {}", exe.display()))?;
-            coordinators
-                .pids
-                .push(child.id().context("coordinator exited at once")?);
+            let (child, pid) =
+                spawn_process(exe, "coordinator", "DIRSYNC_COORDINATOR_LOG", |command| {
+                    command
+                        .envs(stack.env.process_env())
+                        .env("DIRSYNC_HTTP_ADDR", addr.to_string())
+                        // The lease owner is `$HOSTNAME:pid`: readable in the tenants table.
+                        .env("HOSTNAME", format!("harness-coordinator-{i}"));
+                })?;
+            coordinators.pids.push(pid);
             coordinators.children.push(child);
             health.push(format!("http://{addr}/healthz"));
             coordinators
@@ -303,20 +293,23 @@ struct RunRow {
 
 impl RunRow {
     fn counts(&self) -> Counts {
-        let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
         Counts {
-            synced: n(self.synced),
-            skipped: n(self.skipped),
-            failed: n(self.failed),
+            synced: count(self.synced),
+            skipped: count(self.skipped),
+            failed: count(self.failed),
         }
     }
 
     fn groups(&self) -> GroupCounts {
-        let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
         GroupCounts {
-            synced: n(self.groups_synced),
-            pending: n(self.groups_pending),
-            failed: n(self.groups_failed),
+            synced: count(self.groups_synced),
+            pending: count(self.groups_pending),
+            failed: count(self.groups_failed),
         }
     }
+}
+
+/// A count column of `runs`: unset (a run still going) and negative ones are 0.
+fn count(v: Option<i64>) -> u64 {
+    v.unwrap_or(0).max(0) as u64
 }
