@@ -1,7 +1,7 @@
 # Sourced by the measure-* scripts: starts the Graph and SCIM simulators, one coordinator
 # (`dirsync serve`) and $WORKERS workers, each its own process on the run's own database,
 # queue names, Redis keys and ports, and registers one tenant ($TENANT). Everything is removed
-# on exit (logs kept with KEEP=1).
+# on exit (logs kept with KEEP=1, the database with KEEP_DB=1).
 # Inputs: USERS, WORKERS, GROUPS (groups in the tenant), NESTING (their nesting depth),
 # SCIM_RATE (per-org requests/s, 0 = none), BUILD=0 (no cargo build), PERF=1 (record the coordinator and the first
 # worker with `perf record -g`, kept in the log directory).
@@ -30,7 +30,11 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q -h 127.0.0.1 -U root -d test -c "DROP DATABASE IF EXISTS $RUN WITH (FORCE)" || true
+  if [ -n "${KEEP_DB:-}" ]; then
+    echo "database kept: $RUN" >&2
+  else
+    psql -q -h 127.0.0.1 -U root -d test -c "DROP DATABASE IF EXISTS $RUN WITH (FORCE)" || true
+  fi
   for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$RUN" || true); do
     rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
   done
