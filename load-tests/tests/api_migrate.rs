@@ -283,4 +283,5 @@ async fn an_apps_provisioning_becomes_an_instance() {
     assert_eq!(count().await, before + 2, "nothing created");
     migrate("sp-cli").await.unwrap();
     assert_eq!(count().await, before + 3);
+    stack.shutdown().await.unwrap();
 }
