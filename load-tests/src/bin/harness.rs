@@ -218,7 +218,7 @@ impl FlagScenario {
         }];
         cycles.extend((1..=self.cycles).map(|n| CycleSpec {
             name: format!("incremental {n}"),
-            changes: Some(step.clone()),
+            changes: Some(step),
             tenants: None,
         }));
         let scenario = Scenario {

@@ -283,7 +283,7 @@ pub struct CycleSpec {
 
 /// One change step per tenant: the synthetic change kinds and membership churn. Counts may
 /// come out lower when too few users or groups qualify (the report says what was done).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StepSpec {
     pub updates: usize,

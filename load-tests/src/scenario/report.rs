@@ -83,20 +83,8 @@ pub struct PeakMemory {
 }
 
 /// The changes applied before a cycle, summed over the tenants: what was done, which may be
-/// less than asked when too few users or groups qualified.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct ChangesDone {
-    pub updates: usize,
-    pub soft_deletes: usize,
-    pub hard_deletes: usize,
-    pub new_users: usize,
-    pub restores: usize,
-    pub disables: usize,
-    pub members_added: usize,
-    pub members_removed: usize,
-    pub groups_created: usize,
-    pub groups_deleted: usize,
-}
+/// less than asked when too few users or groups qualified. The same counts as a step asks for.
+pub type ChangesDone = super::StepSpec;
 
 /// One cycle of every tenant.
 #[derive(Debug, Clone, Serialize)]
