@@ -1,4 +1,5 @@
-//! RabbitMQ: the batch queue and the priority lane, the results exchange, publishing with
+//! RabbitMQ: the batch queue and the priority lane (dead-lettering past their delivery
+//! limit), the dead-letter exchange and queue, the results exchange, publishing with
 //! confirms and listening for a run's result events.
 
 use futures_util::StreamExt;
@@ -11,7 +12,8 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::mpsc;
 
-use dirsync_proto::{BatchMessage, BatchResultEvent, RunId, TenantId, Topology};
+use dirsync_proto::topology::headers;
+use dirsync_proto::{BatchMessage, BatchResultEvent, QueueArgument, RunId, TenantId, Topology};
 use dirsync_telemetry::amqp::PUBLISHED_MS_HEADER;
 use tracing::Instrument;
 
@@ -24,19 +26,46 @@ pub async fn connect(amqp_url: &str) -> Result<Connection, CoordinatorError> {
     Ok(Connection::connect(amqp_url, ConnectionProperties::default()).await?)
 }
 
-/// Declares the batch queue and the priority lane's queue (durable quorum queues) and the
-/// results exchange (durable topic).
-/// Workers declare the same, with the same arguments, so either side may start first.
+/// Declares the batch queue and the priority lane's queue (durable quorum queues with the
+/// delivery limit, dead-lettering to the dead-letter exchange), the dead-letter exchange
+/// (durable direct) and queue (durable quorum) bound to it, and the results exchange
+/// (durable topic). Workers declare the same, with the same arguments (both take them from
+/// [`Topology`]), so either side may start first.
 pub async fn declare_topology(
     channel: &Channel,
     topology: &Topology,
 ) -> Result<(), CoordinatorError> {
+    channel
+        .exchange_declare(
+            topology.dead_letter_exchange().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            topology.dead_letter_queue().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            field_table(topology.dead_letter_queue_arguments()),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            topology.dead_letter_queue().into(),
+            topology.dead_letter_exchange().into(),
+            topology.dead_letter_queue().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     for queue in [topology.batch_queue(), topology.priority_queue()] {
-        let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
         channel
             .queue_declare(
                 queue.into(),
@@ -44,7 +73,7 @@ pub async fn declare_topology(
                     durable: true,
                     ..Default::default()
                 },
-                args,
+                field_table(topology.batch_queue_arguments()),
             )
             .await?;
     }
@@ -60,6 +89,19 @@ pub async fn declare_topology(
         )
         .await?;
     Ok(())
+}
+
+/// Queue arguments as AMQP fields (the same conversion as the worker's).
+fn field_table(arguments: Vec<(&'static str, QueueArgument)>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (name, value) in arguments {
+        let value = match value {
+            QueueArgument::Text(text) => AMQPValue::LongString(text.into()),
+            QueueArgument::Number(n) => AMQPValue::LongLongInt(n),
+        };
+        table.insert(name.into(), value);
+    }
+    table
 }
 
 /// Publishes batches to the batch queue with publisher confirms.
@@ -148,11 +190,21 @@ impl BatchPublisher {
             seq,
         );
         async {
-            let mut headers = dirsync_telemetry::amqp::inject_current();
+            let mut stamped = dirsync_telemetry::amqp::inject_current();
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
-            headers.insert(PUBLISHED_MS_HEADER.into(), AMQPValue::LongLongInt(now_ms));
+            stamped.insert(PUBLISHED_MS_HEADER.into(), AMQPValue::LongLongInt(now_ms));
+            // Attribution that survives a body nobody can decode (see `dead_letters`).
+            stamped.insert(
+                headers::TENANT.into(),
+                AMQPValue::LongString(tenant.to_string().into()),
+            );
+            stamped.insert(
+                headers::RUN.into(),
+                AMQPValue::LongString(run.to_string().into()),
+            );
+            stamped.insert(headers::SEQ.into(), AMQPValue::LongLongInt(i64::from(seq)));
             let confirm = self
                 .channel
                 .basic_publish(
@@ -166,7 +218,7 @@ impl BatchPublisher {
                     BasicProperties::default()
                         .with_delivery_mode(PERSISTENT)
                         .with_content_type("application/json".into())
-                        .with_headers(headers),
+                        .with_headers(stamped),
                 )
                 .await?;
             Ok(Unconfirmed { seq, confirm })

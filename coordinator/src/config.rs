@@ -6,8 +6,9 @@
 mod file;
 
 use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use dirsync_proto::{ProtoError, SecretsKey, Topology};
+use dirsync_proto::{AllowedHosts, ProtoError, SecretsKey, Topology};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use file::{Checks, FileSettings, FromToml, LoadError, Problems, load, try_load};
@@ -51,6 +52,17 @@ pub struct CoordinatorConfig {
     /// Prefix of queue, exchange and Redis key names (tests use a unique one).
     #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
     pub prefix: String,
+    /// Deliveries of a batch (failures, panics, lost workers) before RabbitMQ dead-letters
+    /// it (`x-delivery-limit` of the batch queue and the priority lane). Every coordinator
+    /// and worker of a deployment must use the same value: RabbitMQ refuses to redeclare a
+    /// queue with other arguments (docs/deploy.md, upgrading).
+    #[arg(
+        long,
+        env = "DIRSYNC_DELIVERY_LIMIT",
+        default_value_t = dirsync_proto::topology::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub delivery_limit: u32,
     /// Most batches of one run published but not yet recorded.
     #[arg(long, env = "DIRSYNC_RUN_WINDOW", default_value_t = 64)]
     pub run_window: u32,
@@ -148,11 +160,35 @@ pub struct CoordinatorConfig {
         value_parser = file::SecretsKeyParser
     )]
     pub secrets_key: Option<SecretsKey>,
+    /// Hosts the coordinator may send a tenant's credentials to: Graph login and API hosts,
+    /// Webex hosts. A tenant URL or a Graph nextLink/deltaLink naming another host is
+    /// refused (`dirsync_proto::hosts`). Exact names or `*.domain`; the default is
+    /// Microsoft's (global, GCC High, DoD) and Webex's.
+    #[arg(
+        long,
+        env = "DIRSYNC_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_values_t = dirsync_proto::hosts::DEFAULT_ALLOWED_HOSTS.map(String::from)
+    )]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The process's `allowed_hosts`, once [`CoordinatorConfig::install_allowed_hosts`] ran.
+/// A process-wide setting because Graph clients are made per run, deep in the library, from
+/// the tenant alone; a library user that never installs it checks nothing.
+static ALLOWED_HOSTS: RwLock<Option<Arc<AllowedHosts>>> = RwLock::new(None);
+
+/// The hosts this process may contact for a tenant (`None`: not configured, unchecked).
+pub fn allowed_hosts() -> Option<Arc<AllowedHosts>> {
+    ALLOWED_HOSTS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
 }
 
 impl CoordinatorConfig {
     pub fn topology(&self) -> Topology {
-        Topology::new(self.prefix.clone())
+        Topology::new(self.prefix.clone()).with_delivery_limit(self.delivery_limit)
     }
 
     /// How avatar URLs are signed, when both the public URL and the key are set; one
@@ -166,6 +202,17 @@ impl CoordinatorConfig {
                     .into(),
             )),
         }
+    }
+
+    /// Makes `allowed_hosts` the process's ([`allowed_hosts`]): every Graph client and Webex
+    /// org request made from now on checks its hosts against it.
+    pub fn install_allowed_hosts(&self) -> Result<(), CoordinatorError> {
+        let allowed = AllowedHosts::parse(&self.allowed_hosts)
+            .map_err(|e| CoordinatorError::Invalid(format!("allowed_hosts: {e}")))?;
+        *ALLOWED_HOSTS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(allowed));
+        Ok(())
     }
 
     /// The key that seals tenant secrets; an error saying how to make one when it is unset.
@@ -197,6 +244,7 @@ impl FileSettings for CoordinatorConfig {
             "amqp_url" => set(&mut self.amqp_url, value),
             "redis_url" => set(&mut self.redis_url, value),
             "prefix" => set(&mut self.prefix, value),
+            "delivery_limit" => set(&mut self.delivery_limit, value),
             "run_window" => set(&mut self.run_window, value),
             "max_concurrent_runs" => set(&mut self.max_concurrent_runs, value),
             "lease_secs" => set(&mut self.lease_secs, value),
@@ -211,6 +259,7 @@ impl FileSettings for CoordinatorConfig {
             "avatar_key" => set(&mut self.avatar_key, value),
             "avatar_checks_per_run" => set(&mut self.avatar_checks_per_run, value),
             "secrets_key" => set(&mut self.secrets_key, value),
+            "allowed_hosts" => set(&mut self.allowed_hosts, value),
             _ => return None,
         })
     }
@@ -225,6 +274,7 @@ impl FileSettings for CoordinatorConfig {
         c.amqp_url(&self.amqp_url);
         c.redis_url(&self.redis_url);
         c.prefix(&self.prefix);
+        c.delivery_limit(self.delivery_limit);
         c.at_least("run_window", self.run_window.into(), 1);
         c.at_least("max_concurrent_runs", self.max_concurrent_runs.into(), 1);
         c.at_least("lease_secs", self.lease_secs, 1);
@@ -287,6 +337,9 @@ impl FileSettings for CoordinatorConfig {
             self.avatar_checks_per_run as u64,
             1,
         );
+        if let Err(problem) = AllowedHosts::parse(&self.allowed_hosts) {
+            c.check(false, "allowed_hosts", problem);
+        }
         c.finish()
     }
 }
@@ -561,15 +614,20 @@ mod tests {
                 ],
             ),
             (
-                "prefix = \"\"\nsecrets_key = \"c2VjcmV0\"\nrun_window = 1",
+                "prefix = \"\"\nsecrets_key = \"c2VjcmV0\"\nrun_window = 1\ndelivery_limit = 0",
                 &[
                     "prefix (DIRSYNC_PREFIX, --prefix): must be a non-empty name",
                     "secrets_key",
+                    "delivery_limit (DIRSYNC_DELIVERY_LIMIT, --delivery-limit): must be at least 1",
                 ],
             ),
         ];
         // No secret is repeated: passwords in URLs, the avatar key, the secrets key.
         testing::assert_invalid(load_flags, &cases, &["hunter2", "short\"", "c2VjcmV0"]);
+        // The queues are declared with the delivery limit given, never with 0.
+        assert!(load_flags(&["--delivery-limit=0"]).is_err());
+        let limited = load_flags(&["--delivery-limit=3"]).unwrap().topology();
+        assert_eq!(limited.delivery_limit(), 3);
         // The defaults are valid.
         assert!(load_flags(&[]).is_ok());
     }

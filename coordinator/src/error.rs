@@ -67,6 +67,10 @@ pub enum CoordinatorError {
     Cancelled,
     #[error("lost the lease on tenant {0} to another coordinator")]
     LeaseLost(String),
+    /// A URL (a tenant's, or a Graph link) names a host outside `allowed_hosts`: the
+    /// request is not sent, nor retried.
+    #[error(transparent)]
+    HostNotAllowed(dirsync_proto::ProtoError),
 }
 
 impl CoordinatorError {

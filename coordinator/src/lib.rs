@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod dry_runs;
 pub mod error;
 pub mod escrow;

@@ -70,11 +70,15 @@ impl OrgEndpoint {
         resource: &str,
         token: SecretString,
     ) -> Result<Self, CoordinatorError> {
-        Ok(Self {
-            http,
-            url: org_api_url(scim_base_url, resource)?,
-            token,
-        })
+        let url = org_api_url(scim_base_url, resource)?;
+        // The org's SCIM token goes only to an allowed host (`allowed_hosts`).
+        if let Some(allowed) = crate::config::allowed_hosts() {
+            let host = Url::parse(&url).ok();
+            allowed
+                .check(host.as_ref().and_then(Url::host_str))
+                .map_err(CoordinatorError::HostNotAllowed)?;
+        }
+        Ok(Self { http, url, token })
     }
 
     /// Sends `method` (with `body` as JSON) with the org's token; the answer's status and

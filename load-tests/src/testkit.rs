@@ -118,6 +118,8 @@ impl TestEnv {
                 "DIRSYNC_SECRETS_KEY",
                 self.secrets_key.to_base64().expose_secret().to_owned(),
             ),
+            // The simulators listen on the loopback interface (`allowed_hosts`).
+            ("DIRSYNC_ALLOWED_HOSTS", "127.0.0.1".to_string()),
             // Worker processes of one machine: each its own free port for /metrics and probes.
             ("WORKER_HTTP_ADDR", "127.0.0.1:0".to_string()),
             // The simulated org has no budget unless a test gives it one: measure the fleet,
@@ -144,17 +146,20 @@ impl TestEnv {
             lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
                 .await?;
         let channel = amqp.create_channel().await?;
-        for queue in [topology.batch_queue(), topology.priority_queue()] {
+        for queue in [
+            topology.batch_queue(),
+            topology.priority_queue(),
+            topology.dead_letter_queue(),
+        ] {
             channel
                 .queue_delete(queue.into(), QueueDeleteOptions::default())
                 .await?;
         }
-        channel
-            .exchange_delete(
-                topology.results_exchange().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await?;
+        for exchange in [topology.results_exchange(), topology.dead_letter_exchange()] {
+            channel
+                .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                .await?;
+        }
         amqp.close(200, "cleanup".into()).await?;
         let client = redis::Client::open(self.redis_url.as_str())?;
         let mut conn = client.get_multiplexed_async_connection().await?;

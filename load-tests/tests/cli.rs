@@ -19,6 +19,7 @@ fn cli(stack: &Stack, args: &[&str]) -> Cli {
             "REDIS_URL" => "--redis-url",
             "DIRSYNC_PREFIX" => "--prefix",
             "DIRSYNC_SECRETS_KEY" => "--secrets-key",
+            "DIRSYNC_ALLOWED_HOSTS" => "--allowed-hosts",
             _ => continue,
         };
         argv.push(flag.into());

@@ -26,6 +26,9 @@ pub enum ProtoError {
     SealedOpen,
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    /// A URL names a host outside the deployment's `allowed_hosts` (`hosts.rs`).
+    #[error("host {host:?} is not in allowed_hosts (DIRSYNC_ALLOWED_HOSTS); request refused")]
+    HostNotAllowed { host: String },
 }
 
 impl ProtoError {

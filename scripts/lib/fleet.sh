@@ -23,6 +23,8 @@ export DIRSYNC_PREFIX=$RUN
 export DIRSYNC_HTTP_ADDR=127.0.0.1:18480
 export DIRSYNC_API_URL=http://$DIRSYNC_HTTP_ADDR/api/v1
 export DIRSYNC_SCIM_RATE_PER_ORG=${SCIM_RATE:-0}
+# The simulators are on the loopback interface: the only hosts tenants may name here.
+export DIRSYNC_ALLOWED_HOSTS=127.0.0.1
 export RUST_LOG=${RUST_LOG:-warn}
 ORG=0ae87ade-8c8a-4952-af08-318798958d0c
 PIDS=()

@@ -97,6 +97,21 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// An AMQP header value as an integer, whatever integer width the broker or publisher
+/// chose (RabbitMQ writes `x-delivery-count` as a long-long, other peers may not).
+pub fn header_int(value: &AMQPValue) -> Option<i64> {
+    match value {
+        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongLongInt(v) => Some(*v),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::{SpanId, TraceId};

@@ -29,7 +29,7 @@ use crate::group_sync::{GroupOutcome, GroupResult, record_groups, sync_groups};
 use crate::mirror::{load_mirror, load_webex_ids};
 use crate::observe::{ObjectTally, object_action};
 use crate::outcome::UserResult;
-use crate::pipeline::{Deferred, Planned, Policy, managers_named, plan_batch_with, ref_changes};
+use crate::pipeline::{Deferred, Planned, Policy, managers_named, plan_batch_with};
 use crate::push::push_all;
 use crate::ratelimit::OrgRateLimiter;
 use crate::record::{BatchKey, RefChanges, record_batch_with, stored_counts};
@@ -92,6 +92,9 @@ impl BatchProcessor {
 
     /// Runs steps 2 to 8 for one batch and returns the counts it is recorded with.
     pub async fn process(&self, batch: &BatchMessage) -> Result<Counts, WorkerError> {
+        // The org and credentials come from the tenant the batch names, the recording goes
+        // to the run it names: both must be the same tenant's.
+        check_run_tenant(&self.pool, batch).await?;
         if batch.dry_run {
             return self.process_dry_run(batch).await;
         }
@@ -211,6 +214,11 @@ impl BatchProcessor {
                     .or_default()
                     .clone();
                 let client = client.with_bulk_support(bulk);
+                // A base URL outside `allowed_hosts` is refused for good, not requeued.
+                let client = match &self.settings.allowed_hosts {
+                    Some(allowed) => client.with_allowed_hosts(allowed.clone())?,
+                    None => client,
+                };
                 let client = match &self.limiter {
                     Some(limiter) => client.with_rate_limiter(limiter.clone()),
                     None => client,
@@ -247,7 +255,7 @@ impl BatchProcessor {
                 return Ok(PushedUsers::unplanned(failed));
             }
         };
-        let refs = ref_changes(&batch.users, deferred);
+        let refs = RefChanges::of_batch(&batch.users, deferred);
 
         let mut results = Vec::new();
         let mut plans = Vec::new();
@@ -272,6 +280,28 @@ impl BatchProcessor {
             refs,
             actions,
         })
+    }
+}
+
+/// Refuses (for good) a batch whose run or dry run belongs to another tenant than the one
+/// it names. A run that does not exist is left to the recording step (a foreign key).
+async fn check_run_tenant(pool: &PgPool, batch: &BatchMessage) -> Result<(), WorkerError> {
+    let sql = if batch.dry_run {
+        "SELECT tenant_id FROM dry_runs WHERE id = $1"
+    } else {
+        "SELECT tenant_id FROM runs WHERE id = $1"
+    };
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar(sql)
+        .bind(batch.run_id.0)
+        .fetch_optional(pool)
+        .await?;
+    match owner {
+        Some(owner) if owner != batch.tenant_id.0 => Err(WorkerError::ForeignRun {
+            tenant: batch.tenant_id,
+            run: batch.run_id,
+            owner: dirsync_proto::TenantId(owner),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -1,12 +1,15 @@
 //! RabbitMQ resources the worker uses: the batch queue and the priority lane's queue it
-//! consumes, and the results exchange it publishes to.
+//! consumes (and the dead-letter exchange and queue they dead-letter to), and the results
+//! exchange it publishes to.
 //!
 //! Declarations must match the coordinator's exactly (RabbitMQ refuses a redeclaration
-//! with other arguments), so they live here in one place.
+//! with other arguments), so they live here in one place and take their arguments from
+//! [`Topology`], as the coordinator's do.
 
-use dirsync_proto::{BatchResultEvent, Topology};
+use dirsync_proto::{BatchResultEvent, QueueArgument, Topology};
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
@@ -16,23 +19,50 @@ use crate::error::WorkerError;
 /// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2).
 const PERSISTENT: u8 = 2;
 
-/// Declares the durable quorum batch queue and the priority lane's queue.
+/// Declares the durable quorum batch queue and the priority lane, with their delivery
+/// limit and dead-lettering, and the dead-letter exchange and queue they dead-letter to
+/// (declared first: at-least-once dead-lettering needs somewhere to go).
 pub async fn declare_batch_queue(
     channel: &Channel,
     topology: &Topology,
 ) -> Result<(), WorkerError> {
+    channel
+        .exchange_declare(
+            ShortString::from(topology.dead_letter_exchange()),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    declare_quorum_queue(
+        channel,
+        topology.dead_letter_queue(),
+        topology.dead_letter_queue_arguments(),
+    )
+    .await?;
+    channel
+        .queue_bind(
+            ShortString::from(topology.dead_letter_queue()),
+            ShortString::from(topology.dead_letter_exchange()),
+            ShortString::from(topology.dead_letter_queue()),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     for queue in [topology.batch_queue(), topology.priority_queue()] {
-        declare_quorum_queue(channel, queue).await?;
+        declare_quorum_queue(channel, queue, topology.batch_queue_arguments()).await?;
     }
     Ok(())
 }
 
-async fn declare_quorum_queue(channel: &Channel, queue: String) -> Result<(), WorkerError> {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        ShortString::from("x-queue-type"),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
+async fn declare_quorum_queue(
+    channel: &Channel,
+    queue: String,
+    arguments: Vec<(&'static str, QueueArgument)>,
+) -> Result<(), WorkerError> {
     channel
         .queue_declare(
             ShortString::from(queue),
@@ -40,10 +70,23 @@ async fn declare_quorum_queue(channel: &Channel, queue: String) -> Result<(), Wo
                 durable: true,
                 ..QueueDeclareOptions::default()
             },
-            arguments,
+            field_table(arguments),
         )
         .await?;
     Ok(())
+}
+
+/// Queue arguments as AMQP fields (the same conversion as the coordinator's).
+fn field_table(arguments: Vec<(&'static str, QueueArgument)>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (name, value) in arguments {
+        let value = match value {
+            QueueArgument::Text(text) => AMQPValue::LongString(LongString::from(text)),
+            QueueArgument::Number(n) => AMQPValue::LongLongInt(n),
+        };
+        table.insert(ShortString::from(name), value);
+    }
+    table
 }
 
 /// Declares the durable topic exchange for result events.

@@ -9,9 +9,10 @@ mod file;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use dirsync_proto::{SecretsKey, Topology};
+use dirsync_proto::{AllowedHosts, SecretsKey, Topology};
 
 pub use file::{Checks, ConfigFile, FileSettings, FromToml, LoadError, Problems, load, try_load};
 
@@ -63,6 +64,17 @@ pub struct WorkerConfig {
     /// Prefix of the queue, exchange and Redis key names.
     #[arg(long, env = "DIRSYNC_PREFIX", default_value = "dirsync")]
     pub prefix: String,
+    /// Deliveries of a batch (failures, panics, lost workers) before RabbitMQ dead-letters
+    /// it (`x-delivery-limit` of the batch queue and the priority lane). Every coordinator
+    /// and worker of a deployment must use the same value: RabbitMQ refuses to redeclare a
+    /// queue with other arguments (docs/deploy.md, upgrading).
+    #[arg(
+        long,
+        env = "DIRSYNC_DELIVERY_LIMIT",
+        default_value_t = dirsync_proto::topology::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub delivery_limit: u32,
     /// Batches taken from the queue at once (unacked deliveries), processed concurrently.
     #[arg(long, env = "WORKER_PREFETCH", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,
@@ -96,6 +108,16 @@ pub struct WorkerConfig {
     /// worker listens on a free port of the same interface instead and logs it.
     #[arg(long, env = "WORKER_HTTP_ADDR", default_value = "127.0.0.1:9465")]
     pub http_addr: HttpAddr,
+    /// Hosts the worker may send a tenant's SCIM token to: a tenant whose SCIM base URL names
+    /// another host has its batches refused (`dirsync_proto::hosts`). Exact names or
+    /// `*.domain`; the default is Webex's and Microsoft's.
+    #[arg(
+        long,
+        env = "DIRSYNC_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_values_t = dirsync_proto::hosts::DEFAULT_ALLOWED_HOSTS.map(String::from)
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Where the worker's HTTP endpoint listens, if anywhere (`WORKER_HTTP_ADDR`).
@@ -134,6 +156,7 @@ impl FileSettings for WorkerConfig {
             "database_url" => set(&mut self.database_url, value),
             "redis_url" => set(&mut self.redis_url, value),
             "prefix" => set(&mut self.prefix, value),
+            "delivery_limit" => set(&mut self.delivery_limit, value),
             "prefetch" => set(&mut self.prefetch, value),
             "priority_prefetch" => set(&mut self.priority_prefetch, value),
             "scim_concurrency" => set(&mut self.scim_concurrency, value),
@@ -141,6 +164,7 @@ impl FileSettings for WorkerConfig {
             "scim_burst_per_org" => set(&mut self.scim_burst_per_org, value),
             "secrets_key" => set(&mut self.secrets_key, value),
             "http_addr" => set(&mut self.http_addr, value),
+            "allowed_hosts" => set(&mut self.allowed_hosts, value),
             _ => return None,
         })
     }
@@ -154,6 +178,7 @@ impl FileSettings for WorkerConfig {
         c.database_url(&self.database_url);
         c.redis_url(&self.redis_url);
         c.prefix(&self.prefix);
+        c.delivery_limit(self.delivery_limit);
         c.at_least("prefetch", self.prefetch.into(), 1);
         c.at_least("priority_prefetch", self.priority_prefetch.into(), 1);
         c.at_least("scim_concurrency", self.scim_concurrency.into(), 1);
@@ -166,13 +191,16 @@ impl FileSettings for WorkerConfig {
             ),
         );
         c.at_least("scim_burst_per_org", self.scim_burst_per_org.into(), 1);
+        if let Err(problem) = AllowedHosts::parse(&self.allowed_hosts) {
+            c.check(false, "allowed_hosts", problem);
+        }
         c.finish()
     }
 }
 
 impl WorkerConfig {
     pub fn topology(&self) -> Topology {
-        Topology::new(self.prefix.clone())
+        Topology::new(self.prefix.clone()).with_delivery_limit(self.delivery_limit)
     }
 
     pub fn settings(&self) -> WorkerSettings {
@@ -192,6 +220,10 @@ impl WorkerConfig {
             scim_concurrency: usize::from(self.scim_concurrency),
             scim_rate,
             secrets: self.secrets_key.clone(),
+            // Checked by `validate`; the default list if it was skipped.
+            allowed_hosts: Some(Arc::new(
+                AllowedHosts::parse(&self.allowed_hosts).unwrap_or_default(),
+            )),
             ..WorkerSettings::default()
         }
     }
@@ -226,6 +258,9 @@ pub struct WorkerSettings {
     /// Opens the tenants' sealed SCIM tokens. `None` reads only legacy plain-text tokens: a
     /// sealed one fails its batch, which is requeued for a worker that has the key.
     pub secrets: Option<SecretsKey>,
+    /// The hosts SCIM requests may go to (`allowed_hosts`). `None`, the library default,
+    /// checks nothing; the worker process always has its configuration's list.
+    pub allowed_hosts: Option<Arc<AllowedHosts>>,
 }
 
 impl Default for WorkerSettings {
@@ -242,6 +277,7 @@ impl Default for WorkerSettings {
             requeue_delay: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(300),
             secrets: None,
+            allowed_hosts: None,
         }
     }
 }
@@ -403,9 +439,11 @@ mod tests {
             ),
             (
                 "amqp_url = \"amqp//guest:s3cret@rabbit\"\n\
-                 database_url = \"postgres://u:s3cret@db:notaport/x\"\nredis_url = \"redis://\"",
+                 database_url = \"postgres://u:s3cret@db:notaport/x\"\nredis_url = \"redis://\"\n\
+                 delivery_limit = 0",
                 &[
                     "amqp_url (AMQP_URL, --amqp-url): is not a valid url",
+                    "delivery_limit (DIRSYNC_DELIVERY_LIMIT, --delivery-limit): must be at least 1",
                     "database_url (DATABASE_URL, --database-url): is not a valid url (invalid \
                      port number)",
                 ],
@@ -423,6 +461,10 @@ mod tests {
         // A negative rate from a flag is refused too (it used to mean "no limit").
         let message = load_flags(&["--scim-rate-per-org=-5"]).unwrap_err();
         assert!(message.contains("scim_rate_per_org"), "{message}");
+        // The queues are declared with the delivery limit given, never with 0.
+        assert!(load_flags(&["--delivery-limit=0"]).is_err());
+        let limited = load_flags(&["--delivery-limit=3"]).unwrap().topology();
+        assert_eq!(limited.delivery_limit(), 3);
         assert!(load_flags(&[]).is_ok());
     }
 

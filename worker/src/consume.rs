@@ -1,13 +1,21 @@
 //! One delivery, from either lane: decoded, processed by [`BatchProcessor::process`] and
-//! settled (ack on success, requeue on a transient failure, reject when it can never
-//! succeed). The batch queue and the priority lane share this path, so a user provisioned on
-//! demand goes through exactly the pipeline a run's batch does.
+//! settled (ack on success, requeue on a transient failure or a panic, reject when it can
+//! never succeed). The batch queue and the priority lane share this path, so a user
+//! provisioned on demand goes through exactly the pipeline a run's batch does.
+//!
+//! Nothing is lost and nothing loops forever: both queues dead-letter (see
+//! [`dirsync_proto::Topology::batch_queue_arguments`]) a rejected delivery at once and a
+//! requeued one past the delivery limit, to the dead-letter queue, where a coordinator
+//! records the batch as failed so its run completes, and keeps it for an operator to see
+//! and re-drive.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dirsync_proto::BatchMessage;
 use dirsync_telemetry::labels::{BatchOutcome, Queue};
+use futures_util::FutureExt;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -58,12 +66,13 @@ pub(crate) fn report_join(joined: Result<(), tokio::task::JoinError>) {
     if let Err(e) = joined
         && e.is_panic()
     {
-        error!(error = %e, "a batch task panicked; its delivery returns to the queue with the channel");
+        error!(error = %e, "a batch task panicked outside its processing");
     }
 }
 
 /// Processes one delivery from `queue` and settles it: ack on success, requeue on a
-/// transient failure, reject (no requeue) when it can never succeed.
+/// transient failure or a panic of the processing (both counted by the broker against the
+/// delivery limit), reject (no requeue: dead-lettered at once) when it can never succeed.
 ///
 /// Everything happens inside a `batch` span (OpenTelemetry messaging conventions, kind
 /// consumer), the child of the span that published the message when its headers carry W3C
@@ -86,7 +95,7 @@ pub(crate) async fn handle_delivery(
         let batch = match BatchMessage::decode(&delivery.data) {
             Ok(batch) => batch,
             Err(e) => {
-                error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable batch, rejecting it");
+                error!(error = %e, delivery_tag = delivery.delivery_tag, "undecodable batch, dead-lettering it");
                 settle(&delivery, Settle::Reject).await;
                 return;
             }
@@ -99,8 +108,20 @@ pub(crate) async fn handle_delivery(
         span.record("groups", batch.groups.len());
         span.record("dry_run", batch.dry_run);
         let kind = batch_kind(&batch);
-        let settled = match processor.process(&batch).await {
-            Ok(counts) => {
+        // A panic is treated like a transient failure: the broker counts the requeue, so a
+        // batch that panics every time is dead-lettered at the limit instead of holding a
+        // prefetch slot, unsettled, until the worker stops.
+        let settled = match guarded(processor.process(&batch)).await {
+            Err(panic) => {
+                let count = delivery_count(delivery.properties.headers().as_ref());
+                let hold = requeue_delay(base_delay, count);
+                span.record("otel.status_code", "error");
+                span.record("error.type", "panic");
+                error!(panic = %panic, deliveries = count.saturating_add(1), ?hold, "batch processing panicked, requeueing it (dead-lettered past the delivery limit)");
+                tokio::time::sleep(hold).await;
+                settle(&delivery, Settle::Requeue).await
+            }
+            Ok(Ok(counts)) => {
                 info!(
                     synced = counts.synced,
                     skipped = counts.skipped,
@@ -109,7 +130,7 @@ pub(crate) async fn handle_delivery(
                 );
                 settle(&delivery, Settle::Ack).await
             }
-            Err(e) if e.is_retryable() => {
+            Ok(Err(e)) if e.is_retryable() => {
                 if e.is_credential_failure() {
                     let reason = format!("webex refused the tenant's credentials: {e}");
                     if let Err(q) = crate::tenant::record_refused_credentials(
@@ -127,14 +148,14 @@ pub(crate) async fn handle_delivery(
                 let hold = requeue_delay(base_delay, count);
                 span.record("otel.status_code", "error");
                 span.record("error.type", error_type(&e));
-                warn!(error = %e, deliveries = count.saturating_add(1), ?hold, "batch failed, requeueing it");
+                warn!(error = %e, deliveries = count.saturating_add(1), ?hold, "batch failed, requeueing it (dead-lettered past the delivery limit)");
                 tokio::time::sleep(hold).await;
                 settle(&delivery, Settle::Requeue).await
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 span.record("otel.status_code", "error");
                 span.record("error.type", error_type(&e));
-                error!(error = %e, "batch cannot succeed, rejecting it");
+                error!(error = %e, "batch cannot succeed, dead-lettering it");
                 settle(&delivery, Settle::Reject).await
             }
         };
@@ -146,6 +167,23 @@ pub(crate) async fn handle_delivery(
         Lane::Priority => crate::ratelimit::with_priority(work).await,
         Lane::Batches => work.await,
     }
+}
+
+/// Runs `work`, turning a panic into its message instead of unwinding the task.
+async fn guarded<T>(work: impl Future<Output = T>) -> Result<T, String> {
+    AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|panic| panic_message(panic.as_ref()))
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// The `batch` span of a delivery (OpenTelemetry messaging conventions: kind consumer,
@@ -246,6 +284,32 @@ mod tests {
         let mut headers = FieldTable::default();
         headers.insert(PUBLISHED_MS_HEADER.into(), value);
         headers
+    }
+
+    #[test]
+    fn a_panic_s_message_is_kept() {
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        assert_eq!(panic_message(caught(|| panic!("boom")).as_ref()), "boom");
+        assert_eq!(
+            panic_message(caught(|| panic!("seq {}", 7)).as_ref()),
+            "seq 7"
+        );
+        assert_eq!(
+            panic_message(caught(|| std::panic::panic_any(7u8)).as_ref()),
+            "a panic without a message"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_is_caught_with_its_message() {
+        let panicking = async {
+            if PUBLISHED_MS_HEADER.is_empty() {
+                return 1u8;
+            }
+            panic!("mapping bug in seq {}", 3)
+        };
+        assert_eq!(guarded(panicking).await, Err("mapping bug in seq 3".into()));
+        assert_eq!(guarded(async { 5u8 }).await, Ok(5));
     }
 
     #[test]

@@ -14,19 +14,7 @@ use redis::aio::ConnectionLike;
 use crate::error::WorkerError;
 
 /// How long a run's counters outlive their last update.
-pub const COUNTS_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-const ADD_ONCE: &str = r"
-local added = redis.call('SADD', KEYS[2], ARGV[1])
-if added == 1 then
-  redis.call('HINCRBY', KEYS[1], 'synced', ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[3])
-  redis.call('HINCRBY', KEYS[1], 'failed', ARGV[4])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return added
-";
+pub const COUNTS_TTL: Duration = dirsync_proto::RUN_COUNTS_TTL;
 
 /// The add-once script, loaded lazily by the first invocation (EVALSHA, then EVAL).
 #[derive(Debug, Clone)]
@@ -39,7 +27,7 @@ pub struct RunCounters {
 impl RunCounters {
     pub fn new(topology: Topology, ttl: Duration) -> Self {
         RunCounters {
-            script: Script::new(ADD_ONCE),
+            script: Script::new(dirsync_proto::RUN_COUNTS_ADD_ONCE),
             topology,
             ttl,
         }

@@ -71,6 +71,14 @@ pub enum WorkerError {
     Secrets(#[source] dirsync_proto::ProtoError),
     #[error("count out of range: {0}")]
     CountOutOfRange(String),
+    /// A batch whose run belongs to another tenant than the one it names: forged or
+    /// corrupt, never pushed (it would use one tenant's org and record into the other's run).
+    #[error("batch names tenant {tenant} but its run {run} belongs to tenant {owner}")]
+    ForeignRun {
+        tenant: dirsync_proto::TenantId,
+        run: dirsync_proto::RunId,
+        owner: dirsync_proto::TenantId,
+    },
 }
 
 fn describe_scim(detail: &str, tracking_id: &Option<String>) -> String {
@@ -98,6 +106,7 @@ impl WorkerError {
             | WorkerError::ScimPath { .. }
             | WorkerError::HttpClient(_)
             | WorkerError::Decode(_)
+            | WorkerError::ForeignRun { .. }
             | WorkerError::CountOutOfRange(_) => false,
             // A violated constraint (class 23) will be violated again: e.g. a batch whose run
             // or tenant does not exist.
@@ -152,6 +161,7 @@ impl WorkerError {
             | WorkerError::PublishNacked { .. }
             | WorkerError::Decode(_)
             | WorkerError::Secrets(_)
+            | WorkerError::ForeignRun { .. }
             | WorkerError::CountOutOfRange(_) => false,
         }
     }

@@ -16,6 +16,7 @@ pub mod broker;
 pub mod config;
 pub mod consume;
 pub mod counters;
+pub mod deferrals;
 pub mod diff;
 pub mod dry_run;
 pub mod error;

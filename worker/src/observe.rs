@@ -77,6 +77,7 @@ pub fn error_type(error: &WorkerError) -> &'static str {
         WorkerError::Decode(_) => "decode",
         WorkerError::Secrets(_) => "secrets",
         WorkerError::CountOutOfRange(_) => "count_out_of_range",
+        WorkerError::ForeignRun { .. } => "foreign_run",
     }
 }
 

@@ -18,7 +18,6 @@ use serde_json::Value;
 
 use crate::diff::{MirrorUser, Plan, SkipReason, diff};
 use crate::map::{MANAGER, UserMapping, map_user_with};
-use crate::record::RefChanges;
 use dirsync_proto::mapping::Mapping;
 
 /// One entry of the batch with what to do about it.
@@ -148,26 +147,6 @@ pub fn plan_batch_with(
         });
     }
     (out, deferred)
-}
-
-/// The `deferred_refs` changes of a planned batch: every user whose entry speaks of its
-/// manager (or is a tombstone) settles its earlier deferral; `deferred` waits again.
-pub fn ref_changes(users: &[SourceUser], deferred: Vec<Deferred>) -> RefChanges {
-    let mut settled: Vec<String> = users
-        .iter()
-        .filter(|u| u.removed.is_some() || u.attributes.contains_key("manager"))
-        .map(|u| u.id.clone())
-        .collect();
-    settled.sort();
-    settled.dedup();
-    RefChanges {
-        settled,
-        deferred: deferred
-            .into_iter()
-            .map(|d| (d.entra_id, d.manager_id))
-            .collect(),
-        partial_pass: !users.is_empty() && users.iter().all(SourceUser::is_partial),
-    }
 }
 
 /// The managers (Entra ids) a batch refers to, to look up in the mirror.

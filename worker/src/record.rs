@@ -3,9 +3,9 @@
 //! The `batch_results` row is inserted first with `ON CONFLICT DO NOTHING`: if it already
 //! exists another delivery of the same batch committed first, and this one rolls back and
 //! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
-//! mirror deletions, the run stamp of every user seen and failed objects are each one bulk
-//! statement over UNNEST-ed arrays, sorted by entra id so that concurrent batches lock
-//! shared rows in the same order.
+//! mirror deletions, the run stamp of every user seen (with its deferred manager reference,
+//! see [`crate::deferrals`]) and failed objects are each one bulk statement over UNNEST-ed
+//! arrays, sorted by entra id so that concurrent batches lock shared rows in the same order.
 
 use dirsync_proto::{Counts, RunId, TenantId};
 use sqlx::PgPool;
@@ -141,19 +141,7 @@ impl<'a> MirrorWrites<'a> {
     }
 }
 
-/// What a batch changes in `deferred_refs`: the users whose manager reference it settled
-/// (applied, cleared or now waiting for another manager) and the references it deferred.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RefChanges {
-    /// Users whose earlier deferred reference, if any, is settled by this batch.
-    pub settled: Vec<String>,
-    /// (user, manager) references waiting for their manager.
-    pub deferred: Vec<(String, String)>,
-    /// The batch is one of the coordinator's follow-up passes (references, avatars): its
-    /// entries are not users synced or skipped again (the run counted them already), only
-    /// its failures count.
-    pub partial_pass: bool,
-}
+pub use crate::deferrals::RefChanges;
 
 /// Records the batch: its result row, the mirror changes and the failed objects.
 pub async fn record_batch(
@@ -222,6 +210,9 @@ pub async fn record_batch_with(
     let up_active: Vec<bool> = writes.upserts.iter().map(|u| u.active).collect();
     let up_attrs: Vec<Json<&ScimAttributes>> =
         writes.upserts.iter().map(|u| Json(u.attributes)).collect();
+    let deferrals = refs.deferrals();
+    let up_deferred: Vec<Option<&str>> =
+        up_ids.iter().map(|id| deferrals.column_value(id)).collect();
     let removed = &writes.removed;
     let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
     let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
@@ -236,14 +227,15 @@ pub async fn record_batch_with(
             // The upsert stamps the sighting too (one write per row, not two); the stamp
             // only moves forward within a run, whatever order batches land in.
             "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
-                 last_seen_run, last_seen_seq) \
+                 last_seen_run, last_seen_seq, deferred_manager) \
              SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now(), $7, \
-                 CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END \
-             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[]) \
-                  AS u(entra_id, webex_id, content_hash, active, attributes) \
+                 CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END, u.deferred \
+             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[], $9::text[]) \
+                  AS u(entra_id, webex_id, content_hash, active, attributes, deferred) \
              ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
                  webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
                  active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now(), \
+                 deferred_manager = COALESCE(EXCLUDED.deferred_manager, mirror_users.deferred_manager), \
                  last_seen_seq = CASE WHEN $7::uuid IS NULL THEN mirror_users.last_seen_seq \
                      WHEN mirror_users.last_seen_run = $7 THEN GREATEST(mirror_users.last_seen_seq, $8) \
                      ELSE $8 END, \
@@ -257,6 +249,7 @@ pub async fn record_batch_with(
         .bind(&up_attrs)
         .bind(sighting)
         .bind(seq)
+        .bind(&up_deferred)
         .execute(&mut *tx)
         .await?;
     }
@@ -267,46 +260,31 @@ pub async fn record_batch_with(
             .execute(&mut *tx)
             .await?;
     }
-    // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone.
-    let seen = match sighting {
-        Some(_) => writes.seen_unwritten(results),
-        None => Vec::new(),
-    };
-    if !seen.is_empty() {
+    // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone,
+    // with their deferral if the batch changed it; a follow-up pass stamps nothing.
+    let unwritten: Vec<(&str, Option<&str>)> = writes
+        .seen_unwritten(results)
+        .into_iter()
+        .map(|id| (id, deferrals.column_value(id)))
+        .filter(|(_, deferral)| sighting.is_some() || deferral.is_some())
+        .collect();
+    if !unwritten.is_empty() {
+        let ids: Vec<&str> = unwritten.iter().map(|u| u.0).collect();
+        let deferred: Vec<Option<&str>> = unwritten.iter().map(|u| u.1).collect();
         sqlx::query(
-            "UPDATE mirror_users SET last_seen_seq = CASE WHEN last_seen_run = $2 \
-             THEN GREATEST(last_seen_seq, $3) ELSE $3 END, last_seen_run = $2 \
-             WHERE tenant_id = $1 AND entra_id = ANY($4)",
+            "UPDATE mirror_users m SET \
+                 last_seen_seq = CASE WHEN $2::uuid IS NULL THEN m.last_seen_seq \
+                     WHEN m.last_seen_run = $2 THEN GREATEST(m.last_seen_seq, $3) ELSE $3 END, \
+                 last_seen_run = COALESCE($2, m.last_seen_run), \
+                 deferred_manager = COALESCE(s.deferred, m.deferred_manager) \
+             FROM UNNEST($4::text[], $5::text[]) AS s(entra_id, deferred) \
+             WHERE m.tenant_id = $1 AND m.entra_id = s.entra_id",
         )
         .bind(key.tenant.0)
-        .bind(key.run.0)
+        .bind(sighting)
         .bind(seq)
-        .bind(&seen)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !refs.settled.is_empty() {
-        let mut settled: Vec<&str> = refs.settled.iter().map(String::as_str).collect();
-        settled.sort_unstable();
-        sqlx::query("DELETE FROM deferred_refs WHERE tenant_id = $1 AND entra_id = ANY($2)")
-            .bind(key.tenant.0)
-            .bind(&settled)
-            .execute(&mut *tx)
-            .await?;
-    }
-    if !refs.deferred.is_empty() {
-        let mut deferred: Vec<&(String, String)> = refs.deferred.iter().collect();
-        deferred.sort();
-        let users: Vec<&str> = deferred.iter().map(|d| d.0.as_str()).collect();
-        let managers: Vec<&str> = deferred.iter().map(|d| d.1.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO deferred_refs (tenant_id, entra_id, manager_id) \
-             SELECT $1, d.entra_id, d.manager_id FROM UNNEST($2::text[], $3::text[]) AS d(entra_id, manager_id) \
-             ON CONFLICT (tenant_id, entra_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, updated_at = now()",
-        )
-        .bind(key.tenant.0)
-        .bind(&users)
-        .bind(&managers)
+        .bind(&ids)
+        .bind(&deferred)
         .execute(&mut *tx)
         .await?;
     }

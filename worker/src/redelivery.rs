@@ -3,11 +3,14 @@
 //! Quorum queues count deliveries (`x-delivery-count`) and drop or dead-letter a message
 //! past their delivery limit, so requeueing at once during an outage of PostgreSQL, Redis
 //! or the broker would burn through that limit in seconds. The hold doubles with each
-//! delivery, capped, so the limit spans minutes of outage.
+//! delivery, capped, so the limit spans minutes of outage: with the default limit
+//! (`Topology::delivery_limit`, 10) and the default 2 s first hold, about 6 minutes
+//! ([`patience`]). A batch still failing then is dead-lettered and recorded as failed by a
+//! coordinator, which keeps it for an operator to re-drive.
 
 use std::time::Duration;
 
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 
 /// Longest hold before a requeue.
 pub const MAX_REQUEUE_DELAY: Duration = Duration::from_secs(60);
@@ -17,16 +20,7 @@ pub fn delivery_count(headers: Option<&FieldTable>) -> u32 {
     let Some(value) = headers.and_then(|h| h.inner().get("x-delivery-count")) else {
         return 0;
     };
-    let count: Option<i64> = match value {
-        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
-        AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
-        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
-        AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
-        AMQPValue::LongInt(v) => Some(i64::from(*v)),
-        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
-        AMQPValue::LongLongInt(v) => Some(*v),
-        _ => None,
-    };
+    let count = dirsync_telemetry::amqp::header_int(value);
     count.and_then(|c| u32::try_from(c).ok()).unwrap_or(0)
 }
 
@@ -36,9 +30,18 @@ pub fn requeue_delay(base: Duration, delivery_count: u32) -> Duration {
     base.saturating_mul(factor).min(MAX_REQUEUE_DELAY)
 }
 
+/// The total hold a batch that fails every time goes through before the broker
+/// dead-letters it: the holds of its first `delivery_limit` deliveries.
+pub fn patience(base: Duration, delivery_limit: u32) -> Duration {
+    (0..delivery_limit)
+        .map(|count| requeue_delay(base, count))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lapin::types::AMQPValue;
     use lapin::types::ShortString;
 
     fn headers(value: AMQPValue) -> FieldTable {
@@ -61,6 +64,21 @@ mod tests {
         for (h, expected) in cases {
             assert_eq!(delivery_count(h.as_ref()), expected, "{h:?}");
         }
+    }
+
+    #[test]
+    fn the_default_limit_rides_out_minutes_of_outage() {
+        let limit = dirsync_proto::topology::DEFAULT_DELIVERY_LIMIT;
+        // 2 + 4 + 8 + 16 + 32 + 5 × 60
+        assert_eq!(
+            patience(Duration::from_secs(2), limit),
+            Duration::from_secs(362)
+        );
+        assert_eq!(
+            patience(Duration::from_millis(1), 3),
+            Duration::from_millis(7)
+        );
+        assert_eq!(patience(Duration::from_secs(2), 0), Duration::ZERO);
     }
 
     #[test]

@@ -82,6 +82,7 @@ async fn the_endpoint_serves_probes_and_the_scrape() {
         database_url: db.url(),
         redis_url: redis_url(),
         prefix: topology.prefix().to_string(),
+        delivery_limit: topology.delivery_limit(),
         prefetch: 2,
         priority_prefetch: 1,
         scim_concurrency: 2,
@@ -89,6 +90,8 @@ async fn the_endpoint_serves_probes_and_the_scrape() {
         scim_burst_per_org: 10,
         secrets_key: Some(secrets_key()),
         http_addr: HttpAddr(Some(([127, 0, 0, 1], port).into())),
+        // The SCIM server of the test is on the loopback interface.
+        allowed_hosts: vec!["127.0.0.1".into()],
     };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dirsync_worker::run_with_metrics(

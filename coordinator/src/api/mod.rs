@@ -7,6 +7,7 @@
 //! document. Errors have one shape ([`error::ErrorBody`]) and stable codes.
 
 pub mod auth;
+pub mod dead_letters;
 pub mod domains;
 pub mod dry_run;
 pub mod error;
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub http: reqwest::Client,
     /// Provision on demand (the broker's priority lane); without it, that route answers 503.
     pub provisioner: Option<crate::provision::Provisioner>,
+    /// Re-drives dead letters (the broker's batch queue); without it, that route answers 503.
+    pub redriver: Option<crate::dead_letters::Redriver>,
 }
 
 impl ApiState {
@@ -66,7 +69,14 @@ impl ApiState {
                 .build()
                 .expect("the http client's configuration is static"),
             provisioner: None,
+            redriver: None,
         }
+    }
+
+    /// Re-drives dead letters with `redriver`.
+    pub fn with_redriver(mut self, redriver: crate::dead_letters::Redriver) -> Self {
+        self.redriver = Some(redriver);
+        self
     }
 
     /// Provisions users on demand with `provisioner`.
@@ -147,6 +157,9 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(runs::show))
         .routes(routes!(runs::approve))
         .routes(routes!(runs::reject))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::show))
+        .routes(routes!(dead_letters::redrive))
 }
 
 /// The OpenAPI document of the API (paths relative to [`BASE`], which is its server).

@@ -4,6 +4,7 @@
 //! `serve`, `sync`, `admin-token`, `secrets-key`) work on the database directly.
 
 mod connection;
+mod dead_letters;
 mod dry_run;
 mod instance;
 mod migrate;
@@ -94,6 +95,9 @@ pub enum Command {
     /// The key that seals tenant secrets at rest (DIRSYNC_SECRETS_KEY).
     #[command(subcommand)]
     SecretsKey(SecretsKeyCommand),
+    /// Poison batches the queues dead-lettered: list, show, re-drive.
+    #[command(subcommand)]
+    DeadLetter(dead_letters::DeadLetterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -390,26 +394,40 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         Command::Run(command) => {
             return Ok(instance::run(&cli.api.client()?, command, json).await?);
         }
+        Command::DeadLetter(command) => {
+            return Ok(dead_letters::dead_letter(&cli.api.client()?, command, json).await?);
+        }
         _ => {}
     }
+    cli.config.install_allowed_hosts()?;
     let pool = db::connect(&cli.config.database_url)
         .await
         .context("connecting to postgresql")?;
     match cli.command {
         Command::Migrate => println!("migrations applied"),
         // Handled above, without the database.
-        Command::SecretsKey(_) | Command::Tenant(_) | Command::Run(_) => {}
+        Command::SecretsKey(_) | Command::Tenant(_) | Command::Run(_) | Command::DeadLetter(_) => {}
         Command::Sync { tenant } => {
             let runner = runner(&cli.config, pool.clone()).await?;
-            let leases = Leases::new(pool, owner_name())
+            let leases = Leases::new(pool.clone(), owner_name())
                 .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
             anyhow::ensure!(
                 leases.claim(tenant).await?,
                 "tenant {tenant} is being synced by another coordinator"
             );
+            // A batch the queues dead-letter must still be recorded for the run to end.
+            let dead_letters = tokio::spawn(crate::dead_letters::serve(
+                pool.clone(),
+                cli.config.amqp_url.clone(),
+                cli.config.topology(),
+                redis_counters(&cli.config.redis_url).await,
+                shutdown.child_token(),
+            ));
             let outcome = leases
                 .hold(tenant, runner.sync_tenant(tenant, None, &shutdown))
-                .await?;
+                .await;
+            dead_letters.abort();
+            let outcome = outcome?;
             println!("{}", serde_json::to_string(&outcome)?);
         }
         Command::AdminToken(AdminTokenCommand::Create { name }) => {
@@ -448,6 +466,21 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                     api
                 }
             };
+            // Poison batches: recorded as failed so their runs complete, kept for re-drives.
+            let counters = redis_counters(&cli.config.redis_url).await;
+            let api = api.with_redriver(crate::dead_letters::Redriver::new(
+                pool.clone(),
+                &cli.config.amqp_url,
+                cli.config.topology(),
+                counters.clone(),
+            ));
+            let dead_letters = tokio::spawn(crate::dead_letters::serve(
+                pool.clone(),
+                cli.config.amqp_url.clone(),
+                cli.config.topology(),
+                counters,
+                shutdown.clone(),
+            ));
             let http = HttpState::new(tenants, cli.config.avatar_signer()?).with_api(api);
             let listener = tokio::net::TcpListener::bind(cli.config.http_addr)
                 .await
@@ -476,6 +509,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             // The scheduler stops on shutdown or on an error; the HTTP face goes with it.
             shutdown.cancel();
             dry_runs.await.context("dry run task")?;
+            dead_letters.await.context("dead-letter task")?;
             gauges.await.context("fleet gauges task")?;
             http_task
                 .await
@@ -505,6 +539,18 @@ async fn runner(config: &CoordinatorConfig, pool: sqlx::PgPool) -> anyhow::Resul
             .with_avatars_if(config.avatar_signer()?, config.avatar_checks_per_run)
             .with_secrets(config.secrets_key()?),
     )
+}
+
+/// The live run counters for the dead-letter consumer; `None` (logged) when Redis is
+/// unreachable: PostgreSQL stays the source of truth.
+async fn redis_counters(url: &str) -> Option<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url)
+        .inspect_err(|e| tracing::warn!(error = %e, "invalid redis url; dead letters counted in postgresql only"))
+        .ok()?;
+    redis::aio::ConnectionManager::new(client)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "redis unreachable; dead letters counted in postgresql only"))
+        .ok()
 }
 
 /// A lease owner name that identifies this process in the `tenants` table.

@@ -470,6 +470,11 @@ impl Checks {
         );
     }
 
+    /// The setting `delivery_limit`: both binaries declare the batch queues with it.
+    pub fn delivery_limit(&mut self, value: u32) {
+        self.at_least("delivery_limit", value.into(), 1);
+    }
+
     pub fn finish(self) -> Result<(), Problems> {
         if self.problems.is_empty() {
             Ok(())

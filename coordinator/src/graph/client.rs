@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+use dirsync_proto::AllowedHosts;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -67,6 +68,8 @@ pub struct GraphClient {
     budget: u32,
     /// The app+tenant pair's shared pacer, looked up on the first request.
     pacer: OnceLock<Arc<Pacer>>,
+    /// The hosts requests may go to (`allowed_hosts`; `None`: unchecked).
+    allowed: Option<Arc<AllowedHosts>>,
 }
 
 #[derive(Deserialize)]
@@ -96,7 +99,26 @@ impl GraphClient {
                 .with_jitter(),
             budget: DEFAULT_RU_PER_10S,
             pacer: OnceLock::new(),
+            allowed: crate::config::allowed_hosts(),
         }
+    }
+
+    /// Sends requests only to hosts of `allowed` instead of the process's `allowed_hosts`.
+    pub fn with_allowed_hosts(mut self, allowed: Arc<AllowedHosts>) -> Self {
+        self.allowed = Some(allowed);
+        self
+    }
+
+    /// Refuses a URL whose host is not allowed (a tenant's login or Graph root, a nextLink
+    /// or deltaLink from a page), before the request and its token leave.
+    fn check_host(&self, url: &str) -> Result<(), CoordinatorError> {
+        let Some(allowed) = &self.allowed else {
+            return Ok(());
+        };
+        let parsed = url::Url::parse(url).ok();
+        allowed
+            .check(parsed.as_ref().and_then(url::Url::host_str))
+            .map_err(CoordinatorError::HostNotAllowed)
     }
 
     /// Keeps to `ru_per_10s` resource units per 10 s (at least 1) instead of Graph's L tier
@@ -299,6 +321,7 @@ impl GraphClient {
         headers: &[(&str, &str)],
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
+        self.check_host(url)?;
         let token = self.token().await?;
         let mut request = self
             .http
@@ -339,6 +362,9 @@ impl GraphClient {
         {
             return Ok(token.clone());
         }
+        // The secret goes to the login host, and the token to the Graph root.
+        self.check_host(&self.login_url)?;
+        self.check_host(&self.graph_base_url)?;
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             self.login_url, self.graph_tenant_id

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use dirsync_proto::RemovedReason;
 
-use super::wire::{PageLink, page_objects, take_identity};
+use super::wire::{PageLink, excerpt, page_objects, take_identity, usable_id};
 use crate::CoordinatorError;
 
 pub use delta::{GroupState, GroupsDelta, MemberChange};
@@ -114,7 +114,8 @@ fn parse_group(mut obj: Map<String, Value>) -> Result<GroupEntry, CoordinatorErr
         Some(Value::Array(entries)) => parse_members(&id, entries)?,
         Some(other) => {
             return Err(malformed(format!(
-                "group {id}: members@delta is not an array: {other}"
+                "group {id}: members@delta is not an array: {}",
+                excerpt(&other)
             )));
         }
     };
@@ -138,7 +139,8 @@ fn parse_members(
     for entry in entries {
         let Value::Object(entry) = entry else {
             return Err(malformed(format!(
-                "group {group}: members@delta entry is not an object: {entry}"
+                "group {group}: members@delta entry is not an object: {}",
+                excerpt(&entry)
             )));
         };
         let kind = match entry.get("@odata.type").and_then(Value::as_str) {
@@ -151,15 +153,16 @@ fn parse_members(
             None => {
                 return Err(malformed(format!(
                     "group {group}: members@delta entry without a string @odata.type: {}",
-                    Value::Object(entry)
+                    excerpt(&entry)
                 )));
             }
         };
         let id = match entry.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(Value::String(id)) if usable_id(id) => id.clone(),
             other => {
                 return Err(malformed(format!(
-                    "group {group}: member without a string id: {other:?}"
+                    "group {group}: member without a usable id: {}",
+                    excerpt(&other)
                 )));
             }
         };
@@ -167,9 +170,10 @@ fn parse_members(
             None => false,
             Some(r) => match r.get("reason").and_then(Value::as_str) {
                 Some(reason) if reason.eq_ignore_ascii_case("deleted") => true,
-                other => {
+                _ => {
                     return Err(malformed(format!(
-                        "group {group}: member {id}: unknown @removed reason {other:?}"
+                        "group {group}: member {id}: unknown @removed reason {}",
+                        excerpt(r)
                     )));
                 }
             },

@@ -82,15 +82,49 @@ pub(crate) fn page_objects(
     Ok((raw.value, link))
 }
 
-/// Takes an object's `id` and its `@removed` annotation, if any, out of it.
+/// Longest object id taken: Entra ids are GUIDs, and a mirror row's key must stay far below
+/// PostgreSQL's index row limit.
+const MAX_ID_LEN: usize = 256;
+
+/// Longest piece of a hostile value quoted in an error message.
+const EXCERPT_CHARS: usize = 100;
+
+/// A value quoted in an error message, cut short: a page may carry megabyte strings.
+pub(crate) fn excerpt(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// Whether `id` can be an object id: 1 to [`MAX_ID_LEN`] bytes, no control characters.
+pub(crate) fn usable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.contains(char::is_control)
+}
+
+/// Whether any string of the value, key or content, holds U+0000, which PostgreSQL cannot
+/// store in `text` or `jsonb` (the mirror would refuse the whole batch).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// Takes an object's `id` and its `@removed` annotation, if any, out of it. The rest of the
+/// object must be storable (no U+0000).
 pub(crate) fn take_identity(
     obj: &mut Map<String, Value>,
 ) -> Result<(String, Option<RemovedReason>), CoordinatorError> {
     let id = match obj.remove("id") {
-        Some(Value::String(id)) if !id.is_empty() => id,
+        Some(Value::String(id)) if usable_id(&id) => id,
         other => {
             return Err(CoordinatorError::GraphPage(format!(
-                "object without a string id: {other:?}"
+                "object without a usable id (a string of 1 to {MAX_ID_LEN} bytes without control characters): {}",
+                excerpt(&other)
             )));
         }
     };
@@ -99,13 +133,19 @@ pub(crate) fn take_identity(
         Some(r) => match r.get("reason").and_then(Value::as_str) {
             Some(reason) if reason.eq_ignore_ascii_case("changed") => Some(RemovedReason::Changed),
             Some(reason) if reason.eq_ignore_ascii_case("deleted") => Some(RemovedReason::Deleted),
-            other => {
+            _ => {
                 return Err(CoordinatorError::GraphPage(format!(
-                    "object {id}: unknown @removed reason {other:?}"
+                    "object {id}: unknown @removed reason {}",
+                    excerpt(&r)
                 )));
             }
         },
     };
+    if obj.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+        return Err(CoordinatorError::GraphPage(format!(
+            "object {id}: a property holds a nul character (u+0000)"
+        )));
+    }
     Ok((id, removed))
 }
 
@@ -129,7 +169,14 @@ fn parse_user(mut obj: Map<String, Value>) -> Result<SourceUser, CoordinatorErro
         if let Some(last) = entries.last() {
             let value = match (last.get("@removed"), last.get("id").and_then(Value::as_str)) {
                 (None, Some(mid)) => Value::String(mid.to_string()),
-                _ => Value::Null,
+                (Some(_), _) => Value::Null,
+                // Garbage must not clear the user's manager in Webex.
+                (None, None) => {
+                    return Err(CoordinatorError::GraphPage(format!(
+                        "user {id}: manager@delta entry without a string id: {}",
+                        excerpt(last)
+                    )));
+                }
             };
             obj.insert("manager".into(), value);
         }

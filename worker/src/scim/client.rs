@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use dirsync_proto::AllowedHosts;
 use reqwest::{Method, Url};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -84,6 +85,8 @@ pub struct ScimClient {
     /// The org's name in the rate limiter: the base URL without its scheme.
     org: String,
     bulk: BulkSupport,
+    /// The deployment's `allowed_hosts`, checked before every request (`None`: unchecked).
+    allowed: Option<Arc<AllowedHosts>>,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -120,7 +123,26 @@ impl ScimClient {
             limiter: None,
             org,
             bulk: BulkSupport::default(),
+            allowed: None,
         })
+    }
+
+    /// Sends requests only to hosts of `allowed`; a base URL on another host is refused
+    /// here, before any request carries the token ([`WorkerError::ScimBaseUrl`] naming it).
+    pub fn with_allowed_hosts(mut self, allowed: Arc<AllowedHosts>) -> Result<Self, WorkerError> {
+        self.allowed = Some(allowed);
+        self.check_host(&self.base)?;
+        Ok(self)
+    }
+
+    /// Whether `url`'s host may be sent a request: never retried when it may not.
+    pub(super) fn check_host(&self, url: &Url) -> Result<(), WorkerError> {
+        match &self.allowed {
+            Some(allowed) => allowed
+                .check(url.host_str())
+                .map_err(|e| WorkerError::ScimBaseUrl(e.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Makes every request wait for the org's share of the fleet-wide budget.
@@ -383,6 +405,36 @@ mod tests {
         support.set(BULK_NO);
         assert!(!a.bulk_supported() && !b.bulk_supported() && !b.bulk_confirmed());
         assert!(client("http://h/v2").unwrap().bulk_supported());
+    }
+
+    #[test]
+    fn only_allowed_hosts_are_sent_requests() {
+        let allowed = Arc::new(AllowedHosts::parse(&["webexapis.com", "127.0.0.1"]).unwrap());
+        // (base URL, allowed)
+        let cases = [
+            ("https://webexapis.com/identity/scim/o/v2", true),
+            ("http://127.0.0.1:9/o/v2", true),
+            (
+                "https://webexapis.com.attacker.example/identity/scim/o/v2",
+                false,
+            ),
+            ("https://attacker.example/identity/scim/o/v2", false),
+        ];
+        for (base, ok) in cases {
+            match client(base).unwrap().with_allowed_hosts(allowed.clone()) {
+                Ok(c) => {
+                    assert!(ok, "{base}");
+                    let other = Url::parse("https://other.example/v2/Users").unwrap();
+                    assert!(c.check_host(&other).is_err());
+                }
+                Err(WorkerError::ScimBaseUrl(message)) => {
+                    assert!(!ok, "{base}");
+                    let host = Url::parse(base).unwrap().host_str().unwrap().to_string();
+                    assert!(message.contains(&format!("{host:?}")), "{message}");
+                }
+                Err(e) => panic!("{base}: {e}"),
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub const MAX_MEMBERS_PER_OP: usize = 500;
 /// The part of a SCIM group resource the worker needs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct GroupResource {
+    #[serde(deserialize_with = "super::wire::resource_id")]
     pub id: String,
     #[serde(rename = "externalId", default)]
     pub external_id: Option<String>,

@@ -16,6 +16,7 @@ pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp
 /// The part of a SCIM user resource the worker needs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct UserResource {
+    #[serde(deserialize_with = "resource_id")]
     pub id: String,
     #[serde(rename = "userName", default)]
     pub user_name: Option<String>,
@@ -41,6 +42,19 @@ impl UserResource {
             })
             .collect()
     }
+}
+
+/// A resource's `id`, which must be usable in a `/Users/{id}` path: an empty or blank one
+/// would aim later PATCH and DELETE requests at the collection itself.
+pub(crate) fn resource_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    if id.trim().is_empty() || id.contains(char::is_control) {
+        return Err(serde::de::Error::custom(format!(
+            "unusable resource id {:?}",
+            id.chars().take(100).collect::<String>()
+        )));
+    }
+    Ok(id)
 }
 
 /// A SCIM `ListResponse` (RFC 7644 §3.4.2).
@@ -89,6 +103,7 @@ pub fn error_from_response(
         .detail
         .or(cisco.details)
         .or_else(|| parsed.error.as_ref().and_then(webex_error_description))
+        .map(|detail| cut(&detail))
         .unwrap_or_else(|| excerpt(body, status));
     let tracking_id = parsed
         .tracking_id
@@ -119,8 +134,18 @@ fn excerpt(body: &[u8], status: u16) -> String {
     if text.is_empty() {
         return format!("http status {status}");
     }
-    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
-    if text.chars().count() > EXCERPT_CHARS {
+    cut(text)
+}
+
+/// At most [`EXCERPT_CHARS`] of `text`, control characters blanked: a detail is stored as the
+/// user's failure reason and shown on operators' terminals.
+fn cut(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(EXCERPT_CHARS).is_some() {
         out.push('…');
     }
     out

@@ -3,6 +3,7 @@
 
 mod common;
 mod counters;
+mod deferrals;
 mod fake_scim;
 mod harness;
 mod push;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::common::TestDb;
 
-fn attrs(name: &str, active: bool) -> ScimAttributes {
+pub(crate) fn attrs(name: &str, active: bool) -> ScimAttributes {
     BTreeMap::from([
         ("userName".to_string(), json!(format!("{name}@x.com"))),
         ("displayName".to_string(), json!(name)),
@@ -20,7 +20,7 @@ fn attrs(name: &str, active: bool) -> ScimAttributes {
     ])
 }
 
-fn upsert(id: &str, webex: &str, active: bool) -> UserResult {
+pub(crate) fn upsert(id: &str, webex: &str, active: bool) -> UserResult {
     let attributes = attrs(id, active);
     UserResult {
         entra_id: id.into(),

@@ -252,6 +252,7 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         database_url: db.url(),
         redis_url: crate::common::redis_url(),
         prefix: topology.prefix().to_string(),
+        delivery_limit: topology.delivery_limit(),
         prefetch: 2,
         priority_prefetch: 1,
         scim_concurrency: 2,
@@ -260,6 +261,8 @@ async fn run_connects_migrates_and_stops_when_cancelled() {
         secrets_key: Some(crate::common::secrets_key()),
         // Any free port: the endpoint starts and stops with the worker.
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        // The SCIM server of the test is on the loopback interface.
+        allowed_hosts: vec!["127.0.0.1".into()],
     };
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dirsync_worker::run(config, shutdown.clone()));

@@ -74,6 +74,8 @@ impl ScimClient {
         body: Option<&Value>,
         resend_count: u32,
     ) -> Result<Vec<u8>, WorkerError> {
+        // Before the token goes anywhere (never retried: not retryable).
+        self.check_host(&url)?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire(&self.org).await?;
         }
