@@ -33,6 +33,8 @@ use crate::serve::{self, Served, any_loopback_port};
 use crate::synthetic::{ChangeReport, ChangeStep, GroupSpec};
 use crate::testkit::TestEnv;
 
+mod workers;
+
 /// The deployment avatar key of test stacks.
 const TEST_AVATAR_KEY: &str = "test avatar key, not a secret of any deployment";
 
@@ -378,6 +380,13 @@ impl Stack {
 
     /// Starts a worker process: `exe worker`, pointed at this stack's resources.
     pub fn spawn_worker(&self, exe: &Path) -> anyhow::Result<u32> {
+        let (child, pid) = self.start_worker(exe)?;
+        self.workers.lock().expect("worker list lock").push(child);
+        Ok(pid)
+    }
+
+    /// A worker process on this stack's resources, not yet in the list.
+    fn start_worker(&self, exe: &Path) -> anyhow::Result<(Child, u32)> {
         let mut env = self.env.process_env();
         if let Some(rate) = self.scim_rate {
             env.retain(|(k, _)| *k != "DIRSYNC_SCIM_RATE_PER_ORG");
@@ -386,19 +395,9 @@ impl Stack {
         }
         // Quiet logs by default (the worker's own `warn` log filter), spans still whole;
         // DIRSYNC_WORKER_LOG sets the workers' RUST_LOG.
-        let (child, pid) = spawn_process(exe, "worker", "DIRSYNC_WORKER_LOG", |command| {
+        spawn_process(exe, "worker", "DIRSYNC_WORKER_LOG", |command| {
             command.envs(env);
-        })?;
-        self.workers.lock().expect("worker list lock").push(child);
-        Ok(pid)
-    }
-
-    /// Kills worker `index` with SIGKILL, as a crash would.
-    pub async fn kill_worker(&self, index: usize) -> anyhow::Result<()> {
-        let mut child = self.workers.lock().expect("worker list lock").remove(index);
-        child.start_kill()?;
-        child.wait().await?;
-        Ok(())
+        })
     }
 
     pub fn worker_count(&self) -> usize {

@@ -4,12 +4,16 @@
 //! request failing with 503) runs through the same runner as `harness run`,
 //! and every cycle converges with the counts the scenario implies. The faults scenario runs
 //! with two coordinator processes asked with "sync now" and random SCIM 503s and 429 bursts,
-//! and converges too. Bad scenario files are refused before anything starts, with the field
-//! at fault in the message; the shipped examples are valid.
+//! and converges too. The chaos smoke scenario kills worker processes and a coordinator
+//! mid-walk during its initial cycle (never a service restart: those would break the tests
+//! running beside it) and every fault fires, the killed run is resumed, and the counts stay
+//! exact. Bad scenario files are refused before anything starts, with the field at fault in
+//! the message; the shipped examples are valid.
 
 use std::path::{Path, PathBuf};
 
 use dirsync_load_tests::scenario::Scenario;
+use dirsync_load_tests::scenario::chaos::{FaultKind, check_service_restarts};
 use dirsync_load_tests::scenario::report::CycleMeasure;
 use dirsync_load_tests::scenario::run::{self, Quiet};
 
@@ -124,6 +128,67 @@ async fn coordinator_processes_converge_through_random_faults() {
     assert!(initial.scim.errors_4xx >= initial.scim.throttled_429);
     let churn = &report.cycles[1];
     assert!(churn.changes.updates > 0 && churn.users.synced > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chaos_smoke_scenario_survives_killed_workers_and_a_killed_coordinator() {
+    let scenario = Scenario::load(&scenarios_dir().join("chaos-smoke.json")).unwrap();
+    let spec = scenario.cycles[0].chaos.as_ref().expect("a chaos section");
+    assert!(
+        !spec.restarts_services(),
+        "service restarts never run in the default suite"
+    );
+    let exe = Path::new(env!("CARGO_BIN_EXE_harness"));
+    let report = run::run(&scenario, exe, None, &Quiet).await.unwrap();
+
+    for c in &report.cycles {
+        assert_converged(c);
+    }
+    let initial = &report.cycles[0];
+    let chaos = initial.chaos.as_ref().expect("the chaos verdict");
+    assert!(chaos.passed, "{:#?}", chaos.problems);
+    let fired = |kind: FaultKind| {
+        chaos
+            .faults
+            .iter()
+            .filter(|f| f.fault == kind && f.injected && f.ok)
+            .count()
+    };
+    assert_eq!(fired(FaultKind::KillWorker), 4, "{:#?}", chaos.faults);
+    assert_eq!(fired(FaultKind::KillCoordinator), 1, "{:#?}", chaos.faults);
+    assert_eq!(chaos.faults.len(), 5);
+    assert_eq!(chaos.resumed, Some(true), "the killed run completed itself");
+    assert!(chaos.counts_exact, "{:#?}", chaos.counts);
+    assert_eq!(chaos.counts.len(), 3, "one run per tenant");
+    assert_eq!(chaos.webex_duplicates, 0);
+    assert_eq!(chaos.uncaused_restarts, 0);
+    // Every live user seen once: 3,000 + 2 × 500 less the 15 + 2 × 3 that start
+    // soft-deleted (deterministic for these seeds).
+    assert_eq!(initial.users.total(), 2_985 + 2 * 497);
+    assert!(initial.scim.errors_5xx > 0, "the random 503s were served");
+    assert!(report.cycles[1].chaos.is_none());
+    assert!(report.cycles[1].users.synced > 0);
+    assert!(report.passed());
+}
+
+#[test]
+fn service_restarts_are_refused_unless_allowed() {
+    let text = r#"{"name": "x", "fleet": {"coordinators": 1},
+        "tenants": [{"name": "a", "synthetic": {"users": 10}}],
+        "cycles": [{"name": "i", "chaos": {"restart_postgresql": true}}]}"#;
+    let scenario = Scenario::parse(text).unwrap();
+    if std::env::var(dirsync_load_tests::scenario::chaos::ALLOW_SERVICE_RESTARTS_ENV).is_err() {
+        let err = check_service_restarts(&scenario, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cycles[0].chaos") && err.contains("--allow-service-restarts"),
+            "{err}"
+        );
+    }
+    check_service_restarts(&scenario, true).unwrap();
+    let workers_only = text.replace("restart_postgresql", "flush_redis");
+    check_service_restarts(&Scenario::parse(&workers_only).unwrap(), false).unwrap();
 }
 
 /// Live users of the faults scenario at the start: 1,000 + 4 × 250 less the 5 + 4 × 2
@@ -304,6 +369,43 @@ fn bad_scenarios_are_refused_with_the_field_at_fault() {
                 "\"name\": \"x\", \"fleet\": {\"scim\": {\"throttle_rate\": 0.1, \"retry_after_s\": 0}}",
             ),
             "fleet.scim.retry_after_s: must be between 1 and 60",
+        ),
+        (
+            "coordinator kill without coordinator processes",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"kill_coordinator": true}}"#,
+            ),
+            "cycles[0].chaos.kill_coordinator: needs coordinator processes",
+        ),
+        (
+            "unknown fault",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"kill_worker": 3}}"#,
+            ),
+            "unknown field `kill_worker`",
+        ),
+        (
+            "chaos without a fault",
+            good.replace(r#"{"name": "initial"}"#, r#"{"name": "i", "chaos": {}}"#),
+            "cycles[0].chaos: names no fault",
+        ),
+        (
+            "too many worker kills",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"kill_workers": 101}}"#,
+            ),
+            "cycles[0].chaos.kill_workers: must be at most 100",
+        ),
+        (
+            "zero sigterm bound",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"sigterm_worker": true, "sigterm_bound_s": 0}}"#,
+            ),
+            "cycles[0].chaos.sigterm_bound_s: must be at least 1",
         ),
         (
             "scope beyond the generated groups",

@@ -4,7 +4,9 @@
 //! `harness run --users 300000 --small-tenants 20 …` builds one from flags; `harness
 //! capacity` measures the SCIM simulator alone; `harness validate <file>` only checks a file.
 //! A progress bar on stderr while cycles run, then a table per cycle on stdout (or the JSON
-//! report with `--json`). The exit code is 1 when a cycle did not converge. This binary is
+//! report with `--json`). The exit code is 1 when a cycle did not converge or its chaos
+//! verdict failed (chaos that restarts RabbitMQ or PostgreSQL needs
+//! `--allow-service-restarts`). This binary is
 //! also the worker processes it starts (`harness worker`) and, with `fleet.coordinators` >
 //! 0, the coordinator processes (`harness coordinator`: what `dirsync serve` runs).
 
@@ -65,6 +67,10 @@ struct RunArgs {
     /// Measure the SCIM simulator's raw capacity first, and report throughput as a share.
     #[arg(long)]
     capacity: bool,
+    /// Let a scenario's chaos restart RabbitMQ and PostgreSQL (machine-wide: every other
+    /// process using them breaks). Also DIRSYNC_HARNESS_ALLOW_SERVICE_RESTARTS=1.
+    #[arg(long)]
+    allow_service_restarts: bool,
     #[command(flatten)]
     capacity_args: CapacityArgs,
     #[command(flatten)]
@@ -215,11 +221,13 @@ impl FlagScenario {
             name: "initial".into(),
             changes: None,
             tenants: None,
+            chaos: None,
         }];
         cycles.extend((1..=self.cycles).map(|n| CycleSpec {
             name: format!("incremental {n}"),
             changes: Some(step),
             tenants: None,
+            chaos: None,
         }));
         let scenario = Scenario {
             name: "command line".into(),
@@ -286,12 +294,13 @@ fn main() -> anyhow::Result<()> {
         }),
         Cmd::Validate { file } => {
             let scenario = Scenario::load(&file)?;
+            let chaos = scenario.cycles.iter().filter(|c| c.chaos.is_some()).count();
             let coordinators = match scenario.fleet.coordinators {
                 0 => "the coordinator in the harness process".to_string(),
                 n => format!("{n} coordinator processes"),
             };
             println!(
-                "{}: {} tenant entries, {} users at start, {} cycles, {} workers, {coordinators}",
+                "{}: {} tenant entries, {} users at start, {} cycles ({chaos} with chaos), {} workers, {coordinators}",
                 scenario.name,
                 scenario.tenants.len(),
                 scenario.initial_users(),
@@ -356,7 +365,14 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         };
         let exe = std::env::current_exe()?;
         let display = Display::new();
-        run::run(&scenario, &exe, capacity, &display).await
+        run::run_with(
+            &scenario,
+            &exe,
+            capacity,
+            &display,
+            args.allow_service_restarts,
+        )
+        .await
     }
     .await;
     telemetry.shutdown().await;
@@ -382,7 +398,29 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("  {p}");
         }
     }
-    if !report.converged() {
+    for c in &report.cycles {
+        if let Some(chaos) = &c.chaos {
+            eprintln!(
+                "cycle {} chaos: {} ({} faults fired, counts exact: {}, duplicates: {}, uncaused restarts: {})",
+                c.cycle,
+                if chaos.passed { "passed" } else { "FAILED" },
+                chaos.faults.iter().filter(|f| f.injected).count(),
+                chaos.counts_exact,
+                chaos.webex_duplicates,
+                chaos.uncaused_restarts
+            );
+            for f in &chaos.faults {
+                eprintln!(
+                    "  {:?}: injected {}, held {}: {}",
+                    f.fault, f.injected, f.ok, f.detail
+                );
+            }
+            for p in &chaos.problems {
+                eprintln!("  problem: {p}");
+            }
+        }
+    }
+    if !report.passed() {
         std::process::exit(1);
     }
     Ok(())

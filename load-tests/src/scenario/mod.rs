@@ -14,8 +14,14 @@
 //! - [`coordinators`]: coordinators as separate processes, driven with "sync now".
 //! - [`capacity`]: the SCIM simulator's raw capacity, with no fleet in front of it.
 //! - [`latency`]: from a Graph change to its SCIM write, per cycle.
+//! - [`chaos`], `chaos_cycle`, [`chaos_inject`], [`chaos_verdict`]: faults injected during a cycle (process
+//!   kills, service restarts, a Redis flush) and the verdict on what they must leave true.
 
 pub mod capacity;
+pub mod chaos;
+mod chaos_cycle;
+pub mod chaos_inject;
+pub mod chaos_verdict;
 pub mod coordinators;
 pub mod hand;
 pub mod latency;
@@ -279,6 +285,9 @@ pub struct CycleSpec {
     /// copy); default: all.
     #[serde(default)]
     pub tenants: Option<Vec<String>>,
+    /// Faults injected while the cycle runs (docs/scenarios.md, "Chaos").
+    #[serde(default)]
+    pub chaos: Option<chaos::ChaosSpec>,
 }
 
 /// One change step per tenant: the synthetic change kinds and membership churn. Counts may

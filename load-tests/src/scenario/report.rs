@@ -120,6 +120,9 @@ pub struct CycleMeasure {
     pub converged: bool,
     /// The first problems the oracle found, prefixed by the tenant's name.
     pub problems: Vec<String>,
+    /// For a cycle with a `chaos` section: the faults and what they had to leave true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<super::chaos_verdict::ChaosVerdict>,
 }
 
 /// A whole harness run.
@@ -138,6 +141,15 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     pub fn converged(&self) -> bool {
         self.cycles.iter().all(|c| c.converged)
+    }
+
+    /// Every cycle converged and every chaos verdict passed.
+    pub fn passed(&self) -> bool {
+        self.converged()
+            && self
+                .cycles
+                .iter()
+                .all(|c| c.chaos.as_ref().is_none_or(|v| v.passed))
     }
 
     /// The report as a table, one row per cycle.

@@ -27,6 +27,7 @@ use crate::graph_sim::{GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict, expected_scope};
 use crate::synthetic::{ChangeReport, GroupSpec, group_id};
 
+use super::chaos_cycle::{changed_users, chaos_cycle, live_users};
 use super::coordinators::Coordinators;
 use super::report::{
     ChangesDone, CycleMeasure, PeakMemory, ScenarioReport, ScimTraffic, peak_rss_mib,
@@ -89,6 +90,20 @@ pub async fn run(
     capacity_ops_per_s: Option<f64>,
     observer: &dyn Observer,
 ) -> anyhow::Result<ScenarioReport> {
+    run_with(scenario, worker_exe, capacity_ops_per_s, observer, false).await
+}
+
+/// [`run`], with `allow_service_restarts`: whether chaos may restart RabbitMQ and
+/// PostgreSQL for the whole machine (else such a scenario is refused before anything starts,
+/// unless [`super::chaos::ALLOW_SERVICE_RESTARTS_ENV`] allows it).
+pub async fn run_with(
+    scenario: &Scenario,
+    worker_exe: &Path,
+    capacity_ops_per_s: Option<f64>,
+    observer: &dyn Observer,
+    allow_service_restarts: bool,
+) -> anyhow::Result<ScenarioReport> {
+    super::chaos::check_service_restarts(scenario, allow_service_restarts)?;
     observer.stage("starting the stack");
     let stack = start_stack(scenario)
         .await
@@ -134,15 +149,15 @@ async fn run_on(
     observer: &dyn Observer,
 ) -> anyhow::Result<ScenarioReport> {
     let tenants = register(stack, scenario, observer).await?;
-    let mut pids = Vec::new();
     for _ in 0..scenario.fleet.workers {
-        pids.push(stack.spawn_worker(exe)?);
+        stack.spawn_worker(exe)?;
     }
+    let chaos = scenario.cycles.iter().any(|c| c.chaos.is_some());
     let mut coordinators = None;
     if scenario.fleet.coordinators > 0 {
         observer.stage("starting the coordinators");
         coordinators = Some(
-            Coordinators::start(stack, exe, scenario.fleet.coordinators, &tenants)
+            Coordinators::start(stack, exe, scenario.fleet.coordinators, &tenants, chaos)
                 .await
                 .context("starting the coordinator processes")?,
         );
@@ -150,7 +165,7 @@ async fn run_on(
     let report = ScenarioReport {
         scenario: scenario.name.clone(),
         tenants: tenants.len(),
-        workers: pids.len(),
+        workers: scenario.fleet.workers,
         coordinators: scenario.fleet.coordinators,
         scim_capacity_ops_per_s: capacity,
         cycles: Vec::new(),
@@ -159,8 +174,8 @@ async fn run_on(
         stack,
         scenario,
         &tenants,
-        &pids,
-        coordinators.as_mut(),
+        exe,
+        coordinators.as_ref(),
         report,
         capacity,
         observer,
@@ -178,8 +193,8 @@ async fn cycles(
     stack: &Stack,
     scenario: &Scenario,
     tenants: &[HarnessTenant],
-    pids: &[u32],
-    mut coordinators: Option<&mut Coordinators>,
+    exe: &Path,
+    coordinators: Option<&Coordinators>,
     mut report: ScenarioReport,
     capacity: Option<f64>,
     observer: &dyn Observer,
@@ -205,16 +220,35 @@ async fn cycles(
                 }
             }
         }
-        let mut measure = cycle(
+        let run_cycle = cycle(
             stack,
             scenario,
             tenants,
-            coordinators.as_deref_mut(),
+            coordinators,
             &changed_at,
             &spec.name,
             observer,
-        )
-        .await
+        );
+        let mut measure = match &spec.chaos {
+            None => run_cycle.await,
+            Some(chaos) => {
+                let expected = if i == 0 {
+                    live_users(stack, tenants)?
+                } else {
+                    changed_users(&changes)
+                };
+                chaos_cycle(
+                    stack,
+                    tenants,
+                    exe,
+                    coordinators,
+                    chaos,
+                    expected,
+                    run_cycle,
+                )
+                .await
+            }
+        }
         .with_context(|| format!("cycle {i} ({})", spec.name))?;
         measure.changes = changes;
         measure.capacity_share = capacity.filter(|c| *c > 0.0).map(|c| {
@@ -223,11 +257,15 @@ async fn cycles(
         });
         measure.peak_memory = PeakMemory {
             harness_mib: peak_rss_mib(std::process::id()).unwrap_or(0),
-            workers_mib: pids.iter().map(|&p| peak_rss_mib(p)).collect(),
-            coordinators_mib: coordinators
-                .as_deref()
-                .map(|c| c.pids().iter().map(|&p| peak_rss_mib(p)).collect())
-                .unwrap_or_default(),
+            workers_mib: stack
+                .worker_pids()
+                .iter()
+                .map(|&p| peak_rss_mib(p))
+                .collect(),
+            coordinators_mib: match coordinators {
+                Some(c) => c.pids().await.iter().map(|&p| peak_rss_mib(p)).collect(),
+                None => Vec::new(),
+            },
         };
         observer.cycle_done(&measure);
         report.cycles.push(measure);
@@ -319,7 +357,7 @@ async fn cycle(
     stack: &Stack,
     scenario: &Scenario,
     tenants: &[HarnessTenant],
-    coordinators: Option<&mut Coordinators>,
+    coordinators: Option<&Coordinators>,
     changed_at: &[Option<DateTime<Utc>>],
     name: &str,
     observer: &dyn Observer,
@@ -332,7 +370,7 @@ async fn cycle(
     let (users, groups, wall_ms, runs_by_coordinator) = match coordinators {
         Some(c) => {
             let runs = c.cycle(stack, tenants, name, observer).await?;
-            let by = runs.runs_by_coordinator(c.pids().len());
+            let by = runs.runs_by_coordinator(c.pids().await.len());
             (runs.users, runs.groups, runs.wall_ms, by)
         }
         None => {
@@ -393,6 +431,7 @@ async fn cycle(
         runs_by_coordinator,
         converged,
         problems,
+        chaos: None,
     })
 }
 

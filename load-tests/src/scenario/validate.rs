@@ -168,6 +168,9 @@ pub(super) fn validate(s: &Scenario) -> Result<(), ScenarioError> {
                 format!("no tenant is named {unknown:?}"),
             ));
         }
+        if let Some(chaos) = &c.chaos {
+            chaos.validate(&format!("cycles[{i}].chaos"), s.fleet.coordinators)?;
+        }
         if c.tenants.is_some() && c.changes.is_none() {
             return Err(invalid(
                 format!("cycles[{i}].tenants"),
