@@ -11,7 +11,7 @@
 //! an endpoint (also logged): the endpoint observes the worker, it must never stop it.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,17 +32,17 @@ use tracing::{info, warn};
 /// Longest a readiness check may take: a probe must answer even when a dependency hangs.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What `/readyz` checks, filled in once the worker is connected; until then the worker is
-/// not ready. Clones share it.
+/// What `/readyz` checks, filled in once the worker is connected (and again each time it
+/// reconnects to the broker); until then the worker is not ready. Clones share it.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    deps: Arc<OnceLock<Deps>>,
+    deps: Arc<RwLock<Option<Arc<Deps>>>>,
 }
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Readiness")
-            .field("connected", &self.deps.get().is_some())
+            .field("connected", &self.current().is_some())
             .finish()
     }
 }
@@ -82,18 +82,26 @@ impl BrokerStatus {
 }
 
 impl Readiness {
-    /// The worker is connected: `/readyz` checks these from now on.
+    /// The worker is connected: `/readyz` checks these from now on (until the next call).
     pub fn connected(&self, pool: PgPool, redis: ConnectionManager, broker: BrokerStatus) {
-        let _ = self.deps.set(Deps {
+        let deps = Arc::new(Deps {
             pool,
             redis,
             broker,
         });
+        *self.deps.write().unwrap_or_else(PoisonError::into_inner) = Some(deps);
+    }
+
+    fn current(&self) -> Option<Arc<Deps>> {
+        self.deps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Each dependency's state (`ok` or `failed`), and whether all are ok.
     async fn check(&self) -> (bool, serde_json::Value) {
-        let Some(deps) = self.deps.get() else {
+        let Some(deps) = self.current() else {
             return (false, json!({"status": "starting"}));
         };
         let postgres = bounded("postgres", async {

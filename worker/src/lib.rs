@@ -104,28 +104,114 @@ async fn connect_and_run(
     MIGRATOR.run(&pool).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = redis::aio::ConnectionManager::new(redis_client).await?;
+    // Losing the broker (a restart, a failover) is not the end of the worker: it connects
+    // again with backoff. The broker requeues what was in flight on the lost channels, and a
+    // batch recorded meanwhile is recognised as done when it comes back.
+    let mut failures = 0u32;
+    let result = loop {
+        let outcome = consume_connected(&config, &pool, &redis, &shutdown, readiness).await;
+        if matches!(outcome, Ok(Consumed::BrokerLost(_))) {
+            // It was connected: the next attempt starts the backoff afresh.
+            failures = 0;
+        }
+        match outcome {
+            Ok(Consumed::Stopped) => break Ok(()),
+            Ok(Consumed::BrokerLost(e)) | Err(e @ WorkerError::Amqp(_))
+                if !shutdown.is_cancelled() =>
+            {
+                let delay = reconnect_delay(failures);
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, ?delay, "lost the broker, connecting again");
+                tokio::select! {
+                    () = shutdown.cancelled() => break Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            Ok(Consumed::BrokerLost(_)) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    pool.close().await;
+    result
+}
+
+/// How a connected worker stopped.
+enum Consumed {
+    /// Shutdown was asked for.
+    Stopped,
+    /// The broker connection or a channel went away.
+    BrokerLost(WorkerError),
+}
+
+/// The wait before connecting to the broker again after `failures` failed attempts in a
+/// row: from 1 s, doubling, at most 30 s.
+fn reconnect_delay(failures: u32) -> std::time::Duration {
+    let secs = 1u64 << failures.min(5);
+    std::time::Duration::from_secs(secs.min(30))
+}
+
+/// Connects to the broker and consumes until shutdown or until the broker is lost.
+async fn consume_connected(
+    config: &WorkerConfig,
+    pool: &sqlx::PgPool,
+    redis: &redis::aio::ConnectionManager,
+    shutdown: &CancellationToken,
+    readiness: &http::Readiness,
+) -> Result<Consumed, WorkerError> {
     let amqp = Connection::connect(&config.amqp_url, ConnectionProperties::default()).await?;
     info!(prefix = %config.prefix, "worker connected");
-
     let result = match Worker::new(
         pool.clone(),
         redis.clone(),
         &amqp,
         config.topology(),
-        settings,
+        config.settings(),
     )
     .await
     {
         Ok(worker) => {
             let broker = http::BrokerStatus::new(&amqp, worker.channels());
-            readiness.connected(pool.clone(), redis, broker);
-            worker.run(shutdown).await
+            readiness.connected(pool.clone(), redis.clone(), broker);
+            match worker.run(shutdown.clone()).await {
+                Ok(()) => Ok(Consumed::Stopped),
+                Err(e @ (WorkerError::Amqp(_) | WorkerError::ChannelClosed)) => {
+                    Ok(Consumed::BrokerLost(e))
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     };
-    if let Err(e) = amqp.close(200, ShortString::from("worker stopping")).await {
+    if amqp.status().connected()
+        && let Err(e) = amqp.close(200, ShortString::from("worker stopping")).await
+    {
         tracing::warn!(error = %e, "cannot close the amqp connection");
     }
-    pool.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reconnect_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn reconnecting_backs_off_to_a_cap() {
+        let cases = [
+            (0, 1),
+            (1, 2),
+            (2, 4),
+            (4, 16),
+            (5, 30),
+            (6, 30),
+            (u32::MAX, 30),
+        ];
+        for (failures, secs) in cases {
+            assert_eq!(
+                reconnect_delay(failures),
+                Duration::from_secs(secs),
+                "{failures} failures"
+            );
+        }
+    }
 }
