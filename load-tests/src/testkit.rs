@@ -131,6 +131,31 @@ impl TestEnv {
         ]
     }
 
+    /// A worker's batch processor on this environment's database, Redis and broker, built
+    /// as a worker process builds it, for tests that hand it batches directly.
+    pub async fn batch_processor(
+        &self,
+        amqp: &lapin::Connection,
+        settings: dirsync_worker::WorkerSettings,
+    ) -> anyhow::Result<dirsync_worker::batch::BatchProcessor> {
+        let redis =
+            redis::aio::ConnectionManager::new(redis::Client::open(self.redis_url.as_str())?)
+                .await?;
+        let results = dirsync_worker::broker::ResultPublisher::new(
+            amqp.create_channel().await?,
+            self.topology(),
+        )
+        .await?;
+        Ok(dirsync_worker::batch::BatchProcessor::new(
+            self.pool.clone(),
+            redis,
+            dirsync_worker::scim::http_client(std::time::Duration::from_secs(10))?,
+            dirsync_worker::counters::RunCounters::new(self.topology(), settings.counts_ttl),
+            results,
+            settings,
+        ))
+    }
+
     /// Drops the database, the queue and exchange, and the Redis keys.
     pub async fn cleanup(self) -> anyhow::Result<()> {
         self.pool.close().await;

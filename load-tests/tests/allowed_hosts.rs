@@ -26,10 +26,6 @@ use dirsync_coordinator::{CoordinatorConfig, CoordinatorError, NewTenant, Tenant
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_load_tests::serve::{self, Served};
 use dirsync_proto::{AllowedHosts, BatchMessage, SourceUser, WIRE_VERSION};
-use dirsync_worker::batch::BatchProcessor;
-use dirsync_worker::broker::ResultPublisher;
-use dirsync_worker::counters::RunCounters;
-use dirsync_worker::scim::http_client;
 use dirsync_worker::{WorkerError, WorkerSettings};
 
 /// A server on 127.0.0.2 that answers 200 to anything and counts the requests.
@@ -214,20 +210,7 @@ async fn runs_and_workers_refuse_other_hosts() {
         allowed_hosts: Some(loopback_only()),
         ..WorkerSettings::default()
     };
-    let processor = BatchProcessor::new(
-        stack.env.pool.clone(),
-        redis::aio::ConnectionManager::new(
-            redis::Client::open(stack.env.redis_url.as_str()).unwrap(),
-        )
-        .await
-        .unwrap(),
-        http_client(Duration::from_secs(10)).unwrap(),
-        RunCounters::new(stack.env.topology(), settings.counts_ttl),
-        ResultPublisher::new(amqp.create_channel().await.unwrap(), stack.env.topology())
-            .await
-            .unwrap(),
-        settings,
-    );
+    let processor = stack.env.batch_processor(&amqp, settings).await.unwrap();
     let user: SourceUser = serde_json::from_value(json!({
         "id": "u-1",
         "attributes": {"userPrincipalName": "u1@contoso.example", "accountEnabled": true}

@@ -11,17 +11,11 @@
 //! PostgreSQL and Redis; the batches go straight to `BatchProcessor::process`, the code
 //! behind every delivery of both lanes.
 
-use std::time::Duration;
-
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use dirsync_load_tests::fleet::{Stack, StackOptions};
 use dirsync_proto::{BatchMessage, RunId, SourceUser, TenantId, WIRE_VERSION};
-use dirsync_worker::batch::BatchProcessor;
-use dirsync_worker::broker::ResultPublisher;
-use dirsync_worker::counters::RunCounters;
-use dirsync_worker::scim::http_client;
 use dirsync_worker::{Worker, WorkerError, WorkerSettings};
 
 /// A user entry as a Graph page carries it.
@@ -86,7 +80,6 @@ async fn a_batch_cannot_cross_tenants() {
     let amqp = lapin::Connection::connect(&stack.env.amqp_url, Default::default())
         .await
         .unwrap();
-    let redis_client = redis::Client::open(stack.env.redis_url.as_str()).unwrap();
     let settings = WorkerSettings {
         secrets: Some(stack.env.secrets_key.clone()),
         ..WorkerSettings::default()
@@ -95,9 +88,11 @@ async fn a_batch_cannot_cross_tenants() {
     // Both tenants synced once by a worker: real runs, real mirrors, real orgs.
     let worker = Worker::new(
         stack.env.pool.clone(),
-        redis::aio::ConnectionManager::new(redis_client.clone())
-            .await
-            .unwrap(),
+        redis::aio::ConnectionManager::new(
+            redis::Client::open(stack.env.redis_url.as_str()).unwrap(),
+        )
+        .await
+        .unwrap(),
         &amqp,
         stack.env.topology(),
         settings.clone(),
@@ -118,18 +113,7 @@ async fn a_batch_cannot_cross_tenants() {
     let (a, org_a, org_b) = (stack.tenant_id, stack.org_id.clone(), b.org_id.clone());
     assert!(!stack.scim.users(&org_a).is_empty() && !stack.scim.users(&org_b).is_empty());
 
-    let processor = BatchProcessor::new(
-        stack.env.pool.clone(),
-        redis::aio::ConnectionManager::new(redis_client)
-            .await
-            .unwrap(),
-        http_client(Duration::from_secs(10)).unwrap(),
-        RunCounters::new(stack.env.topology(), settings.counts_ttl),
-        ResultPublisher::new(amqp.create_channel().await.unwrap(), stack.env.topology())
-            .await
-            .unwrap(),
-        settings,
-    );
+    let processor = stack.env.batch_processor(&amqp, settings).await.unwrap();
     let requests = |org: &str| stack.scim.counters(org).requests();
     let (before_a, before_b) = (requests(&org_a), requests(&org_b));
 
