@@ -15,6 +15,7 @@ pub use file::{Checks, FileSettings, FromToml, LoadError, Problems, load, try_lo
 
 use crate::CoordinatorError;
 use crate::avatars::AvatarSigner;
+use crate::graph::app_budget::{AppBudget, AppRate};
 use crate::quarantine::Thresholds;
 
 /// Where the coordinator finds PostgreSQL, RabbitMQ and Redis, and its tuning knobs.
@@ -171,6 +172,16 @@ pub struct CoordinatorConfig {
         default_values_t = dirsync_proto::hosts::DEFAULT_ALLOWED_HOSTS.map(String::from)
     )]
     pub allowed_hosts: Vec<String>,
+    /// Graph requests a second of one app registration (client id), across all its tenants
+    /// and every coordinator, shared through Redis (0: off). Graph allows an app 150,000 RU
+    /// per 20 s; the default assumes 2 RU a request and a burst of one second
+    /// (`graph::app_budget`).
+    #[arg(
+        long,
+        env = "DIRSYNC_GRAPH_APP_RATE",
+        default_value_t = crate::graph::app_budget::DEFAULT_RATE_PER_SECOND
+    )]
+    pub graph_app_rate: f64,
 }
 
 /// The process's `allowed_hosts`, once [`CoordinatorConfig::install_allowed_hosts`] ran.
@@ -212,6 +223,26 @@ impl CoordinatorConfig {
         *ALLOWED_HOSTS
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(allowed));
+        Ok(())
+    }
+
+    /// The budget of each Graph app registration as a whole, in the Redis at `redis_url`
+    /// under `prefix`; `None` when `graph_app_rate` is 0 (off).
+    pub fn graph_app_budget(&self) -> Result<Option<AppBudget>, CoordinatorError> {
+        let Some(rate) = AppRate::per_second(self.graph_app_rate) else {
+            return Ok(None);
+        };
+        AppBudget::new(&self.redis_url, &self.prefix, rate)
+            .map(Some)
+            // The error may quote the URL, and with it a password.
+            .map_err(|_| CoordinatorError::Invalid("redis_url: not a redis url".into()))
+    }
+
+    /// Makes the Graph app budget the process's (`graph::app_budget::install`): every Graph
+    /// client made from now on reserves its requests in it. Redis is reached on the first
+    /// request, and an unreachable Redis leaves requests paced per tenant only.
+    pub fn install_graph_app_budget(&self) -> Result<(), CoordinatorError> {
+        crate::graph::app_budget::install(self.graph_app_budget()?);
         Ok(())
     }
 
@@ -260,6 +291,7 @@ impl FileSettings for CoordinatorConfig {
             "avatar_checks_per_run" => set(&mut self.avatar_checks_per_run, value),
             "secrets_key" => set(&mut self.secrets_key, value),
             "allowed_hosts" => set(&mut self.allowed_hosts, value),
+            "graph_app_rate" => set(&mut self.graph_app_rate, value),
             _ => return None,
         })
     }
@@ -340,6 +372,14 @@ impl FileSettings for CoordinatorConfig {
         if let Err(problem) = AllowedHosts::parse(&self.allowed_hosts) {
             c.check(false, "allowed_hosts", problem);
         }
+        c.check(
+            self.graph_app_rate.is_finite() && self.graph_app_rate >= 0.0,
+            "graph_app_rate",
+            format!(
+                "must be 0 (off) or more requests a second, got {}",
+                self.graph_app_rate
+            ),
+        );
         c.finish()
     }
 }
@@ -630,6 +670,42 @@ mod tests {
         assert_eq!(limited.delivery_limit(), 3);
         // The defaults are valid.
         assert!(load_flags(&[]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_graph_app_rate_is_checked_and_zero_turns_the_budget_off() {
+        let rate = |flags: &[&str]| {
+            load_flags(flags).map(|c| c.graph_app_budget().unwrap().map(|b| b.rate().per_second))
+        };
+        assert_eq!(
+            rate(&[]),
+            Ok(Some(crate::graph::app_budget::DEFAULT_RATE_PER_SECOND))
+        );
+        assert_eq!(rate(&["--graph-app-rate", "120.5"]), Ok(Some(120.5)));
+        assert_eq!(rate(&["--graph-app-rate", "0"]), Ok(None));
+        let file = TempFile::new("graph-app-rate", "graph_app_rate = 900");
+        assert_eq!(rate(&["--config", &file.arg()]), Ok(Some(900.0)));
+        // (value, piece of the error): from a flag, the environment or the file alike.
+        let cases = [
+            (
+                "-1",
+                "graph_app_rate (DIRSYNC_GRAPH_APP_RATE, --graph-app-rate): must be 0 (off) \
+                 or more requests a second, got -1",
+            ),
+            ("inf", "must be 0 (off) or more requests a second, got inf"),
+            ("NaN", "must be 0 (off) or more requests a second, got NaN"),
+            ("fast", "invalid float literal"),
+        ];
+        for (value, needle) in cases {
+            let message = load_flags(&[&format!("--graph-app-rate={value}")]).unwrap_err();
+            assert!(message.contains(needle), "{value}: {message}");
+        }
+        let file = TempFile::new("graph-app-rate-bad", "graph_app_rate = \"fast\"");
+        let message = load_flags(&["--config", &file.arg()]).unwrap_err();
+        assert!(
+            message.contains("`graph_app_rate`: expected a number, found a string"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The coordinator's HTTP face: `/healthz`, `/metrics` (Prometheus); the admin API under `/api/v1` ([`crate::api`]);
-//! and `/avatars/{tenant}/{user}/{tag}`, which serves a user's Entra photo to Webex under the
-//! URL the avatar pass gave it ([`crate::avatars`]).
+//! The coordinator's HTTP face: `/healthz` (the process answers), `/readyz` (PostgreSQL and
+//! the broker answer; [`crate::readiness`]), `/metrics` (Prometheus); the admin API under
+//! `/api/v1` ([`crate::api`]); and `/avatars/{tenant}/{user}/{tag}`, which serves a user's
+//! Entra photo to Webex under the URL the avatar pass gave it ([`crate::avatars`]).
 //!
 //! An avatar answer is the photo Graph has now, and only while the URL's tag matches the
 //! photo's entity tag: a stale or forged URL is a 404, as is any tenant that does not sync
@@ -20,6 +21,7 @@ use dirsync_proto::TenantId;
 
 use crate::avatars::AvatarSigner;
 use crate::graph::GraphClient;
+use crate::readiness::Readiness;
 use crate::{CoordinatorError, TenantStore};
 
 /// How long a tenant's Graph client (and its token) is reused: credentials changed in the
@@ -38,6 +40,7 @@ pub struct HttpState {
     graph_budget: u32,
     clients: GraphClients,
     api: Option<crate::api::ApiState>,
+    readiness: Option<Readiness>,
 }
 
 impl HttpState {
@@ -55,12 +58,19 @@ impl HttpState {
             graph_budget: crate::graph::DEFAULT_RU_PER_10S,
             clients: Arc::default(),
             api: None,
+            readiness: None,
         }
     }
 
     /// Serves the admin API too.
     pub fn with_api(mut self, api: crate::api::ApiState) -> Self {
         self.api = Some(api);
+        self
+    }
+
+    /// Answers `/readyz` with these checks (without them, `/readyz` is always 503).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
         self
     }
 
@@ -84,6 +94,7 @@ pub fn router(state: HttpState) -> Router {
     let api = state.api.clone();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/avatars/{tenant}/{user}/{tag}", get(avatar))
         .with_state(state);
@@ -91,6 +102,10 @@ pub fn router(state: HttpState) -> Router {
         Some(api) => router.nest(crate::api::BASE, crate::api::router(api)),
         None => router,
     }
+}
+
+async fn ready(State(state): State<HttpState>) -> Response {
+    crate::readiness::answer(state.readiness.as_ref()).await
 }
 
 /// The Prometheus scrape of this process's metrics (no token: like `/healthz`, it is meant

@@ -33,6 +33,7 @@ pub mod memberships;
 pub mod output;
 pub mod provision;
 pub mod quarantine;
+pub mod readiness;
 pub mod reconcile;
 pub mod references;
 pub mod run;

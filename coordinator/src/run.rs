@@ -154,8 +154,9 @@ impl Runner {
         self.amqp.lock().await.clone()
     }
 
-    /// The broker connection for a run: the current one if it is up, else a new one.
-    async fn connection(&self) -> Result<Arc<Connection>, CoordinatorError> {
+    /// The broker connection for a run: the current one if it is up, else a new one (also
+    /// what `/readyz` checks, [`crate::readiness`]).
+    pub(crate) async fn connection(&self) -> Result<Arc<Connection>, CoordinatorError> {
         let mut current = self.amqp.lock().await;
         if !current.status().connected()
             && let Some(url) = &self.amqp_url

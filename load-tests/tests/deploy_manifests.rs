@@ -1,8 +1,9 @@
 //! The deployment files (`Dockerfile`, `deploy/compose.yaml`, `deploy/otel-collector.yaml`,
 //! `deploy/k8s/`) checked against each other and against the code, so a manifest cannot
-//! drift from the binaries unnoticed: probe paths the binaries serve, environment variables
-//! they read, the batch queue name the topology derives, the worker's drain bound, plus the
-//! safety rules of the Kubernetes objects (sizes, non-root, read-only root, secrets only
+//! drift from the binaries unnoticed: probe paths the binaries serve (the coordinator's
+//! readiness on `/readyz`), environment variables they read, the batch queue name the
+//! topology derives, the queue settings coordinators and workers must share (prefix and
+//! delivery limit), the worker's drain bound, plus the safety rules of the Kubernetes objects (sizes, non-root, read-only root, secrets only
 //! from the Secret, default-deny network policy). No cluster or container engine needed.
 //!
 //! Each check is a function returning its violations; `every_check_catches_a_broken_file`
@@ -131,6 +132,7 @@ struct Deploy {
 struct Code {
     /// coordinator/src, worker/src and telemetry/src, concatenated.
     text: String,
+    coordinator_config: String,
     worker_config: String,
     topology: String,
 }
@@ -156,6 +158,7 @@ impl Code {
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         Code {
             text,
+            coordinator_config: read("coordinator/src/config.rs"),
             worker_config: read("worker/src/config.rs"),
             topology: read("proto/src/topology.rs"),
         }
@@ -189,12 +192,34 @@ impl Code {
 
     /// The default of `DIRSYNC_PREFIX` as the worker declares it.
     fn default_prefix(&self) -> String {
-        let at = self
-            .worker_config
-            .find("env = \"DIRSYNC_PREFIX\", default_value = \"")
-            .expect("the worker reads DIRSYNC_PREFIX");
-        let rest = &self.worker_config[at + "env = \"DIRSYNC_PREFIX\", default_value = \"".len()..];
+        Self::prefix_in(&self.worker_config)
+    }
+
+    /// The default of `DIRSYNC_PREFIX` in a binary's `config.rs`.
+    fn prefix_in(config: &str) -> String {
+        let key = "env = \"DIRSYNC_PREFIX\", default_value = \"";
+        let at = config.find(key).expect("the binary reads DIRSYNC_PREFIX");
+        let rest = &config[at + key.len()..];
         rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    /// The defaults of the queue settings that coordinators and workers must share, for
+    /// `process` ("coordinator" or "worker"): the prefix from its `config.rs`, the delivery
+    /// limit from `DEFAULT_DELIVERY_LIMIT` (which both configs take, see
+    /// `what_the_checks_read_is_found_in_the_code`).
+    fn queue_defaults(&self, process: &str) -> BTreeMap<&'static str, String> {
+        let config = match process {
+            "coordinator" => &self.coordinator_config,
+            _ => &self.worker_config,
+        };
+        let key = "pub const DEFAULT_DELIVERY_LIMIT: u32 = ";
+        let at = self.topology.find(key).expect("DEFAULT_DELIVERY_LIMIT");
+        let rest = &self.topology[at + key.len()..];
+        let limit = rest[..rest.find(';').unwrap()].trim().replace('_', "");
+        BTreeMap::from([
+            ("DIRSYNC_PREFIX", Self::prefix_in(config)),
+            ("DIRSYNC_DELIVERY_LIMIT", limit),
+        ])
     }
 
     /// The batch queue's name for `prefix`, as `Topology::batch_queue` forms it.
@@ -696,6 +721,124 @@ fn check_worker_grace(d: &Deploy, code: &Code) -> Vec<String> {
     bad
 }
 
+/// The coordinator is ready on `/readyz` (PostgreSQL and the broker answer) and alive on
+/// `/healthz` (the process answers: a restart would not bring a dependency back), in
+/// Kubernetes and compose.
+fn check_coordinator_probes(d: &Deploy) -> Vec<String> {
+    let mut bad = Vec::new();
+    let containers = d
+        .object("Deployment", COORDINATOR)
+        .map(|c| seq(&c["spec"]["template"]["spec"]["containers"]))
+        .unwrap_or_default();
+    if containers.is_empty() {
+        bad.push(format!("no containers in the Deployment {COORDINATOR}"));
+    }
+    for c in containers {
+        let name = s(&c["name"]).unwrap_or("?");
+        for (probe, want) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+            let path = s(&c[probe]["httpGet"]["path"]);
+            if path != Some(want) {
+                bad.push(format!(
+                    "{COORDINATOR}/{name}: {probe} on {path:?}, not {want}"
+                ));
+            }
+        }
+    }
+    let test = seq(&d.compose_service("coordinator")["healthcheck"]["test"])
+        .iter()
+        .filter_map(s)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !test.ends_with("/readyz") {
+        bad.push(format!(
+            "compose coordinator healthcheck {test:?} does not ask /readyz"
+        ));
+    }
+    bad
+}
+
+/// The environment of the Deployment's first container as its process sees it: the
+/// ConfigMaps of `envFrom`, then `env` (literal values and ConfigMap keys; anything else,
+/// such as a Secret, as `<secret>`).
+fn k8s_env(d: &Deploy, deployment: &str) -> Option<BTreeMap<String, String>> {
+    let pod = &d.object("Deployment", deployment)?["spec"]["template"]["spec"];
+    let c = seq(&pod["containers"]).first()?;
+    let config_map = |name: &Yaml, key: &str| {
+        let map = d.object("ConfigMap", s(name).unwrap_or(""))?;
+        text(&map["data"][key])
+    };
+    let mut env = BTreeMap::new();
+    for from in seq(&c["envFrom"]) {
+        let name = s(&from["configMapRef"]["name"]).unwrap_or("");
+        if let Some(map) = d.object("ConfigMap", name) {
+            for (k, v) in map["data"].as_hash().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (text(k), text(v)) {
+                    env.insert(k, v);
+                }
+            }
+        }
+    }
+    for var in seq(&c["env"]) {
+        let Some(name) = s(&var["name"]) else {
+            continue;
+        };
+        let from_map = &var["valueFrom"]["configMapKeyRef"];
+        let value = text(&var["value"])
+            .or_else(|| config_map(&from_map["name"], s(&from_map["key"]).unwrap_or("")))
+            .unwrap_or_else(|| "<secret>".into());
+        env.insert(name.to_owned(), value);
+    }
+    Some(env)
+}
+
+/// Coordinators and workers declare the same queues: they run with the same prefix and the
+/// same delivery limit (RabbitMQ refuses a queue redeclared with another limit, and another
+/// prefix names other queues), in Kubernetes and in compose; the limit is at least 1.
+fn check_queue_settings(d: &Deploy, code: &Code) -> Vec<String> {
+    let mut bad = Vec::new();
+    let compose_env = |service: &str| -> BTreeMap<String, String> {
+        d.compose_service(service)["environment"]
+            .as_hash()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .collect()
+    };
+    let k8s = (k8s_env(d, COORDINATOR), k8s_env(d, WORKER));
+    let (Some(k8s_coordinator), Some(k8s_worker)) = k8s else {
+        return vec![format!("no Deployment {COORDINATOR} or {WORKER}")];
+    };
+    let deployments = [
+        ("kubernetes", k8s_coordinator, k8s_worker),
+        ("compose", compose_env("coordinator"), compose_env("worker")),
+    ];
+    for (where_, coordinator, worker) in deployments {
+        let (coordinator_defaults, worker_defaults) = (
+            code.queue_defaults("coordinator"),
+            code.queue_defaults("worker"),
+        );
+        for (var, coordinator_default) in coordinator_defaults {
+            let c = coordinator.get(var).unwrap_or(&coordinator_default);
+            let w = worker.get(var).unwrap_or(&worker_defaults[var]);
+            if c != w {
+                bad.push(format!(
+                    "{where_}: the coordinator runs with {var}={c}, the worker with {var}={w}"
+                ));
+            }
+        }
+        for (process, env) in [("coordinator", &coordinator), ("worker", &worker)] {
+            if let Some(limit) = env.get("DIRSYNC_DELIVERY_LIMIT")
+                && !limit.parse::<u32>().is_ok_and(|n| n >= 1)
+            {
+                bad.push(format!(
+                    "{where_}: the {process}'s DIRSYNC_DELIVERY_LIMIT {limit:?} is not a count of at least 1"
+                ));
+            }
+        }
+    }
+    bad
+}
+
 /// Every variable the manifests and compose give a dirsync process is one the binaries read.
 fn check_env_names(d: &Deploy, code: &Code) -> Vec<String> {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -873,7 +1016,7 @@ fn check_dockerfile(d: &Deploy) -> Vec<String> {
 
 type Check = fn(&Deploy, &Code) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 11] = [
+const CHECKS: [(&str, Check); 13] = [
     ("objects", |d, _| check_objects_complete(d)),
     ("coordinator replicas", |d, _| check_coordinator_replicas(d)),
     ("worker scaling", check_worker_scaling),
@@ -882,6 +1025,8 @@ const CHECKS: [(&str, Check); 11] = [
     ("secrets", |d, _| check_secrets(d)),
     ("network policies", |d, _| check_network_policies(d)),
     ("worker grace", check_worker_grace),
+    ("coordinator probes", |d, _| check_coordinator_probes(d)),
+    ("queue settings", check_queue_settings),
     ("env names", check_env_names),
     ("compose", |d, _| check_compose(d)),
     ("dockerfile", |d, _| check_dockerfile(d)),
@@ -917,6 +1062,23 @@ fn what_the_checks_read_is_found_in_the_code() {
     assert_eq!(code.default_prefix(), "dirsync");
     assert!(code.worker_drain_secs() > 0);
     assert!(code.routes("/healthz") && code.routes("/readyz"));
+    // The coordinator's own HTTP face serves /readyz (not only the worker's).
+    let coordinator_http = std::fs::read_to_string(repo().join("coordinator/src/http.rs")).unwrap();
+    assert!(coordinator_http.contains(".route(\"/readyz\""));
+    // Both binaries default the delivery limit to the shared constant.
+    for config in [&code.coordinator_config, &code.worker_config] {
+        assert!(config.contains(
+            "env = \"DIRSYNC_DELIVERY_LIMIT\",\n        default_value_t = dirsync_proto::topology::DEFAULT_DELIVERY_LIMIT"
+        ));
+    }
+    assert_eq!(
+        code.queue_defaults("coordinator")["DIRSYNC_DELIVERY_LIMIT"],
+        "10"
+    );
+    assert_eq!(
+        code.queue_defaults("coordinator")["DIRSYNC_PREFIX"],
+        "dirsync"
+    );
     assert!(!code.routes("/ready"));
     assert!(code.mentions("WORKER_PREFETCH") && !code.mentions("WORKER_PREFETC"));
 }
@@ -1048,6 +1210,42 @@ fn every_check_catches_a_broken_file() {
             "deploy/compose.yaml",
             "stop_grace_period: 330s",
             "stop_grace_period: 10s",
+        ),
+        (
+            "coordinator probes",
+            "deploy/k8s/coordinator.yaml",
+            "httpGet: {path: /readyz, port: http}",
+            "httpGet: {path: /healthz, port: http}",
+        ),
+        (
+            "coordinator probes",
+            "deploy/compose.yaml",
+            "http://127.0.0.1:8480/readyz",
+            "http://127.0.0.1:8480/healthz",
+        ),
+        (
+            "queue settings",
+            "deploy/k8s/worker.yaml",
+            "- name: OTEL_SERVICE_NAME\n              value: dirsync-worker",
+            "- name: DIRSYNC_DELIVERY_LIMIT\n              value: \"5\"\n            - name: OTEL_SERVICE_NAME\n              value: dirsync-worker",
+        ),
+        (
+            "queue settings",
+            "deploy/k8s/coordinator.yaml",
+            "- name: OTEL_SERVICE_NAME\n              value: dirsync-coordinator",
+            "- name: DIRSYNC_PREFIX\n              value: staging\n            - name: OTEL_SERVICE_NAME\n              value: dirsync-coordinator",
+        ),
+        (
+            "queue settings",
+            "deploy/k8s/configmap.yaml",
+            "DIRSYNC_DELIVERY_LIMIT: \"10\"",
+            "DIRSYNC_DELIVERY_LIMIT: \"0\"",
+        ),
+        (
+            "queue settings",
+            "deploy/compose.yaml",
+            "    environment: *dirsync-env\n    deploy:",
+            "    environment:\n      DIRSYNC_DELIVERY_LIMIT: \"3\"\n    deploy:",
         ),
         (
             "env names",

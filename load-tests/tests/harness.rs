@@ -5,9 +5,11 @@
 //! and every cycle converges with the counts the scenario implies. The faults scenario runs
 //! with two coordinator processes asked with "sync now" and random SCIM 503s and 429 bursts,
 //! and converges too. The chaos smoke scenario kills worker processes and a coordinator
-//! mid-walk during its initial cycle (never a service restart: those would break the tests
-//! running beside it) and every fault fires, the killed run is resumed, and the counts stay
-//! exact. Bad scenario files are refused before anything starts, with the field at fault in
+//! mid-walk during its initial cycle, stops another coordinator with SIGTERM and has one
+//! tenant's Webex org refuse its token (never a service restart: those would break the tests
+//! running beside it) and every fault fires, the killed and the SIGTERM'd runs are resumed,
+//! the SIGTERM'd process exits cleanly holding no lease, the refused tenant is quarantined
+//! for its credentials and no other tenant is, and the counts stay exact. Bad scenario files are refused before anything starts, with the field at fault in
 //! the message; the shipped examples are valid.
 
 use std::path::{Path, PathBuf};
@@ -156,10 +158,45 @@ async fn the_chaos_smoke_scenario_survives_killed_workers_and_a_killed_coordinat
     };
     assert_eq!(fired(FaultKind::KillWorker), 4, "{:#?}", chaos.faults);
     assert_eq!(fired(FaultKind::KillCoordinator), 1, "{:#?}", chaos.faults);
-    assert_eq!(chaos.faults.len(), 5);
+    assert_eq!(
+        fired(FaultKind::SigtermCoordinator),
+        1,
+        "{:#?}",
+        chaos.faults
+    );
+    assert_eq!(fired(FaultKind::RevokeScimToken), 1, "{:#?}", chaos.faults);
+    assert_eq!(chaos.faults.len(), 7);
     assert_eq!(chaos.resumed, Some(true), "the killed run completed itself");
+    // The SIGTERM'd coordinator held the lease of the run it walked, exited with success
+    // and held none once it had exited; its run completed as itself.
+    let stopped = chaos
+        .sigtermed_coordinator
+        .as_ref()
+        .expect("a coordinator stopped");
+    assert!(stopped.leases_before >= 1, "{stopped:#?}");
+    assert_eq!(stopped.wait_status, Some(0), "{stopped:#?}");
+    assert_eq!(stopped.leases_after, Some(0), "{stopped:#?}");
+    assert_eq!(chaos.sigterm_resumed, Some(true));
+    // The refused tenant: quarantined for its credentials, out of the counts; the others
+    // stay Active.
+    assert_eq!(chaos.revoked.len(), 1, "{:#?}", chaos.revoked);
+    let revoked = &chaos.revoked[0];
+    assert_eq!(revoked.tenant, "revoked");
+    assert_eq!(
+        (revoked.status.as_str(), revoked.quarantine_kind.as_deref()),
+        ("Quarantine", Some("credentials")),
+        "{revoked:#?}"
+    );
+    assert!(
+        chaos.quarantined_healthy.is_empty(),
+        "{:?}",
+        chaos.quarantined_healthy
+    );
     assert!(chaos.counts_exact, "{:#?}", chaos.counts);
+    assert_eq!(report.tenants, 4, "large, two copies of small, revoked");
+    assert_eq!(initial.tenants, 3, "the revoked tenant is left out");
     assert_eq!(chaos.counts.len(), 3, "one run per tenant");
+    assert!(chaos.counts.iter().all(|c| c.tenant != "revoked"));
     assert_eq!(chaos.webex_duplicates, 0);
     assert_eq!(chaos.uncaused_restarts, 0);
     // Every live user seen once: 3,000 + 2 × 500 less the 15 + 2 × 3 that start
@@ -168,6 +205,7 @@ async fn the_chaos_smoke_scenario_survives_killed_workers_and_a_killed_coordinat
     assert!(initial.scim.errors_5xx > 0, "the random 503s were served");
     assert!(report.cycles[1].chaos.is_none());
     assert!(report.cycles[1].users.synced > 0);
+    assert_eq!(report.cycles[1].tenants, 3, "the token stays revoked");
     assert!(report.passed());
 }
 
@@ -200,6 +238,11 @@ fn bad_scenarios_are_refused_with_the_field_at_fault() {
     let good = r#"{"name": "x", "tenants": [{"name": "a", "synthetic": {"users": 10}}],
                    "cycles": [{"name": "initial"}]}"#;
     Scenario::parse(good).unwrap();
+    let two_tenants = good.replace(
+        r#"{"name": "a", "synthetic": {"users": 10}}"#,
+        r#"{"name": "a", "synthetic": {"users": 10}}, {"name": "b", "synthetic": {"users": 10}}"#,
+    );
+    Scenario::parse(&two_tenants).unwrap();
     let hand = |users: &str, groups: &str| {
         format!(
             r#"{{"name": "x", "tenants": [{{"name": "h", "hand_written": {{"domain": "h.example",
@@ -377,6 +420,48 @@ fn bad_scenarios_are_refused_with_the_field_at_fault() {
                 r#"{"name": "i", "chaos": {"kill_coordinator": true}}"#,
             ),
             "cycles[0].chaos.kill_coordinator: needs coordinator processes",
+        ),
+        (
+            "coordinator SIGTERM without coordinator processes",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"sigterm_coordinator": true}}"#,
+            ),
+            "cycles[0].chaos.sigterm_coordinator: needs coordinator processes",
+        ),
+        (
+            "token of an unknown tenant revoked",
+            two_tenants.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"revoke_scim_token": "c"}}"#,
+            ),
+            "cycles[0].chaos.revoke_scim_token: no tenant is named \"c\"",
+        ),
+        (
+            "token of the only tenant revoked",
+            good.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"revoke_scim_token": "a"}}"#,
+            ),
+            "cycles[0].chaos.revoke_scim_token: needs another tenant entry",
+        ),
+        (
+            "token revoked twice",
+            two_tenants.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"revoke_scim_token": "a"}},
+                   {"name": "j", "chaos": {"revoke_scim_token": "a"}}"#,
+            ),
+            "cycles[1].chaos.revoke_scim_token: \"a\" was revoked in cycles[0] already",
+        ),
+        (
+            "every token revoked",
+            two_tenants.replace(
+                r#"{"name": "initial"}"#,
+                r#"{"name": "i", "chaos": {"revoke_scim_token": "a"}},
+                   {"name": "j", "chaos": {"revoke_scim_token": "b"}}"#,
+            ),
+            "cycles[1].chaos.revoke_scim_token: would leave no tenant whose token works",
         ),
         (
             "unknown fault",

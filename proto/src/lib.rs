@@ -2,14 +2,15 @@
 //!
 //! Nothing in this crate does I/O: it holds the versioned wire messages that travel over
 //! RabbitMQ, the neutral representation of a directory object read from Graph, the outcome
-//! counters, the names of the broker and Redis resources, and the sealing of tenant
-//! secrets at rest (`sealed`, whose nonces come from the operating system's random
-//! source), so that the coordinator and the worker agree on them without depending on
-//! each other.
+//! counters, the names of the broker and Redis resources and the Lua scripts of the Redis
+//! rate limits (`gcra`), and the sealing of tenant secrets at rest (`sealed`, whose nonces
+//! come from the operating system's random source), so that the coordinator and the worker
+//! agree on them without depending on each other.
 
 pub mod counts;
 pub mod error;
 pub mod expr;
+pub mod gcra;
 pub mod group;
 pub mod hosts;
 pub mod ids;
@@ -21,6 +22,7 @@ pub mod topology;
 
 pub use counts::Counts;
 pub use error::ProtoError;
+pub use gcra::{GCRA_PAUSE, GCRA_RESERVE};
 pub use group::{GroupCounts, SourceGroup};
 pub use hosts::AllowedHosts;
 pub use ids::{RunId, TenantId};

@@ -4,7 +4,8 @@
 # on exit (logs kept with KEEP=1, the database with KEEP_DB=1).
 # Inputs: USERS, WORKERS, GROUPS (groups in the tenant), NESTING (their nesting depth),
 # SCIM_RATE (per-org requests/s, 0 = none), BUILD=0 (no cargo build), PERF=1 (record the coordinator and the first
-# worker with `perf record -g`, kept in the log directory).
+# worker with `perf record -g`, kept in the log directory), HEAPTRACK=1 (record the coordinator's
+# heap with heaptrack, kept there too; read it with `heaptrack_print`).
 set -euo pipefail
 USERS=${USERS:-300000}
 WORKERS=${WORKERS:-2}
@@ -30,7 +31,8 @@ ORG=0ae87ade-8c8a-4952-af08-318798958d0c
 PIDS=()
 
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  # The children too: under perf or heaptrack the program is a child of the pid started.
+  for p in "${PIDS[@]}"; do pkill -INT -P "$p" 2>/dev/null || true; kill -INT "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "${KEEP_DB:-}" ]; then
     echo "database kept: $RUN" >&2
@@ -41,7 +43,7 @@ cleanup() {
     rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
   done
   redis-cli --scan --pattern "$RUN*" | xargs -r redis-cli del >/dev/null || true
-  if [ -n "${KEEP:-}${PERF:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+  if [ -n "${KEEP:-}${PERF:-}${HEAPTRACK:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -51,7 +53,9 @@ now_ms() { date +%s%3N; }
 start() { # log profile program args...
   local log=$1 profile=$2
   shift 2
-  if [ -n "${PERF:-}" ] && [ "$profile" = profile ]; then
+  if [ -n "${HEAPTRACK:-}" ] && [ "$log" = "$WORK/coordinator.log" ]; then
+    heaptrack -o "$WORK/coordinator.heaptrack" "$@" >"$log" 2>&1 &
+  elif [ -n "${PERF:-}" ] && [ "$profile" = profile ]; then
     perf record -q -F 499 -g -o "$WORK/$(basename "$log" .log).perf" -- "$@" >"$log" 2>&1 &
   else
     "$@" >"$log" 2>&1 &

@@ -59,6 +59,7 @@ pub mod amqp;
 mod error;
 mod init;
 pub mod metrics;
+pub mod readiness;
 mod ratelimit;
 mod scrape;
 mod settings;

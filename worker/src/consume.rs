@@ -20,6 +20,7 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::batch::BatchProcessor;
@@ -83,6 +84,7 @@ pub(crate) async fn handle_delivery(
     base_delay: Duration,
     lane: Lane,
     queue: Arc<str>,
+    stopping: CancellationToken,
 ) {
     let headers = delivery.properties.headers().as_ref();
     if let Some(lag) = publish_lag(headers, SystemTime::now()) {
@@ -118,7 +120,7 @@ pub(crate) async fn handle_delivery(
                 span.record("otel.status_code", "error");
                 span.record("error.type", "panic");
                 error!(panic = %panic, deliveries = count.saturating_add(1), ?hold, "batch processing panicked, requeueing it (dead-lettered past the delivery limit)");
-                tokio::time::sleep(hold).await;
+                hold_back(hold, &stopping).await;
                 settle(&delivery, Settle::Requeue).await
             }
             Ok(Ok(counts)) => {
@@ -149,7 +151,7 @@ pub(crate) async fn handle_delivery(
                 span.record("otel.status_code", "error");
                 span.record("error.type", error_type(&e));
                 warn!(error = %e, deliveries = count.saturating_add(1), ?hold, "batch failed, requeueing it (dead-lettered past the delivery limit)");
-                tokio::time::sleep(hold).await;
+                hold_back(hold, &stopping).await;
                 settle(&delivery, Settle::Requeue).await
             }
             Ok(Err(e)) => {
@@ -166,6 +168,16 @@ pub(crate) async fn handle_delivery(
     match lane {
         Lane::Priority => crate::ratelimit::with_priority(work).await,
         Lane::Batches => work.await,
+    }
+}
+
+/// Waits `hold` before a requeue, or only until the worker starts stopping: the wait merely
+/// spaces out the redeliveries of a failing batch, and a stopping worker must hand the batch
+/// back at once instead of keeping it (and its own exit) for up to a minute.
+async fn hold_back(hold: Duration, stopping: &CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(hold) => {}
+        () = stopping.cancelled() => {}
     }
 }
 
@@ -279,6 +291,26 @@ async fn settle(delivery: &Delivery, how: Settle) -> BatchOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stopping_worker_hands_a_held_batch_back_at_once() {
+        let stopping = CancellationToken::new();
+        let waiting = tokio::spawn({
+            let stopping = stopping.clone();
+            async move { hold_back(Duration::from_secs(3600), &stopping).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "the hold lasts while the worker runs"
+        );
+        stopping.cancel();
+        // An hour's hold, cut short: the bound only keeps a broken test from hanging.
+        tokio::time::timeout(Duration::from_secs(60), waiting)
+            .await
+            .expect("the hold ends when the worker stops")
+            .unwrap();
+    }
 
     fn stamped(value: AMQPValue) -> FieldTable {
         let mut headers = FieldTable::default();

@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -28,9 +27,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-
-/// Longest a readiness check may take: a probe must answer even when a dependency hangs.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `/readyz` checks, filled in once the worker is connected (and again each time it
 /// reconnects to the broker); until then the worker is not ready. Clones share it.
@@ -104,14 +100,14 @@ impl Readiness {
         let Some(deps) = self.current() else {
             return (false, json!({"status": "starting"}));
         };
-        let postgres = bounded("postgres", async {
+        let postgres = dirsync_telemetry::readiness::check("postgres", async {
             sqlx::query_scalar::<_, i32>("SELECT 1")
                 .fetch_one(&deps.pool)
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
-        let redis = bounded("redis", async {
+        let redis = dirsync_telemetry::readiness::check("redis", async {
             let mut conn = deps.redis.clone();
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
@@ -132,22 +128,6 @@ impl Readiness {
             },
         });
         (ready, body)
-    }
-}
-
-/// Runs one check within [`CHECK_TIMEOUT`]; a failure is logged (the repeated-error limit of
-/// the telemetry crate keeps a probe every few seconds from flooding the log).
-async fn bounded(what: &'static str, check: impl Future<Output = Result<(), String>>) -> bool {
-    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
-        Ok(Ok(())) => true,
-        Ok(Err(error)) => {
-            warn!(check = what, %error, "readiness check failed");
-            false
-        }
-        Err(_) => {
-            warn!(check = what, timeout = ?CHECK_TIMEOUT, "readiness check timed out");
-            false
-        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! slot and sleeps until it, instead of asking again and again: a worker's requests never
 //! spin against Redis, and N workers together never exceed `per_second` (plus the `burst`
 //! saved up while idle). A 429 or 503 carrying `Retry-After` pauses the org for every worker:
-//! the "paused until" key pushes every later slot past it.
+//! the "paused until" key pushes every later slot past it. The reserve and pause scripts are
+//! `dirsync_proto::gcra`'s, which the coordinator's Graph app budget runs too.
 //!
 //! Keys live under the worker's prefix, one pair per org with the org as a Redis Cluster hash
 //! tag (both keys go to one script): `{prefix}:{scim-rate:<org>}:tat` and `…:paused`. An org
@@ -27,25 +28,6 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::error::WorkerError;
-
-/// Reserves the next slot: returns the microseconds to wait before sending.
-/// KEYS: tat, paused. ARGV: emission interval (µs), tolerance (µs).
-const RESERVE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local start = now
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > start then start = paused end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < start then tat = start end
-local allow_at = tat - tolerance
-if allow_at < start then allow_at = start end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return allow_at - now
-";
 
 /// A priority request: goes now (or when the pause ends), ahead of the reserved slots, and
 /// takes a slot from the budget all the same. KEYS: tat, paused. ARGV: emission interval (µs).
@@ -78,19 +60,6 @@ pub async fn with_priority<F: std::future::Future>(work: F) -> F::Output {
 fn is_priority() -> bool {
     PRIORITY.try_with(|p| *p).unwrap_or(false)
 }
-
-/// Pauses the org until now + ARGV[1] µs, unless it is already paused longer. KEYS: paused.
-const PAUSE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local pause = tonumber(ARGV[1])
-local until_ = now + pause
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if until_ > current then
-  redis.call('SET', KEYS[1], string.format('%.0f', until_), 'PX', math.ceil(pause / 1000) + 1000)
-end
-return 1
-";
 
 /// One org's budget: requests a second, and how many may go at once after a quiet spell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,9 +104,9 @@ impl OrgRateLimiter {
     pub fn new(conn: ConnectionManager, topology: &Topology, rate: OrgRate) -> Self {
         OrgRateLimiter {
             conn,
-            reserve: Script::new(RESERVE),
+            reserve: Script::new(dirsync_proto::GCRA_RESERVE),
             reserve_priority: Script::new(RESERVE_PRIORITY),
-            pause: Script::new(PAUSE),
+            pause: Script::new(dirsync_proto::GCRA_PAUSE),
             prefix: topology.prefix().to_string(),
             rate,
         }

@@ -126,7 +126,7 @@ impl Worker {
                 () = shutdown.cancelled() => break Ok(()),
                 // The priority lane before anything else that is ready.
                 next = priority.next() => {
-                    if let Some(end) = self.dispatch(next, Lane::Priority, &mut tasks) {
+                    if let Some(end) = self.dispatch(next, Lane::Priority, &mut tasks, &shutdown) {
                         break end;
                     }
                 }
@@ -138,7 +138,7 @@ impl Worker {
                     }
                 }
                 next = batches.next() => {
-                    if let Some(end) = self.dispatch(next, Lane::Batches, &mut tasks) {
+                    if let Some(end) = self.dispatch(next, Lane::Batches, &mut tasks, &shutdown) {
                         break end;
                     }
                 }
@@ -184,6 +184,7 @@ impl Worker {
         next: Option<Result<Delivery, lapin::Error>>,
         lane: Lane,
         tasks: &mut JoinSet<()>,
+        stopping: &CancellationToken,
     ) -> Option<Result<(), WorkerError>> {
         match next {
             Some(Ok(delivery)) => {
@@ -194,7 +195,12 @@ impl Worker {
                     Lane::Priority => self.queues.1.clone(),
                 };
                 tasks.spawn(handle_delivery(
-                    processor, delivery, base_delay, lane, queue,
+                    processor,
+                    delivery,
+                    base_delay,
+                    lane,
+                    queue,
+                    stopping.clone(),
                 ));
                 None
             }

@@ -408,6 +408,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Handled above, without the database.
         Command::SecretsKey(_) | Command::Tenant(_) | Command::Run(_) | Command::DeadLetter(_) => {}
         Command::Sync { tenant } => {
+            cli.config.install_graph_app_budget()?;
             let runner = runner(&cli.config, pool.clone()).await?;
             let leases = Leases::new(pool.clone(), owner_name())
                 .with_lease(std::time::Duration::from_secs(cli.config.lease_secs));
@@ -445,6 +446,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             println!("admin token {id} revoked");
         }
         Command::Serve => {
+            cli.config.install_graph_app_budget()?;
             let runner = runner(&cli.config, pool.clone()).await?;
             let tenants = TenantStore::new(pool.clone()).with_key(cli.config.secrets_key()?);
             let api = crate::api::ApiState {
@@ -481,7 +483,11 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 counters,
                 shutdown.clone(),
             ));
-            let http = HttpState::new(tenants, cli.config.avatar_signer()?).with_api(api);
+            // `/readyz`: PostgreSQL and the runs' broker connection; Redis only reported.
+            let readiness = crate::readiness::Readiness::new(runner.clone(), api.redis.clone());
+            let http = HttpState::new(tenants, cli.config.avatar_signer()?)
+                .with_api(api)
+                .with_readiness(readiness);
             let listener = tokio::net::TcpListener::bind(cli.config.http_addr)
                 .await
                 .with_context(|| format!("listening on {}", cli.config.http_addr))?;

@@ -2,7 +2,9 @@
 //!
 //! Every request first waits for the app+tenant pair's [`Pacer`], which keeps the client
 //! under Graph's resource-unit budget and halves the rate when Graph reports pressure
-//! (`pacing.rs`). 429 and 5xx answers and transport errors are retried with exponential
+//! (`pacing.rs`), then, when one is installed, for a slot in the budget the fleet shares for
+//! the app registration as a whole (`app_budget.rs`), which a 429 naming the application
+//! pauses. 429 and 5xx answers and transport errors are retried with exponential
 //! backoff and jitter (backon), waiting at least the server's `Retry-After` (decimal seconds
 //! allowed). Tokens are refreshed before they expire ([`token_cache_lifetime`]) and, on a 401,
 //! once more; the page URL being fetched is kept, so an enumeration continues where it was.
@@ -23,6 +25,7 @@ use tracing::{Instrument, field};
 
 use dirsync_telemetry::labels::GraphRequestKind;
 
+use super::app_budget::{self, AppBudget};
 use super::groups::{GROUP_SELECT, GroupsPage, parse_groups_page};
 use super::pacing::{self, DEFAULT_RU_PER_10S, Pacer, PacerKey};
 use super::rooms::parse_rooms_page;
@@ -68,6 +71,8 @@ pub struct GraphClient {
     budget: u32,
     /// The app+tenant pair's shared pacer, looked up on the first request.
     pacer: OnceLock<Arc<Pacer>>,
+    /// The budget of the app registration as a whole, shared by the fleet (`None`: none).
+    app_budget: Option<AppBudget>,
     /// The hosts requests may go to (`allowed_hosts`; `None`: unchecked).
     allowed: Option<Arc<AllowedHosts>>,
 }
@@ -99,6 +104,7 @@ impl GraphClient {
                 .with_jitter(),
             budget: DEFAULT_RU_PER_10S,
             pacer: OnceLock::new(),
+            app_budget: app_budget::installed(),
             allowed: crate::config::allowed_hosts(),
         }
     }
@@ -139,6 +145,13 @@ impl GraphClient {
                 ru_per_10s: self.budget,
             })
         })
+    }
+
+    /// Reserves every request in `budget` instead of the process's installed app budget
+    /// (`None`: no app budget).
+    pub fn with_app_budget(mut self, budget: Option<AppBudget>) -> Self {
+        self.app_budget = budget;
+        self
     }
 
     /// Replaces the retry schedule (exponential with jitter): first delay, largest delay,
@@ -286,8 +299,12 @@ impl GraphClient {
         parse: fn(&[u8]) -> Result<T, CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
         // Wait for the pace first, then take the token: a short-lived token fetched before a
-        // long wait could expire before it is used.
+        // long wait could expire before it is used. The tenant's pace comes before the app's
+        // slot, so a request waiting for its tenant holds no slot of the whole fleet's.
         self.pacer().ready().await;
+        if let Some(budget) = &self.app_budget {
+            budget.acquire(&self.client_id).await;
+        }
         let kind = request_kind(url);
         let span = tracing::info_span!(
             "graph_request",
@@ -337,6 +354,12 @@ impl GraphClient {
             self.pacer().pressure();
         }
         let retry_after = parse_retry_after(response.headers());
+        // Throttled as an app (every tenant's requests): the whole fleet waits it out.
+        if let (Some(budget), Some(wait)) = (&self.app_budget, retry_after)
+            && app_budget::throttles_the_app(status.as_u16(), response.headers())
+        {
+            budget.pause(&self.client_id, wait).await;
+        }
         let body = response.bytes().await?;
         if status.is_success() {
             return parse(&body);

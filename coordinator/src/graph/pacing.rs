@@ -18,7 +18,9 @@
 //!
 //! Pacers are shared per app+tenant (and budget) across every [`GraphClient`](super::GraphClient)
 //! of the process: a new run of a tenant starts with the bucket the previous run left, as
-//! Graph's does, not with a fresh burst.
+//! Graph's does, not with a fresh burst. The app registration's budget across all tenants
+//! (150,000 RU per 20 s) is no single process's to keep: it is shared by the fleet in Redis
+//! ([`app_budget`](super::app_budget)), and each request paced here takes a slot of it too.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;

@@ -1,7 +1,7 @@
 //! A cycle's `chaos` section: faults the harness injects while the cycle runs (worker and
 //! coordinator processes killed and restarted, RabbitMQ and PostgreSQL restarted, the
-//! scenario's Redis keys flushed, a worker stopped with SIGTERM), what each must leave true,
-//! and the checks serde cannot make. Documented in `docs/scenarios.md` ("Chaos"); injected
+//! scenario's Redis keys flushed, a worker or a coordinator stopped with SIGTERM, a tenant's
+//! Webex token refused), what each must leave true, and the checks serde cannot make. Documented in `docs/scenarios.md` ("Chaos"); injected
 //! by [`super::chaos_inject`], judged by [`super::chaos_verdict`].
 //!
 //! Faults are spread over the cycle by progress, not by clock: fault `k` of `n` fires when
@@ -40,8 +40,18 @@ pub struct ChaosSpec {
     /// success, having acked its in-flight batch (the counts stay exact); then it is
     /// started again.
     pub sigterm_worker: bool,
-    /// The bound for `sigterm_worker`, seconds (default 30).
+    /// The bound for `sigterm_worker` and `sigterm_coordinator`, seconds (default 30).
     pub sigterm_bound_s: u64,
+    /// Stop the coordinator process holding a run that is still enumerating with SIGTERM:
+    /// it must exit within `sigterm_bound_s`, with success, having released every lease it
+    /// held; another process resumes the run. Then it is started again. Needs
+    /// `fleet.coordinators` ≥ 1.
+    pub sigterm_coordinator: bool,
+    /// Name of a tenant entry (every copy of it) whose Webex org refuses its token (401)
+    /// from the cycle's start: it must end the cycle quarantined for its credentials, every
+    /// other tenant converged and not quarantined. It is left out of the cycle's results and
+    /// counts, and the token stays refused: later cycles leave the tenant out too.
+    pub revoke_scim_token: Option<String>,
 }
 
 impl Default for ChaosSpec {
@@ -54,6 +64,8 @@ impl Default for ChaosSpec {
             flush_redis: false,
             sigterm_worker: false,
             sigterm_bound_s: 30,
+            sigterm_coordinator: false,
+            revoke_scim_token: None,
         }
     }
 }
@@ -68,12 +80,15 @@ pub enum FaultKind {
     RestartPostgresql,
     FlushRedis,
     SigtermWorker,
+    SigtermCoordinator,
+    RevokeScimToken,
 }
 
 impl ChaosSpec {
     /// The faults spread over the cycle by progress, in the order they fire: the worker
     /// kills, with the other faults at evenly spaced slots among them. The coordinator kill
-    /// is not among them: it fires on its own trigger, the first run seen enumerating.
+    /// and SIGTERM are not among them: they fire on their own trigger, a run seen
+    /// enumerating; nor is the refused token, in place before the cycle starts.
     pub fn progress_faults(&self) -> Vec<FaultKind> {
         let others: Vec<FaultKind> = [
             (self.sigterm_worker, FaultKind::SigtermWorker),
@@ -95,11 +110,16 @@ impl ChaosSpec {
 
     /// Every fault of the section, in report order.
     pub fn faults(&self) -> Vec<FaultKind> {
-        let mut all = self.progress_faults();
-        if self.kill_coordinator {
-            all.insert(0, FaultKind::KillCoordinator);
-        }
-        all
+        let own_trigger = [
+            (self.revoke_scim_token.is_some(), FaultKind::RevokeScimToken),
+            (self.kill_coordinator, FaultKind::KillCoordinator),
+            (self.sigterm_coordinator, FaultKind::SigtermCoordinator),
+        ];
+        own_trigger
+            .into_iter()
+            .filter_map(|(on, kind)| on.then_some(kind))
+            .chain(self.progress_faults())
+            .collect()
     }
 
     /// Whether any fault restarts a machine-wide service.
@@ -107,7 +127,14 @@ impl ChaosSpec {
         self.restart_rabbitmq || self.restart_postgresql
     }
 
-    pub(super) fn validate(&self, at: &str, coordinators: usize) -> Result<(), ScenarioError> {
+    /// Checks the section of `scenario`'s cycle at `at` (`cycles[i].chaos`) on its own; what
+    /// spans cycles (a token revoked twice) is checked with the whole scenario.
+    pub(super) fn validate(
+        &self,
+        at: &str,
+        scenario: &super::Scenario,
+    ) -> Result<(), ScenarioError> {
+        let coordinators = scenario.fleet.coordinators;
         let invalid = |field: &str, message: &str| ScenarioError::Invalid {
             field: format!("{at}.{field}"),
             message: message.to_string(),
@@ -124,6 +151,26 @@ impl ChaosSpec {
                 "needs coordinator processes (fleet.coordinators at least 1): the in-process coordinator is the harness itself",
             ));
         }
+        if self.sigterm_coordinator && coordinators == 0 {
+            return Err(invalid(
+                "sigterm_coordinator",
+                "needs coordinator processes (fleet.coordinators at least 1): the in-process coordinator is the harness itself",
+            ));
+        }
+        if let Some(name) = &self.revoke_scim_token {
+            if !scenario.tenants.iter().any(|t| &t.name == name) {
+                return Err(invalid(
+                    "revoke_scim_token",
+                    &format!("no tenant is named {name:?}"),
+                ));
+            }
+            if scenario.tenants.len() < 2 {
+                return Err(invalid(
+                    "revoke_scim_token",
+                    "needs another tenant entry: the other tenants must converge beside it",
+                ));
+            }
+        }
         if self.sigterm_bound_s == 0 {
             return Err(invalid("sigterm_bound_s", "must be at least 1 second"));
         }
@@ -134,7 +181,7 @@ impl ChaosSpec {
             return Err(ScenarioError::Invalid {
                 field: at.to_string(),
                 message:
-                    "names no fault (kill_workers, kill_coordinator, restart_rabbitmq, restart_postgresql, flush_redis, sigterm_worker)"
+                    "names no fault (kill_workers, kill_coordinator, restart_rabbitmq, restart_postgresql, flush_redis, sigterm_worker, sigterm_coordinator, revoke_scim_token)"
                         .to_string(),
             });
         }
@@ -184,9 +231,11 @@ mod tests {
             flush_redis: true,
             sigterm_worker: true,
             sigterm_bound_s: 30,
+            sigterm_coordinator: true,
+            revoke_scim_token: Some("a".into()),
         };
         let faults = spec.faults();
-        assert_eq!(faults.len(), 15);
+        assert_eq!(faults.len(), 17);
         let count = |k| faults.iter().filter(|f| **f == k).count();
         assert_eq!(count(FaultKind::KillWorker), 10);
         for k in [
@@ -195,6 +244,8 @@ mod tests {
             FaultKind::RestartPostgresql,
             FaultKind::FlushRedis,
             FaultKind::SigtermWorker,
+            FaultKind::SigtermCoordinator,
+            FaultKind::RevokeScimToken,
         ] {
             assert_eq!(count(k), 1, "{k:?} in {faults:?}");
         }

@@ -3,7 +3,9 @@
 //! duplicated (two users of one `externalId` in an org); the counts are exact (each run's
 //! summary equals the sum of its `batch_results` rows, and a full enumeration of a tenant
 //! without a scope saw each live user exactly once); the coordinator run killed mid-walk was
-//! resumed (the same run completed, no second run started); and no process had to be
+//! resumed (the same run completed, no second run started), and so was the one whose
+//! coordinator was stopped with SIGTERM; no tenant is quarantined but those whose Webex token
+//! the cycle revoked, and those are, for their credentials; and no process had to be
 //! restarted that the harness did not kill.
 
 use chrono::{DateTime, Utc};
@@ -12,7 +14,8 @@ use serde::Serialize;
 use crate::fleet::Stack;
 use crate::graph_sim::UserState;
 
-use super::chaos_inject::{ChaosLog, FaultOutcome};
+use super::chaos::FaultKind;
+use super::chaos_inject::{ChaosLog, FaultOutcome, SigtermedCoordinator};
 use super::run::HarnessTenant;
 
 /// One run's counts, against PostgreSQL's `batch_results` and, for a full enumeration, the
@@ -40,12 +43,51 @@ pub struct ChaosVerdict {
     pub webex_duplicates: u64,
     /// The run whose coordinator was killed: completed as the same run, alone in its cycle.
     pub resumed: Option<bool>,
+    /// The coordinator stopped with SIGTERM: its exit, its leases before and after.
+    pub sigtermed_coordinator: Option<SigtermedCoordinator>,
+    /// Its run: completed as the same run, alone in its cycle.
+    pub sigterm_resumed: Option<bool>,
+    /// The tenants whose Webex token the cycle revoked, as the cycle left them.
+    pub revoked: Vec<RevokedTenant>,
+    /// Other tenants not `Active` at the cycle's end (`name: status (kind)`); must be none.
+    pub quarantined_healthy: Vec<String>,
     /// Worker and coordinator processes that exited without being killed by the harness.
     pub uncaused_restarts: usize,
     /// Everything above held.
     pub passed: bool,
     /// Why not, when it did not.
     pub problems: Vec<String>,
+}
+
+/// A tenant whose Webex org refused its token through the cycle.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedTenant {
+    pub tenant: String,
+    pub status: String,
+    pub quarantine_kind: Option<String>,
+    pub quarantine_reason: Option<String>,
+    /// From the cycle's start to its quarantine.
+    pub quarantined_after_ms: Option<i64>,
+    /// What became of the run the harness asked for.
+    pub run: String,
+    /// `Quarantine` for its `credentials`.
+    pub ok: bool,
+}
+
+/// The tenants whose token the cycle revoked (not among the cycle's tenants), and what
+/// became of the run asked for each.
+pub struct Revoked<'a> {
+    pub tenants: &'a [HarnessTenant],
+    pub runs: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    id: uuid::Uuid,
+    status: String,
+    quarantine_kind: Option<String>,
+    quarantine_reason: Option<String>,
+    quarantined_after_ms: Option<f64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,14 +101,44 @@ struct RunRow {
 }
 
 /// Judges a chaos cycle from the injector's log and the state it left behind. `since` is the
-/// cycle's start by the database's clock; `coordinator_restarts` the uncaused ones.
+/// cycle's start by the database's clock; `coordinator_restarts` the uncaused ones;
+/// `revoked` the tenants whose token it revoked (not among `tenants`).
 pub async fn judge(
     stack: &Stack,
     tenants: &[HarnessTenant],
     since: DateTime<Utc>,
-    log: ChaosLog,
+    mut log: ChaosLog,
     coordinator_restarts: usize,
+    revoked: &Revoked<'_>,
 ) -> anyhow::Result<ChaosVerdict> {
+    let (quarantined_healthy, revoked) = quarantines(stack, tenants, since, revoked).await?;
+    if !revoked.is_empty() {
+        // In place before the cycle started: first in firing order.
+        log.faults.insert(
+            0,
+            FaultOutcome {
+                fault: FaultKind::RevokeScimToken,
+                injected: true,
+                ok: revoked.iter().all(|r| r.ok),
+                at_users_done: Some(0),
+                detail: revoked
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}: its org answered 401 to its token from the cycle's start; {} ({}) {} ms into the cycle: {}; {}",
+                            r.tenant,
+                            r.status,
+                            r.quarantine_kind.as_deref().unwrap_or("no kind"),
+                            r.quarantined_after_ms.map_or("-".into(), |ms| ms.to_string()),
+                            r.quarantine_reason.as_deref().unwrap_or("no reason"),
+                            r.run
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+        );
+    }
     let mut problems = Vec::new();
     for f in &log.faults {
         if !f.injected {
@@ -140,11 +212,14 @@ pub async fn judge(
         }
         webex_duplicates += dup;
     }
-    let resumed = log.killed_run.as_ref().map(|k| {
-        let same = rows.iter().filter(|r| r.tenant_id == k.tenant_id).count() == 1
+    let completed_alone = |tenant_id: uuid::Uuid, run_id: uuid::Uuid| {
+        rows.iter().filter(|r| r.tenant_id == tenant_id).count() == 1
             && rows
                 .iter()
-                .any(|r| r.id == k.run_id && r.state == "completed");
+                .any(|r| r.id == run_id && r.state == "completed")
+    };
+    let resumed = log.killed_run.as_ref().map(|k| {
+        let same = completed_alone(k.tenant_id, k.run_id);
         if !same {
             problems.push(format!(
                 "run {} killed mid-walk was not resumed to completion as the same run",
@@ -153,6 +228,19 @@ pub async fn judge(
         }
         same
     });
+    let sigterm_resumed = log.sigtermed_coordinator.as_ref().map(|s| {
+        let same = completed_alone(s.run.tenant_id, s.run.run_id);
+        if !same {
+            problems.push(format!(
+                "run {} whose coordinator was stopped with SIGTERM was not resumed to completion as the same run",
+                s.run.run_id
+            ));
+        }
+        same
+    });
+    for q in &quarantined_healthy {
+        problems.push(format!("{q}: a healthy tenant is not Active"));
+    }
     let uncaused_restarts = log.uncaused_worker_restarts + coordinator_restarts;
     if uncaused_restarts > 0 {
         problems.push(format!(
@@ -165,10 +253,69 @@ pub async fn judge(
         counts_exact,
         webex_duplicates,
         resumed,
+        sigtermed_coordinator: log.sigtermed_coordinator,
+        sigterm_resumed,
+        revoked,
+        quarantined_healthy,
         uncaused_restarts,
         passed: problems.is_empty(),
         problems,
     })
+}
+
+/// The tenants that must not be quarantined and are (`name: status (kind)`), and the revoked
+/// tenants as the cycle left them.
+async fn quarantines(
+    stack: &Stack,
+    tenants: &[HarnessTenant],
+    since: DateTime<Utc>,
+    revoked: &Revoked<'_>,
+) -> anyhow::Result<(Vec<String>, Vec<RevokedTenant>)> {
+    let ids: Vec<uuid::Uuid> = tenants
+        .iter()
+        .chain(revoked.tenants)
+        .map(|t| t.pairing.tenant_id.0)
+        .collect();
+    let rows: Vec<StateRow> = sqlx::query_as(
+        "SELECT id, status, quarantine_kind, quarantine_reason, \
+         (extract(epoch FROM quarantined_since - $2) * 1000)::float8 AS quarantined_after_ms \
+         FROM tenants WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .bind(since)
+    .fetch_all(&stack.env.pool)
+    .await?;
+    let state = |t: &HarnessTenant| {
+        rows.iter()
+            .find(|r| r.id == t.pairing.tenant_id.0)
+            .ok_or_else(|| anyhow::anyhow!("tenant {} is gone from the tenants table", t.name))
+    };
+    let mut healthy = Vec::new();
+    for t in tenants {
+        let s = state(t)?;
+        if s.status != "Active" {
+            healthy.push(format!(
+                "{}: {} ({})",
+                t.name,
+                s.status,
+                s.quarantine_kind.as_deref().unwrap_or("no kind")
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (t, run) in revoked.tenants.iter().zip(&revoked.runs) {
+        let s = state(t)?;
+        out.push(RevokedTenant {
+            tenant: t.name.clone(),
+            status: s.status.clone(),
+            quarantine_kind: s.quarantine_kind.clone(),
+            quarantine_reason: s.quarantine_reason.clone(),
+            quarantined_after_ms: s.quarantined_after_ms.map(|ms| ms.round() as i64),
+            run: run.clone(),
+            ok: s.status == "Quarantine" && s.quarantine_kind.as_deref() == Some("credentials"),
+        });
+    }
+    Ok((healthy, out))
 }
 
 /// Live users of a tenant in Entra: what a full enumeration sees.

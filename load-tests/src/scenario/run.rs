@@ -2,7 +2,8 @@
 //! registers its tenants (each with its own Webex org), and runs its cycles. Before a cycle,
 //! its change step is applied to the tenants it names; then every tenant syncs, the oracle
 //! judges every org, and the cycle's [`CycleMeasure`] is handed to the caller as soon as it
-//! is known.
+//! is known. A tenant whose Webex token a chaos cycle revokes is left out of that cycle's
+//! results and of every later cycle ([`super::chaos_cycle`]).
 //!
 //! Who syncs: by default the stack's coordinator, in this process, at most
 //! `max_concurrent_runs` tenants at once as `dirsync serve` would; with `fleet.coordinators`
@@ -27,7 +28,7 @@ use crate::graph_sim::{GraphSimConfig, TenantSpec};
 use crate::oracle::{Oracle, Verdict, expected_scope};
 use crate::synthetic::{ChangeReport, GroupSpec, group_id};
 
-use super::chaos_cycle::{changed_users, chaos_cycle, live_users};
+use super::chaos_cycle::{changed_users, chaos_cycle, leave_out, live_users, revoked_tenants};
 use super::coordinators::Coordinators;
 use super::report::{
     ChangesDone, CycleMeasure, PeakMemory, ScenarioReport, ScimTraffic, peak_rss_mib,
@@ -199,6 +200,9 @@ async fn cycles(
     capacity: Option<f64>,
     observer: &dyn Observer,
 ) -> anyhow::Result<ScenarioReport> {
+    // Tenants whose Webex token a chaos cycle revoked: it stays revoked, so every later
+    // cycle leaves them out (positions in `tenants`).
+    let mut set_aside: Vec<usize> = Vec::new();
     for (i, spec) in scenario.cycles.iter().enumerate() {
         let mut changes = ChangesDone::default();
         // When each tenant's change happened; `None`: unchanged (the cycle's start counts).
@@ -220,10 +224,15 @@ async fn cycles(
                 }
             }
         }
+        let revoked = revoked_tenants(spec.chaos.as_ref(), scenario, tenants);
+        let left_out: Vec<usize> = (set_aside.iter().copied())
+            .chain(revoked.iter().map(|t| t.index))
+            .collect();
+        let (active, changed_at) = leave_out(tenants, &changed_at, &left_out);
         let run_cycle = cycle(
             stack,
             scenario,
-            tenants,
+            &active,
             coordinators,
             &changed_at,
             &spec.name,
@@ -233,13 +242,14 @@ async fn cycles(
             None => run_cycle.await,
             Some(chaos) => {
                 let expected = if i == 0 {
-                    live_users(stack, tenants)?
+                    live_users(stack, &active)?
                 } else {
                     changed_users(&changes)
                 };
                 chaos_cycle(
                     stack,
-                    tenants,
+                    &active,
+                    &revoked,
                     exe,
                     coordinators,
                     chaos,
@@ -250,6 +260,7 @@ async fn cycles(
             }
         }
         .with_context(|| format!("cycle {i} ({})", spec.name))?;
+        set_aside.extend(revoked.iter().map(|t| t.index));
         measure.changes = changes;
         measure.capacity_share = capacity.filter(|c| *c > 0.0).map(|c| {
             let ops = measure.scim.create + measure.scim.patch + measure.scim.delete;

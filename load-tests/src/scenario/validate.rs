@@ -1,5 +1,6 @@
 //! Whole-scenario checks that serde cannot make: sizes above zero, one source per tenant,
-//! unique names, cycles that name existing tenants. Each error names the field's path.
+//! unique names, cycles that name existing tenants, a tenant's token revoked at most once.
+//! Each error names the field's path.
 
 use std::collections::HashSet;
 
@@ -153,6 +154,8 @@ pub(super) fn validate(s: &Scenario) -> Result<(), ScenarioError> {
     if s.cycles.is_empty() {
         return Err(invalid("cycles", "at least one cycle is needed"));
     }
+    // Tenant entries whose Webex token a chaos cycle revoked: it stays revoked.
+    let mut revoked: Vec<(&str, usize)> = Vec::new();
     for (i, c) in s.cycles.iter().enumerate() {
         if c.name.trim().is_empty() {
             return Err(invalid(format!("cycles[{i}].name"), "must not be empty"));
@@ -169,7 +172,23 @@ pub(super) fn validate(s: &Scenario) -> Result<(), ScenarioError> {
             ));
         }
         if let Some(chaos) = &c.chaos {
-            chaos.validate(&format!("cycles[{i}].chaos"), s.fleet.coordinators)?;
+            chaos.validate(&format!("cycles[{i}].chaos"), s)?;
+            if let Some(name) = chaos.revoke_scim_token.as_deref() {
+                let field = format!("cycles[{i}].chaos.revoke_scim_token");
+                if let Some((_, j)) = revoked.iter().find(|(n, _)| *n == name) {
+                    return Err(invalid(
+                        field,
+                        format!("{name:?} was revoked in cycles[{j}] already (it stays revoked)"),
+                    ));
+                }
+                revoked.push((name, i));
+                if revoked.len() == s.tenants.len() {
+                    return Err(invalid(
+                        field,
+                        "would leave no tenant whose token works (a revoked token stays revoked)",
+                    ));
+                }
+            }
         }
         if c.tenants.is_some() && c.changes.is_none() {
             return Err(invalid(
