@@ -39,7 +39,9 @@ pub async fn sample(runner: &Runner) -> Result<(), CoordinatorError> {
             .fetch_one(runner.pool())
             .await?;
     dirsync_telemetry::metrics().tenants_quarantined(quarantined.max(0) as u64);
-    let amqp = runner.broker_connection().await;
+    // The runs' connection, opened again if the broker dropped it: a gauge that failed
+    // until the next run happened to reconnect would go blind after a broker restart.
+    let amqp = runner.connection().await?;
     // A passive declare of a queue that is not there closes its channel: one per sample.
     let channel = amqp.create_channel().await?;
     let topology = runner.topology();

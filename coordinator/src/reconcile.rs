@@ -54,6 +54,67 @@ pub struct HeldRun {
     pub users: Vec<String>,
 }
 
+/// The batches that push a run's decided deactivations, numbered from the enumeration's
+/// last batch on. Each user's entries go in one batch, in order; users come in the order of
+/// their first entry, [`guard::USERS_PER_BATCH`] to a batch. Only the users are held in
+/// memory: a batch's entries are read when it is built, so the same batch is rebuilt
+/// identically after a restart.
+#[derive(Debug)]
+pub struct DeactivationBatches {
+    pool: PgPool,
+    run: RunId,
+    tenant: TenantId,
+    first_seq: u32,
+    users: Vec<String>,
+    rejected: bool,
+}
+
+impl DeactivationBatches {
+    /// The batches' sequence numbers.
+    pub fn seqs(&self) -> std::ops::Range<u32> {
+        let count = self.users.len().div_ceil(guard::USERS_PER_BATCH) as u32;
+        self.first_seq..self.first_seq + count
+    }
+
+    /// Builds batch `seq` (one of [`Self::seqs`]).
+    pub async fn batch(&self, seq: u32) -> Result<BatchMessage, CoordinatorError> {
+        let i = seq.saturating_sub(self.first_seq) as usize * guard::USERS_PER_BATCH;
+        let users = self.users.get(i..).unwrap_or_default();
+        let users = &users[..users.len().min(guard::USERS_PER_BATCH)];
+        let entries: Vec<sqlx::types::Json<SourceUser>> = sqlx::query_scalar(
+            "SELECT entry FROM run_deactivations WHERE run_id = $1 AND entra_id = ANY($2) \
+             ORDER BY ord",
+        )
+        .bind(self.run.0)
+        .bind(users)
+        .fetch_all(&self.pool)
+        .await?;
+        // A rejected run keeps its users active, but their other changes still apply.
+        let entries = entries
+            .into_iter()
+            .filter_map(|e| {
+                if self.rejected {
+                    guard::without_deactivation(e.0)
+                } else {
+                    Some(e.0)
+                }
+            })
+            .collect();
+        Ok(BatchMessage {
+            version: WIRE_VERSION,
+            tenant_id: self.tenant,
+            run_id: self.run,
+            seq,
+            users: guard::chunk_by_user(entries, guard::USERS_PER_BATCH)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+            groups: Vec::new(),
+            dry_run: false,
+        })
+    }
+}
+
 /// Access to `run_deactivations` and the guard columns of `runs`.
 #[derive(Debug, Clone)]
 pub struct Deactivations {
@@ -130,7 +191,8 @@ impl Deactivations {
     /// Once every batch of the enumeration (`0..total`) is recorded: decides the run's
     /// deactivations (reconciling a full enumeration, judging them by the tenant's guard)
     /// if not done yet, and returns the batches to push them with, numbered from `total`.
-    /// Empty when there are none or the operator rejected them. A held run without a
+    /// Without batches when there are none; only the users' other changes when the operator
+    /// rejected them. A held run without a
     /// decision is [`CoordinatorError::AwaitingApproval`]; an empty full read of a tenant
     /// with active users fails the run.
     pub async fn batches(
@@ -139,7 +201,7 @@ impl Deactivations {
         tenant: TenantId,
         kind: RunKind,
         total: u32,
-    ) -> Result<Vec<BatchMessage>, CoordinatorError> {
+    ) -> Result<DeactivationBatches, CoordinatorError> {
         let row = sqlx::query("SELECT deactivations, held, decision FROM runs WHERE id = $1")
             .bind(run.0)
             .fetch_one(&self.pool)
@@ -169,36 +231,26 @@ impl Deactivations {
             });
         }
         let rejected = held && decision.as_deref() == Some("rejected");
-        let entries: Vec<sqlx::types::Json<SourceUser>> = sqlx::query_scalar(
-            "SELECT entry FROM run_deactivations WHERE run_id = $1 ORDER BY ord",
+        // Only the users, not their entries: a large set (a mass deactivation, a 1M-user
+        // tenant's disabled users) is read a batch at a time by `DeactivationBatches::batch`.
+        // A rejected run has nothing to push for a user whose entries are all tombstones.
+        let users: Vec<String> = sqlx::query_scalar(
+            "SELECT entra_id FROM run_deactivations \
+             WHERE run_id = $1 AND (NOT $2 OR NOT entry ? 'removed') \
+             GROUP BY entra_id ORDER BY min(ord)",
         )
         .bind(run.0)
+        .bind(rejected)
         .fetch_all(&self.pool)
         .await?;
-        // A rejected run keeps its users active, but their other changes still apply.
-        let entries = entries
-            .into_iter()
-            .filter_map(|e| {
-                if rejected {
-                    guard::without_deactivation(e.0)
-                } else {
-                    Some(e.0)
-                }
-            })
-            .collect();
-        Ok(guard::chunk_by_user(entries, guard::USERS_PER_BATCH)
-            .into_iter()
-            .enumerate()
-            .map(|(i, users)| BatchMessage {
-                version: WIRE_VERSION,
-                tenant_id: tenant,
-                run_id: run,
-                seq: total + i as u32,
-                users,
-                groups: Vec::new(),
-                dry_run: false,
-            })
-            .collect())
+        Ok(DeactivationBatches {
+            pool: self.pool.clone(),
+            run,
+            tenant,
+            first_seq: total,
+            users,
+            rejected,
+        })
     }
 
     /// Fixes the run's deactivations in one transaction: the reconciliation's gone users

@@ -31,7 +31,7 @@ use crate::reconcile::Deactivations;
 use crate::runs::{RunKind, RunStore};
 use crate::scope_store::ScopeStore;
 use crate::{CoordinatorError, TenantStore};
-use tracker::{Outbox, Tracker, publish_unrecorded};
+use tracker::{Outbox, Tracker, publish_unrecorded, publish_unrecorded_built};
 
 /// Live progress of a run, for progress displays.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -551,7 +551,11 @@ impl Runner {
         tracker.settle(total, cancel).await?;
         // Then the deactivations (and a full enumeration's gone users), if the guard allows.
         let held = deactivations.batches(run, tenant_id, kind, total).await?;
-        let total = total + publish_unrecorded(&runs, &amqp, &self.topology, &held).await?;
+        let total = total
+            + publish_unrecorded_built(&runs, &amqp, &self.topology, run, held.seqs(), |seq| {
+                held.batch(seq)
+            })
+            .await?;
         tracker.settle(total, cancel).await?;
         // Then the group objects, once their members' Webex ids are all recorded.
         let groups = group_batches(&self.pool, run, tenant_id, &tenant.scope, total).await?;

@@ -273,3 +273,124 @@ async fn a_rejected_run_completes_without_its_deactivations() {
     );
     stack.shutdown().await.unwrap();
 }
+
+/// A decided run's deactivation batches, built one at a time from PostgreSQL: users in the
+/// order of their first entry, 200 to a batch, each user's entries together and in order,
+/// every user in exactly one batch; a rejected run leaves out tombstones (and the users that
+/// had nothing else) and `accountEnabled: false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_batches_are_built_a_batch_at_a_time() {
+    use dirsync_proto::{RemovedReason, SourceUser};
+    use serde_json::{Map, Value, json};
+
+    let stack = Stack::start(&StackOptions::new("reconcile_batches", 10))
+        .await
+        .unwrap();
+    let pool = &stack.env.pool;
+    let entry = |id: &str, removed: Option<RemovedReason>, enabled: Option<bool>| {
+        let mut attributes = Map::new();
+        if let Some(enabled) = enabled {
+            attributes.insert("accountEnabled".into(), Value::Bool(enabled));
+            attributes.insert("displayName".into(), json!(format!("user {id}")));
+        }
+        SourceUser {
+            id: id.into(),
+            removed,
+            attributes,
+        }
+    };
+    // 450 disabled users; the first 10 enabled again later in the run; 5 deleted users.
+    let mut entries: Vec<SourceUser> = (0..450)
+        .map(|i| entry(&format!("u{i:03}"), None, Some(false)))
+        .collect();
+    entries.extend((0..5).map(|i| entry(&format!("t{i}"), Some(RemovedReason::Deleted), None)));
+    entries.extend((0..10).map(|i| entry(&format!("u{i:03}"), None, Some(true))));
+
+    for (label, rejected) in [("approved", false), ("rejected", true)] {
+        let run = RunId::new();
+        sqlx::query(
+            // Not open: the stack's tenant may have its own open run.
+            "INSERT INTO runs (id, tenant_id, kind, state, deactivations, held, decision) \
+             VALUES ($1, $2, 'initial', 'completed', $3, $4, $5)",
+        )
+        .bind(run.0)
+        .bind(stack.tenant_id.0)
+        .bind(entries.len() as i32)
+        .bind(rejected)
+        .bind(rejected.then_some("rejected"))
+        .execute(pool)
+        .await
+        .unwrap();
+        for (idx, e) in entries.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_deactivations (run_id, page, idx, entra_id, entry) \
+                 VALUES ($1, 'p', $2, $3, $4)",
+            )
+            .bind(run.0)
+            .bind(idx as i32)
+            .bind(&e.id)
+            .bind(sqlx::types::Json(e))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let plan = Deactivations::new(pool.clone())
+            .batches(run, stack.tenant_id, RunKind::Initial, 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            plan.seqs(),
+            7..10,
+            "{label}: 455 or 450 users, 200 to a batch"
+        );
+        let mut seen = Vec::new();
+        for seq in plan.seqs() {
+            let batch = plan.batch(seq).await.unwrap();
+            assert_eq!((batch.seq, batch.run_id), (seq, run), "{label}");
+            let mut users: Vec<&str> = batch.users.iter().map(|u| u.id.as_str()).collect();
+            users.dedup();
+            assert!(
+                users.len() <= 200,
+                "{label}: batch {seq} holds {}",
+                users.len()
+            );
+            let distinct: HashSet<&str> = users.iter().copied().collect();
+            assert_eq!(
+                distinct.len(),
+                users.len(),
+                "{label}: a user's entries are together"
+            );
+            seen.extend(users.iter().map(|u| u.to_string()));
+            for u in &batch.users {
+                if rejected {
+                    assert!(u.removed.is_none(), "{label}: no tombstone is pushed");
+                    assert_ne!(u.bool_attr("accountEnabled"), Some(false), "{label}");
+                }
+            }
+            // A user's entries in the order they came (u000 disabled, then enabled).
+            if seq == 7 && !rejected {
+                let u0: Vec<Option<bool>> = batch
+                    .users
+                    .iter()
+                    .filter(|u| u.id == "u000")
+                    .map(|u| u.bool_attr("accountEnabled"))
+                    .collect();
+                assert_eq!(u0, [Some(false), Some(true)]);
+            }
+            assert_eq!(
+                plan.batch(seq).await.unwrap(),
+                batch,
+                "{label}: rebuilt identically"
+            );
+        }
+        let mut expected: Vec<String> = (0..450).map(|i| format!("u{i:03}")).collect();
+        if !rejected {
+            expected.extend((0..5).map(|i| format!("t{i}")));
+        }
+        assert_eq!(
+            seen, expected,
+            "{label}: every user once, in first-entry order"
+        );
+    }
+    stack.shutdown().await.unwrap();
+}

@@ -234,8 +234,8 @@ impl Outbox {
     }
 }
 
-/// Publishes those of `batches` (a run's deactivations or group objects, rebuilt identically
-/// on resume) that are not recorded yet; returns how many batches the run gained.
+/// Publishes those of `batches` (a run's group objects, rebuilt identically on resume) that
+/// are not recorded yet; returns how many batches the run gained.
 pub(super) async fn publish_unrecorded(
     runs: &RunStore,
     amqp: &lapin::Connection,
@@ -245,13 +245,37 @@ pub(super) async fn publish_unrecorded(
     let Some(first) = batches.first() else {
         return Ok(0);
     };
-    let seqs: Vec<u32> = batches.iter().map(|b| b.seq).collect();
-    let recorded = runs.recorded_seqs(first.run_id, &seqs).await?;
+    let seqs = first.seq..first.seq + batches.len() as u32;
+    publish_unrecorded_built(runs, amqp, topology, first.run_id, seqs, |seq| {
+        std::future::ready(Ok(batches[(seq - first.seq) as usize].clone()))
+    })
+    .await
+}
+
+/// Publishes the batches `seqs` of `run` that are not recorded yet, each built by `build`
+/// (identically on resume) only when it goes out, so that no more than one is in memory;
+/// returns how many batches the run gained.
+pub(super) async fn publish_unrecorded_built<Built>(
+    runs: &RunStore,
+    amqp: &lapin::Connection,
+    topology: &dirsync_proto::Topology,
+    run: RunId,
+    seqs: std::ops::Range<u32>,
+    build: impl Fn(u32) -> Built,
+) -> Result<u32, CoordinatorError>
+where
+    Built: Future<Output = Result<BatchMessage, CoordinatorError>>,
+{
+    if seqs.is_empty() {
+        return Ok(0);
+    }
+    let all: Vec<u32> = seqs.clone().collect();
+    let recorded = runs.recorded_seqs(run, &all).await?;
     let publisher = BatchPublisher::new(amqp, topology).await?;
-    for batch in batches {
-        if !recorded.contains(&batch.seq) {
-            publisher.publish_batch(batch).await?;
+    for seq in seqs.clone() {
+        if !recorded.contains(&seq) {
+            publisher.publish_batch(&build(seq).await?).await?;
         }
     }
-    Ok(batches.len() as u32)
+    Ok(seqs.len() as u32)
 }
