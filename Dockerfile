@@ -6,7 +6,7 @@
 #   docker build --target cli         -t dirsync/cli .           # `dirsync` + a busybox shell, for one-shot scripts
 # The runtime images are distroless (glibc + libgcc, no shell, no package manager) and run as
 # the image's `nonroot` user (uid 65532): nothing in them can be used to look around.
-# Health is HTTP in the binaries (coordinator `/healthz`, worker `/healthz` + `/readyz`);
+# Health is HTTP in the binaries (`/healthz` and `/readyz` in both coordinator and worker);
 # orchestrators probe it themselves (Kubernetes httpGet), and for runtimes that run the check
 # inside the container (compose healthchecks) each image carries `/usr/local/bin/healthcheck`,
 # a 30-line std-only HTTP GET built below, so no shell or curl is needed for that either.

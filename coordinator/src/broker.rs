@@ -2,6 +2,8 @@
 //! limit), the dead-letter exchange and queue, the results exchange, publishing with
 //! confirms and listening for a run's result events.
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -23,8 +25,18 @@ use crate::CoordinatorError;
 const PERSISTENT: u8 = 2;
 
 pub async fn connect(amqp_url: &str) -> Result<Connection, CoordinatorError> {
-    Ok(Connection::connect(amqp_url, ConnectionProperties::default()).await?)
+    // A broker host that drops packets instead of refusing them would otherwise hold the
+    // connect for the kernel's TCP timeout (minutes), and with it everything waiting for the
+    // runs' connection: runs, `/readyz`, the fleet gauges, shutdown.
+    tokio::time::timeout(CONNECT_TIMEOUT, async {
+        Ok(Connection::connect(amqp_url, ConnectionProperties::default()).await?)
+    })
+    .await
+    .map_err(|_| CoordinatorError::BrokerConnectTimeout(CONNECT_TIMEOUT))?
 }
+
+/// Longest a connection to the broker may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Declares the batch queue and the priority lane's queue (durable quorum queues with the
 /// delivery limit, dead-lettering to the dead-letter exchange), the dead-letter exchange

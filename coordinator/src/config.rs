@@ -132,7 +132,7 @@ pub struct CoordinatorConfig {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub quarantine_small_floor: u64,
-    /// Address of the coordinator's HTTP face (`/healthz`, `/avatars/...`) under `serve`.
+    /// Address of `serve`'s HTTP face (`/healthz`, `/readyz`, the admin API, `/avatars/...`).
     #[arg(long, env = "DIRSYNC_HTTP_ADDR", default_value = "127.0.0.1:8480")]
     pub http_addr: std::net::SocketAddr,
     /// The URL at which Webex reaches that HTTP face; avatar URLs start with it. Avatars are

@@ -13,6 +13,8 @@ pub enum CoordinatorError {
     Broker(#[from] lapin::Error),
     #[error("broker refused to confirm the batch (nack)")]
     PublishNacked,
+    #[error("broker: no connection within {} s", .0.as_secs())]
+    BrokerConnectTimeout(Duration),
     #[error("graph token request failed: {0}")]
     GraphAuth(String),
     #[error("graph http {status}: {code}: {message}")]
@@ -81,7 +83,7 @@ impl CoordinatorError {
             Self::GraphTransport(e) => {
                 e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()
             }
-            Self::Broker(_) | Self::PublishNacked => true,
+            Self::Broker(_) | Self::PublishNacked | Self::BrokerConnectTimeout(_) => true,
             Self::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             _ => false,
         }

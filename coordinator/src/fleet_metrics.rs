@@ -26,7 +26,12 @@ pub async fn serve(runner: Runner, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = sample(&runner).await {
+        // Shutdown does not wait for a sample stuck on a dead broker or database.
+        let sampled = tokio::select! {
+            _ = cancel.cancelled() => return,
+            sampled = sample(&runner) => sampled,
+        };
+        if let Err(e) = sampled {
             tracing::warn!(error = %e, "cannot sample the fleet's gauges");
         }
     }

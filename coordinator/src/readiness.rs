@@ -17,7 +17,10 @@
 //! replaced, exactly as the next run would replace it ([`Runner::with_reconnect`]): a
 //! probe opens a connection only while the current one is broken, never otherwise, and
 //! a coordinator that lost RabbitMQ turns ready again once it is back even when no run is
-//! due (runs alone would reconnect only when one starts).
+//! due (runs alone would reconnect only when one starts). The broker, unlike Redis, is
+//! required: without it the coordinator cannot sync anything, so while RabbitMQ is down every
+//! coordinator leaves its Service, admin API and avatar URLs included (liveness stays green,
+//! so none is restarted, and they come back with the broker).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

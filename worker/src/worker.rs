@@ -117,6 +117,10 @@ impl Worker {
         );
 
         let mut tasks = JoinSet::new();
+        // Cut short the requeue holds of failed batches once the consumers are cancelled
+        // (not before: a batch requeued while this consumer still consumes could come straight
+        // back to it, to wait unprocessed in its prefetch until the channel closes).
+        let stopping = CancellationToken::new();
         // A dead publishing channel would make every batch fail: better to stop and let the
         // process be restarted with fresh channels.
         let mut health = tokio::time::interval(Duration::from_secs(1));
@@ -126,7 +130,7 @@ impl Worker {
                 () = shutdown.cancelled() => break Ok(()),
                 // The priority lane before anything else that is ready.
                 next = priority.next() => {
-                    if let Some(end) = self.dispatch(next, Lane::Priority, &mut tasks, &shutdown) {
+                    if let Some(end) = self.dispatch(next, Lane::Priority, &mut tasks, &stopping) {
                         break end;
                     }
                 }
@@ -138,7 +142,7 @@ impl Worker {
                     }
                 }
                 next = batches.next() => {
-                    if let Some(end) = self.dispatch(next, Lane::Batches, &mut tasks, &shutdown) {
+                    if let Some(end) = self.dispatch(next, Lane::Batches, &mut tasks, &stopping) {
                         break end;
                     }
                 }
@@ -155,6 +159,7 @@ impl Worker {
                 warn!(error = %e, "cannot cancel a consumer");
             }
         }
+        stopping.cancel();
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while let Some(joined) = tasks.join_next().await {
                 report_join(joined);
