@@ -182,15 +182,23 @@ impl Drop for TopologyGuard {
                 if let Ok(amqp) = lapin::Connection::connect(&amqp_url(), props).await
                     && let Ok(channel) = amqp.create_channel().await
                 {
-                    for queue in [topology.batch_queue(), topology.priority_queue()] {
+                    for queue in [
+                        topology.batch_queue(),
+                        topology.priority_queue(),
+                        topology.dead_letter_queue(),
+                    ] {
                         let _ = channel
                             .queue_delete(ShortString::from(queue), QueueDeleteOptions::default())
                             .await;
                     }
-                    let exchange = ShortString::from(topology.results_exchange());
-                    let _ = channel
-                        .exchange_delete(exchange, ExchangeDeleteOptions::default())
-                        .await;
+                    for exchange in [topology.results_exchange(), topology.dead_letter_exchange()] {
+                        let _ = channel
+                            .exchange_delete(
+                                ShortString::from(exchange),
+                                ExchangeDeleteOptions::default(),
+                            )
+                            .await;
+                    }
                     let _ = amqp.close(200, ShortString::from("cleanup")).await;
                 }
                 if let Ok(client) = redis::Client::open(redis_url())
