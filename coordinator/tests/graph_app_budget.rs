@@ -6,15 +6,13 @@
 mod common;
 
 use common::client;
+use common::fake_graph::{Calls, PAGE};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 
 use dirsync_coordinator::CoordinatorError;
 use dirsync_coordinator::graph::app_budget::{AppBudget, AppRate};
@@ -24,43 +22,18 @@ const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// The client id of [`common::client`]'s tenant.
 const APP: &str = "app";
 
-const PAGE: &str =
-    r#"{"@odata.deltaLink":"http://x/v1.0/users/delta?$deltatoken=d1","value":[{"id":"u1"}]}"#;
-
-/// A fake Graph whose `users/delta` always answers `status` with `headers`; its URL and
-/// how many pages were asked for.
+/// A fake Graph whose `users/delta` always answers `status` with `headers` (a page when
+/// `status` is a success); its URL and its calls.
 async fn fake_graph(
     status: StatusCode,
     headers: Vec<(&'static str, &'static str)>,
-) -> (String, Arc<AtomicU32>) {
-    let pages = Arc::new(AtomicU32::new(0));
-    let counted = pages.clone();
-    let app = Router::new()
-        .route(
-            "/{tenant}/oauth2/v2.0/token",
-            post(|| async {
-                axum::Json(serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "t"}))
-            }),
-        )
-        .route(
-            "/v1.0/users/delta",
-            get(move || {
-                let headers = headers.clone();
-                counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let body = if status.is_success() { PAGE } else { "{}" };
-                    let mut response = (status, body).into_response();
-                    for (k, v) in headers {
-                        response.headers_mut().insert(k, v.parse().unwrap());
-                    }
-                    response
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, pages)
+) -> (String, Arc<Calls>) {
+    common::fake_graph::fake_graph(move |_| {
+        let body = if status.is_success() { PAGE } else { "{}" };
+        let headers = headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        (status, headers, body.to_owned())
+    })
+    .await
 }
 
 /// A key prefix of one test's own.
@@ -97,7 +70,7 @@ async fn every_request_takes_a_slot_of_the_app_budget() {
     };
     let ours = AppBudget::new(REDIS_URL, &prefix, rate).unwrap();
     let theirs = AppBudget::new(REDIS_URL, &prefix, rate).unwrap();
-    let (url, pages) = fake_graph(StatusCode::OK, vec![]).await;
+    let (url, calls) = fake_graph(StatusCode::OK, vec![]).await;
     let client = client(&url).with_app_budget(Some(ours.clone()));
     for _ in 0..3 {
         client
@@ -105,7 +78,7 @@ async fn every_request_takes_a_slot_of_the_app_budget() {
             .await
             .unwrap();
     }
-    assert_eq!(pages.load(Ordering::SeqCst), 3);
+    assert_eq!(calls.pages.load(Ordering::SeqCst), 3);
     assert_eq!(ours.delayed(), 0, "within the burst");
     let wait = theirs.reserve(APP).await.unwrap();
     assert!(
@@ -166,7 +139,7 @@ async fn a_dead_redis_stops_nothing() {
         AppRate::per_second(0.01).unwrap(),
     )
     .unwrap();
-    let (url, pages) = fake_graph(StatusCode::OK, vec![]).await;
+    let (url, calls) = fake_graph(StatusCode::OK, vec![]).await;
     let client = client(&url).with_app_budget(Some(budget.clone()));
     for _ in 0..5 {
         client
@@ -174,7 +147,7 @@ async fn a_dead_redis_stops_nothing() {
             .await
             .unwrap();
     }
-    assert_eq!(pages.load(Ordering::SeqCst), 5);
+    assert_eq!(calls.pages.load(Ordering::SeqCst), 5);
     assert!(budget.is_failing());
     assert_eq!(budget.delayed(), 0, "unmetered, not held to one per 100 s");
 }

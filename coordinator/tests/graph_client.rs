@@ -4,71 +4,20 @@
 mod common;
 
 use common::client;
+use common::fake_graph::{PAGE, fake_graph, fake_graph_with_token_lifetime};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use dirsync_coordinator::CoordinatorError;
 use dirsync_coordinator::graph::{GraphClient, PageLink};
-
-#[derive(Default)]
-struct Calls {
-    tokens: AtomicU32,
-    pages: AtomicU32,
-}
-
-type Script = dyn Fn(u32) -> (StatusCode, Vec<(&'static str, String)>, String) + Send + Sync;
-
-/// Serves a token endpoint and a `users/delta` whose answer for call `n` is `script(n)`.
-async fn fake_graph(
-    script: impl Fn(u32) -> (StatusCode, Vec<(&'static str, String)>, String) + Send + Sync + 'static,
-) -> (String, Arc<Calls>) {
-    fake_graph_with_token_lifetime(3599, Arc::new(script)).await
-}
-
-/// [`fake_graph`] whose tokens say they expire in `expires_in` seconds.
-async fn fake_graph_with_token_lifetime(
-    expires_in: u64,
-    script: Arc<Script>,
-) -> (String, Arc<Calls>) {
-    let calls = Arc::new(Calls::default());
-    let (c1, c2) = (calls.clone(), calls.clone());
-    let app = Router::new()
-        .route(
-            "/{tenant}/oauth2/v2.0/token",
-            post(move || async move {
-                let n = c1.tokens.fetch_add(1, Ordering::SeqCst);
-                axum::Json(serde_json::json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": format!("t{n}")}))
-            }),
-        )
-        .route(
-            "/v1.0/users/delta",
-            get(move || async move {
-                let n = c2.pages.fetch_add(1, Ordering::SeqCst);
-                let (status, headers, body) = script(n);
-                let mut response = (status, body).into_response();
-                for (k, v) in headers {
-                    response.headers_mut().insert(k, v.parse().unwrap());
-                }
-                response
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, calls)
-}
-
-const PAGE: &str =
-    r#"{"@odata.deltaLink":"http://x/v1.0/users/delta?$deltatoken=d1","value":[{"id":"u1"}]}"#;
 
 #[tokio::test]
 async fn throttling_honours_decimal_retry_after_then_succeeds() {

@@ -1,8 +1,9 @@
 //! What the coordinator's integration tests share: a Graph client pointed at a fake Graph,
-//! and a fresh database per test (`db`). Each test binary uses a part of it.
+//! a scripted fake Graph (`fake_graph`), and a fresh database per test (`db`). Each test binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod db;
+pub mod fake_graph;
 
 use secrecy::SecretString;
 

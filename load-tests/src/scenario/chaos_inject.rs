@@ -189,33 +189,54 @@ impl Injector<'_> {
         Ok(n.max(0) as u64)
     }
 
+    /// A run of the cycle that is still enumerating and has published at least two batches
+    /// (mid-walk), with the coordinator process holding its lease; one other than `avoid`
+    /// when there is. `None` when there is none now (or the database does not answer).
+    async fn run_mid_walk(&self, avoid: Option<uuid::Uuid>) -> Option<MidWalk> {
+        let (tenant_id, run_id, batches_published, owner): (uuid::Uuid, uuid::Uuid, i32, String) =
+            sqlx::query_as(
+                "SELECT r.tenant_id, r.id, r.batches_published, t.lease_owner FROM runs r \
+                 JOIN tenants t ON t.id = r.tenant_id \
+                 WHERE r.tenant_id = ANY($1) AND r.started_at >= $2 AND r.kind <> 'on_demand' \
+                 AND r.state = 'enumerating' AND r.batches_published >= 2 \
+                 AND t.lease_owner IS NOT NULL \
+                 ORDER BY r.id IS NOT DISTINCT FROM $3 LIMIT 1",
+            )
+            .bind(&self.tenant_ids)
+            .bind(self.since)
+            .bind(avoid)
+            .fetch_optional(&self.stack.env.pool)
+            .await
+            .ok()??;
+        // The lease owner is `{host}:{pid}` (`dirsync_coordinator::cli::owner_name`).
+        let pid = owner.rsplit(':').next()?.parse().ok()?;
+        Some(MidWalk {
+            tenant_id,
+            run_id,
+            batches_published,
+            owner,
+            pid,
+        })
+    }
+
     /// Kills the coordinator process running a run that is still enumerating (and has
     /// published at least two batches: mid-walk), if there is one now.
     async fn kill_coordinator(&self, log: &mut ChaosLog) -> anyhow::Result<Option<FaultOutcome>> {
         let Some(coordinators) = self.coordinators else {
             return Ok(None);
         };
-        let found: Option<(uuid::Uuid, uuid::Uuid, i32, String)> = match sqlx::query_as(
-            "SELECT r.tenant_id, r.id, r.batches_published, t.lease_owner FROM runs r \
-             JOIN tenants t ON t.id = r.tenant_id \
-             WHERE r.tenant_id = ANY($1) AND r.started_at >= $2 AND r.kind <> 'on_demand' \
-             AND r.state = 'enumerating' AND r.batches_published >= 2 \
-             AND t.lease_owner IS NOT NULL LIMIT 1",
-        )
-        .bind(&self.tenant_ids)
-        .bind(self.since)
-        .fetch_optional(&self.stack.env.pool)
-        .await
-        {
-            Ok(found) => found,
-            Err(_) => return Ok(None),
-        };
-        let Some((tenant_id, run_id, batches_published, owner)) = found else {
+        let Some(target) = self.run_mid_walk(None).await else {
             return Ok(None);
         };
-        let pid = owner.rsplit(':').next().and_then(|p| p.parse::<u32>().ok());
+        let MidWalk {
+            tenant_id,
+            run_id,
+            batches_published,
+            pid,
+            ..
+        } = target;
         let pids = coordinators.pids().await;
-        let Some(index) = pid.and_then(|p| pids.iter().position(|&q| q == p)) else {
+        let Some(index) = pids.iter().position(|&q| q == pid) else {
             return Ok(None);
         };
         let new_pid = coordinators
@@ -251,27 +272,14 @@ impl Injector<'_> {
             return Ok(None);
         };
         let killed = log.killed_run.as_ref().map(|k| k.run_id);
-        let found: Option<(uuid::Uuid, uuid::Uuid, i32, String)> = match sqlx::query_as(
-            "SELECT r.tenant_id, r.id, r.batches_published, t.lease_owner FROM runs r \
-             JOIN tenants t ON t.id = r.tenant_id \
-             WHERE r.tenant_id = ANY($1) AND r.started_at >= $2 AND r.kind <> 'on_demand' \
-             AND r.state = 'enumerating' AND r.batches_published >= 2 \
-             AND t.lease_owner IS NOT NULL \
-             ORDER BY r.id IS NOT DISTINCT FROM $3 LIMIT 1",
-        )
-        .bind(&self.tenant_ids)
-        .bind(self.since)
-        .bind(killed)
-        .fetch_optional(&self.stack.env.pool)
-        .await
-        {
-            Ok(found) => found,
-            Err(_) => return Ok(None),
-        };
-        let Some((tenant_id, run_id, batches_published, owner)) = found else {
-            return Ok(None);
-        };
-        let Some(pid) = owner.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(MidWalk {
+            tenant_id,
+            run_id,
+            batches_published,
+            owner,
+            pid,
+        }) = self.run_mid_walk(killed).await
+        else {
             return Ok(None);
         };
         // From here until the process is replaced, the cycle's wait loop stands still. It
@@ -554,4 +562,14 @@ async fn shell(command: &str) -> anyhow::Result<String> {
         "{command}: done in {} ms",
         started.elapsed().as_millis()
     ))
+}
+
+/// A run mid-walk and the coordinator process holding its lease ([`Injector::run_mid_walk`]).
+struct MidWalk {
+    tenant_id: uuid::Uuid,
+    run_id: uuid::Uuid,
+    batches_published: i32,
+    /// The lease owner name of the process.
+    owner: String,
+    pid: u32,
 }
