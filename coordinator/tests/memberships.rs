@@ -13,22 +13,6 @@ use dirsync_coordinator::graph::groups::{GroupsDelta, MemberKind, parse_groups_p
 use dirsync_coordinator::memberships::{MembershipStore, StoredGroup};
 use dirsync_proto::TenantId;
 
-impl TestDb {
-    async fn tenant(&self) -> TenantId {
-        let tenant = TenantId::new();
-        sqlx::query(
-            "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
-             client_secret, scim_base_url, scim_token) \
-             VALUES ($1, 't', 'g', 'http://login', 'http://graph', 'c', 's', 'http://scim/v2', 'tok')",
-        )
-        .bind(tenant.0)
-        .execute(&self.pool)
-        .await
-        .unwrap();
-        tenant
-    }
-}
-
 /// A member entry: `"u1"` a user, `"g:g2"` a group, a leading `-` a removal.
 fn member(spec: &str) -> Value {
     let (removed, spec) = match spec.strip_prefix('-') {

@@ -5,7 +5,9 @@
 # Inputs: USERS, WORKERS, GROUPS (groups in the tenant), NESTING (their nesting depth),
 # SCIM_RATE (per-org requests/s, 0 = none), BUILD=0 (no cargo build), PERF=1 (record the coordinator and the first
 # worker with `perf record -g`, kept in the log directory), HEAPTRACK=1 (record the coordinator's
-# heap with heaptrack, kept there too; read it with `heaptrack_print`).
+# heap with heaptrack, kept there too; read it with `heaptrack_print`), BIN_DIR (take the
+# binaries from there instead of target/release, e.g. a copy of an earlier build, to compare
+# two builds back to back on the same machine; implies BUILD=0).
 set -euo pipefail
 USERS=${USERS:-300000}
 WORKERS=${WORKERS:-2}
@@ -13,10 +15,10 @@ GROUPS_N=${GROUPS:-0}
 NESTING=${NESTING:-0}
 scripts/services >/dev/null
 # BUILD=0 uses the binaries already in target/release.
-if [ "${BUILD:-1}" = 1 ]; then
+if [ "${BUILD:-1}" = 1 ] && [ -z "${BIN_DIR:-}" ]; then
   cargo build --release -q -p dirsync-coordinator -p dirsync-worker -p dirsync-load-tests --bins
 fi
-B=$PWD/target/release
+B=${BIN_DIR:-$PWD/target/release}
 RUN=measure$$
 WORK=$(mktemp -d)
 export DATABASE_URL=postgres://root@127.0.0.1:5432/$RUN
@@ -91,6 +93,15 @@ TENANT=$("$B/dirsync" --json tenant add --custom --authorize-later --name Measur
   --graph-base-url http://127.0.0.1:18081 --client-id app --client-secret s3cret \
   --scim-token tok --scim-url "http://127.0.0.1:18082/identity/scim/$ORG/v2" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+# The run id of the tenant's last completed sync (empty before the first), read without
+# python: the cycles poll it several times a second, and a python3 behind a version-manager
+# shim costs tens of milliseconds of CPU a call, CPU taken from the fleet being measured.
+last_sync_run() {
+  local status
+  status=$("$B/dirsync" --json tenant status "$TENANT" | tr -d ' \n') || return 1
+  if [[ $status =~ \"last_sync\":\{\"run_id\":\"([^\"]+)\" ]]; then echo "${BASH_REMATCH[1]}"; fi
+}
 
 # Peak RSS of the coordinator and the workers, as one JSON line.
 peak_rss() {

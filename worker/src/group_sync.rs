@@ -69,9 +69,10 @@ pub async fn sync_groups(
         .flat_map(|g| g.members.iter().map(String::as_str))
         .collect();
     let members: Vec<&str> = members.into_iter().collect();
+    // Joined from the keys, as in `crate::mirror`: one primary-key probe per member.
     let webex_of: HashMap<String, String> = sqlx::query_as(
-        "SELECT entra_id, webex_id FROM mirror_users \
-         WHERE tenant_id = $1 AND active AND entra_id = ANY($2)",
+        "SELECT m.entra_id, m.webex_id FROM UNNEST($2::text[]) AS k(entra_id) \
+         JOIN mirror_users m ON m.tenant_id = $1 AND m.entra_id = k.entra_id WHERE m.active",
     )
     .bind(tenant.0)
     .bind(&members)

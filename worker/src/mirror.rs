@@ -1,5 +1,12 @@
 //! Reads the mirror rows of a batch's users in one query, and the Webex ids of the users
 //! its entries refer to.
+//!
+//! The keys are joined from an `UNNEST`ed array rather than matched with `entra_id =
+//! ANY($2)`: for the latter, a custom plan (a connection's first five executions of a
+//! statement) can put only `tenant_id` in the index condition and filter every row of the
+//! tenant, when the table's statistics still say a tenant is a small share of it (a table
+//! filled by an initial cycle that autovacuum has not analyzed yet): 110 ms against 9 ms
+//! for 400 keys at 100,000 users. The join always probes the primary key once per key.
 
 use std::collections::HashMap;
 
@@ -23,8 +30,9 @@ pub async fn load_mirror(
         return Ok(HashMap::new());
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT entra_id, webex_id, content_hash, active, attributes FROM mirror_users \
-         WHERE tenant_id = $1 AND entra_id = ANY($2)",
+        "SELECT m.entra_id, m.webex_id, m.content_hash, m.active, m.attributes \
+         FROM UNNEST($2::text[]) AS k(entra_id) \
+         JOIN mirror_users m ON m.tenant_id = $1 AND m.entra_id = k.entra_id",
     )
     .bind(tenant.0)
     .bind(entra_ids)
@@ -55,7 +63,8 @@ pub async fn load_webex_ids(
         return Ok(HashMap::new());
     }
     Ok(sqlx::query_as(
-        "SELECT entra_id, webex_id FROM mirror_users WHERE tenant_id = $1 AND entra_id = ANY($2)",
+        "SELECT m.entra_id, m.webex_id FROM UNNEST($2::text[]) AS k(entra_id) \
+         JOIN mirror_users m ON m.tenant_id = $1 AND m.entra_id = k.entra_id",
     )
     .bind(tenant.0)
     .bind(entra_ids)

@@ -24,6 +24,9 @@ pub enum MirrorChange {
         content_hash: u64,
         active: bool,
         attributes: ScimAttributes,
+        /// The user had no mirror row when it was planned (a create): its row is inserted
+        /// rather than upserted (see [`crate::record`]).
+        created: bool,
     },
     /// Webex no longer has the user.
     Remove,

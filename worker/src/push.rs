@@ -86,6 +86,7 @@ pub(crate) async fn settle(
             content_hash: plan.content_hash,
             active: plan.active(),
             attributes: plan.effective.clone(),
+            created: matches!(plan.action, Action::Create),
         }),
     };
     let removed = |status: Status| UserResult {

@@ -6,6 +6,12 @@
 //! mirror deletions, the run stamp of every user seen (with its deferred manager reference,
 //! see [`crate::deferrals`]) and failed objects are each one bulk statement over UNNEST-ed
 //! arrays, sorted by entra id so that concurrent batches lock shared rows in the same order.
+//!
+//! The rows of users the batch created (no mirror row when planned: most of an initial
+//! cycle) are written by a plain `INSERT`, in a savepoint: `ON CONFLICT` costs PostgreSQL a
+//! speculative insertion per row, about 40 % more per row. Should another batch have
+//! inserted one of them meanwhile (a user in two pages at once), the savepoint is rolled
+//! back and they are upserted with the others.
 
 use dirsync_proto::{Counts, RunId, TenantId};
 use sqlx::PgPool;
@@ -15,6 +21,7 @@ use crate::error::WorkerError;
 use crate::hash::to_db;
 use crate::map::ScimAttributes;
 use crate::outcome::{MirrorChange, Status, UserResult, count};
+use tracing::debug;
 
 /// Identifies one batch of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +81,8 @@ pub struct MirrorUpsert<'a> {
     pub content_hash: u64,
     pub active: bool,
     pub attributes: &'a ScimAttributes,
+    /// No mirror row when planned: inserted first, upserted only on a conflict.
+    pub created: bool,
 }
 
 /// The rows a batch writes, each list sorted by entra id.
@@ -100,12 +109,14 @@ impl<'a> MirrorWrites<'a> {
                     content_hash,
                     active,
                     attributes,
+                    created,
                 }) => writes.upserts.push(MirrorUpsert {
                     entra_id: &r.entra_id,
                     webex_id,
                     content_hash: *content_hash,
                     active: *active,
                     attributes,
+                    created: *created,
                 }),
                 Some(MirrorChange::Remove) => writes.removed.push(&r.entra_id),
                 None => {}
@@ -200,19 +211,7 @@ pub async fn record_batch_with(
     }
 
     let writes = MirrorWrites::from_results(results);
-    let up_ids: Vec<&str> = writes.upserts.iter().map(|u| u.entra_id).collect();
-    let up_webex: Vec<&str> = writes.upserts.iter().map(|u| u.webex_id).collect();
-    let up_hash: Vec<i64> = writes
-        .upserts
-        .iter()
-        .map(|u| to_db(u.content_hash))
-        .collect();
-    let up_active: Vec<bool> = writes.upserts.iter().map(|u| u.active).collect();
-    let up_attrs: Vec<Json<&ScimAttributes>> =
-        writes.upserts.iter().map(|u| Json(u.attributes)).collect();
     let deferrals = refs.deferrals();
-    let up_deferred: Vec<Option<&str>> =
-        up_ids.iter().map(|id| deferrals.column_value(id)).collect();
     let removed = &writes.removed;
     let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
     let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
@@ -222,43 +221,41 @@ pub async fn record_batch_with(
     // A follow-up pass entry is not a sighting in Graph: stamping it would hide a user that
     // a full enumeration did not return.
     let sighting = (!refs.partial_pass).then_some(key.run.0);
-    if !up_ids.is_empty() {
-        sqlx::query(
-            // The upsert stamps the sighting too (one write per row, not two); the stamp
-            // only moves forward within a run, whatever order batches land in.
-            "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
-                 last_seen_run, last_seen_seq, deferred_manager) \
-             SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now(), $7, \
-                 CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END, u.deferred \
-             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[], $9::text[]) \
-                  AS u(entra_id, webex_id, content_hash, active, attributes, deferred) \
-             ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
-                 webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
-                 active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now(), \
-                 deferred_manager = COALESCE(EXCLUDED.deferred_manager, mirror_users.deferred_manager), \
-                 last_seen_seq = CASE WHEN $7::uuid IS NULL THEN mirror_users.last_seen_seq \
-                     WHEN mirror_users.last_seen_run = $7 THEN GREATEST(mirror_users.last_seen_seq, $8) \
-                     ELSE $8 END, \
-                 last_seen_run = COALESCE($7, mirror_users.last_seen_run)",
-        )
-        .bind(key.tenant.0)
-        .bind(&up_ids)
-        .bind(&up_webex)
-        .bind(&up_hash)
-        .bind(&up_active)
-        .bind(&up_attrs)
-        .bind(sighting)
-        .bind(seq)
-        .bind(&up_deferred)
-        .execute(&mut *tx)
-        .await?;
+    let rows = MirrorRows {
+        tenant: key.tenant,
+        sighting,
+        seq,
+        deferrals: &deferrals,
+    };
+    let (created, mut existing): (Vec<&MirrorUpsert>, Vec<&MirrorUpsert>) =
+        writes.upserts.iter().partition(|u| u.created);
+    if !created.is_empty() {
+        // A savepoint: a conflict rolls back these inserts, not the batch.
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match rows.write(&mut savepoint, INSERT_ROWS, &created).await {
+            Ok(()) => savepoint.commit().await?,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                debug!("a created user's mirror row exists already, upserting it");
+                savepoint.rollback().await?;
+                existing.extend(created);
+                existing.sort_by(|a, b| a.entra_id.cmp(b.entra_id));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !existing.is_empty() {
+        rows.write(&mut tx, UPSERT_ROWS, &existing).await?;
     }
     if !removed.is_empty() {
-        sqlx::query("DELETE FROM mirror_users WHERE tenant_id = $1 AND entra_id = ANY($2)")
-            .bind(key.tenant.0)
-            .bind(removed)
-            .execute(&mut *tx)
-            .await?;
+        // Joined from the keys, as in `crate::mirror`: one primary-key probe per user.
+        sqlx::query(
+            "DELETE FROM mirror_users m USING UNNEST($2::text[]) AS k(entra_id) \
+             WHERE m.tenant_id = $1 AND m.entra_id = k.entra_id",
+        )
+        .bind(key.tenant.0)
+        .bind(removed)
+        .execute(&mut *tx)
+        .await?;
     }
     // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone,
     // with their deferral if the batch changed it; a follow-up pass stamps nothing.
@@ -340,6 +337,76 @@ pub async fn record_batch_with(
     })
 }
 
+/// The mirror rows' columns, bound as arrays; `ON CONFLICT` is added for an upsert.
+macro_rules! insert_rows {
+    () => {
+        "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
+             last_seen_run, last_seen_seq, deferred_manager) \
+         SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now(), $7, \
+             CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END, u.deferred \
+         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[], $9::text[]) \
+              AS u(entra_id, webex_id, content_hash, active, attributes, deferred)"
+    };
+}
+
+/// New rows (users created by the batch).
+const INSERT_ROWS: &str = insert_rows!();
+
+/// Rows that may exist. The upsert stamps the sighting too (one write per row, not two);
+/// the stamp only moves forward within a run, whatever order batches land in.
+const UPSERT_ROWS: &str = concat!(
+    insert_rows!(),
+    " ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
+         webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
+         active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now(), \
+         deferred_manager = COALESCE(EXCLUDED.deferred_manager, mirror_users.deferred_manager), \
+         last_seen_seq = CASE WHEN $7::uuid IS NULL THEN mirror_users.last_seen_seq \
+             WHEN mirror_users.last_seen_run = $7 THEN GREATEST(mirror_users.last_seen_seq, $8) \
+             ELSE $8 END, \
+         last_seen_run = COALESCE($7, mirror_users.last_seen_run)"
+);
+
+/// What every mirror row of a batch is written with besides its own values.
+struct MirrorRows<'a> {
+    tenant: TenantId,
+    sighting: Option<uuid::Uuid>,
+    seq: i32,
+    deferrals: &'a crate::deferrals::Deferrals<'a>,
+}
+
+impl MirrorRows<'_> {
+    /// Writes `rows` (sorted by entra id) with `sql`, [`INSERT_ROWS`] or [`UPSERT_ROWS`].
+    async fn write(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        sql: &'static str,
+        rows: &[&MirrorUpsert<'_>],
+    ) -> Result<(), sqlx::Error> {
+        let ids: Vec<&str> = rows.iter().map(|u| u.entra_id).collect();
+        let webex: Vec<&str> = rows.iter().map(|u| u.webex_id).collect();
+        let hashes: Vec<i64> = rows.iter().map(|u| to_db(u.content_hash)).collect();
+        let active: Vec<bool> = rows.iter().map(|u| u.active).collect();
+        let attrs: Vec<Json<&ScimAttributes>> = rows.iter().map(|u| Json(u.attributes)).collect();
+        let deferred: Vec<Option<&str>> = ids
+            .iter()
+            .map(|id| self.deferrals.column_value(id))
+            .collect();
+        sqlx::query(sql)
+            .bind(self.tenant.0)
+            .bind(&ids)
+            .bind(&webex)
+            .bind(&hashes)
+            .bind(&active)
+            .bind(&attrs)
+            .bind(self.sighting)
+            .bind(self.seq)
+            .bind(&deferred)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +420,7 @@ mod tests {
                 content_hash: 7,
                 active: true,
                 attributes: ScimAttributes::new(),
+                created: false,
             }),
         }
     }

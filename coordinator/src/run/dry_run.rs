@@ -161,8 +161,10 @@ impl Runner {
         .await?
         .into_iter()
         .collect();
+        // Joined from the keys: one primary-key probe each, whatever the statistics.
         let mirrored: HashSet<String> = sqlx::query_scalar(
-            "SELECT entra_id FROM mirror_users WHERE tenant_id = $1 AND active AND entra_id = ANY($2)",
+            "SELECT m.entra_id FROM UNNEST($2::text[]) AS k(entra_id) \
+             JOIN mirror_users m ON m.tenant_id = $1 AND m.entra_id = k.entra_id WHERE m.active",
         )
         .bind(tenant.0)
         .bind(&ids)

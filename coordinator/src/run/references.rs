@@ -10,7 +10,7 @@
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use dirsync_proto::{SourceUser, TenantId};
+use dirsync_proto::{RunId, SourceUser, TenantId};
 
 use super::tracker::{Outbox, Tracker};
 use crate::CoordinatorError;
@@ -33,9 +33,10 @@ pub(super) async fn send(
     cancel: &CancellationToken,
 ) -> Result<u64, CoordinatorError> {
     let mut applied = 0u64;
-    let mut page = Some(pending(pool, tenant, None, REFERENCES_PER_BATCH).await?);
+    let run = outbox.run;
+    let mut page = Some(pending(pool, tenant, run, None, REFERENCES_PER_BATCH).await?);
     while let Some((refs, next)) = page.take() {
-        let following = read_after(pool, tenant, next);
+        let following = read_after(pool, tenant, run, next);
         page = if refs.is_empty() {
             following.await?
         } else {
@@ -55,11 +56,12 @@ pub(super) async fn send(
 async fn read_after(
     pool: &PgPool,
     tenant: TenantId,
+    run: RunId,
     after: Option<String>,
 ) -> Result<Option<(Vec<SourceUser>, Option<String>)>, CoordinatorError> {
     match after {
         Some(after) => Ok(Some(
-            pending(pool, tenant, Some(&after), REFERENCES_PER_BATCH).await?,
+            pending(pool, tenant, run, Some(&after), REFERENCES_PER_BATCH).await?,
         )),
         None => Ok(None),
     }

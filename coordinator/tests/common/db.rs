@@ -4,6 +4,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
+use dirsync_proto::TenantId;
+
 fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
 }
@@ -47,6 +49,21 @@ impl TestDb {
             .unwrap();
         dirsync_coordinator::db::migrate(&pool).await.unwrap();
         TestDb { pool, name }
+    }
+
+    /// A new tenant row with placeholder Graph and SCIM settings.
+    pub async fn tenant(&self) -> TenantId {
+        let tenant = TenantId::new();
+        sqlx::query(
+            "INSERT INTO tenants (id, name, graph_tenant_id, graph_login_url, graph_base_url, client_id, \
+             client_secret, scim_base_url, scim_token) \
+             VALUES ($1, 't', 'g', 'http://login', 'http://graph', 'c', 's', 'http://scim/v2', 'tok')",
+        )
+        .bind(tenant.0)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        tenant
     }
 }
 

@@ -133,6 +133,9 @@ struct FlagScenario {
     /// Up to this much more SCIM latency per request, uniformly at random.
     #[arg(long, default_value_t = 0)]
     scim_latency_jitter_ms: u64,
+    /// The SCIM simulator has no `/Bulk`: every user is its own request.
+    #[arg(long)]
+    scim_no_bulk: bool,
     /// Every Nth SCIM request answers 503.
     #[arg(long)]
     scim_fail_every: Option<u64>,
@@ -239,7 +242,7 @@ impl FlagScenario {
                     rate_limit_per_org: self.scim_rate,
                     latency_ms: self.scim_latency_ms,
                     latency_jitter_ms: self.scim_latency_jitter_ms,
-                    bulk: true,
+                    bulk: !self.scim_no_bulk,
                     fail_every: self.scim_fail_every,
                     error_rate: self.scim_error_rate,
                     throttle_rate: self.scim_throttle_rate,

@@ -30,8 +30,18 @@ pub(crate) fn upsert(id: &str, webex: &str, active: bool) -> UserResult {
             content_hash: content_hash(&attributes),
             active,
             attributes,
+            created: false,
         }),
     }
+}
+
+/// The result of a user the batch created (no mirror row when planned).
+pub(crate) fn created(id: &str, webex: &str, active: bool) -> UserResult {
+    let mut result = upsert(id, webex, active);
+    if let Some(MirrorChange::Upsert { created, .. }) = &mut result.mirror {
+        *created = true;
+    }
+    result
 }
 
 #[tokio::test]
@@ -199,4 +209,82 @@ async fn concurrent_batches_over_the_same_rows_do_not_deadlock() {
         assert!(a.is_ok(), "round {round}: {:?}", a.err());
         assert!(b.is_ok(), "round {round}: {:?}", b.err());
     }
+}
+
+/// Created users' rows are inserted; a row that another batch inserted in the meantime (the
+/// same user in two pages) is upserted instead, without failing the batch.
+#[tokio::test]
+async fn created_users_are_inserted_and_one_another_batch_created_meanwhile_is_upserted() {
+    let db = TestDb::new().await;
+    let (tenant, run) = db.seed("http://scim.invalid/v2", "tok", true).await;
+    let key = move |seq| BatchKey { tenant, run, seq };
+    let first = record_batch(
+        &db.pool,
+        key(0),
+        &[created("a", "w-a", true), created("b", "w-b", true)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.counts.synced, 2);
+
+    let second = record_batch(
+        &db.pool,
+        key(1),
+        &[created("b", "w-b2", false), created("c", "w-c", true)],
+    )
+    .await
+    .unwrap();
+    assert!(second.newly_recorded);
+    assert_eq!(second.counts.synced, 2);
+
+    let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let mirror = load_mirror(&db.pool, tenant, &ids).await.unwrap();
+    assert_eq!(mirror.len(), 3);
+    assert_eq!(mirror["a"].webex_id, "w-a");
+    assert_eq!(mirror["b"].webex_id, "w-b2");
+    assert!(!mirror["b"].active);
+    assert_eq!(mirror["b"].attributes, attrs("b", false));
+    assert_eq!(mirror["c"].webex_id, "w-c");
+    // Inserted and upserted rows are stamped alike, with the batch that wrote them last.
+    let stamps: Vec<(String, Option<uuid::Uuid>, Option<i32>)> = sqlx::query_as(
+        "SELECT entra_id, last_seen_run, last_seen_seq FROM mirror_users \
+         WHERE tenant_id = $1 ORDER BY entra_id",
+    )
+    .bind(tenant.0)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stamps,
+        vec![
+            ("a".to_string(), Some(run.0), Some(0)),
+            ("b".to_string(), Some(run.0), Some(1)),
+            ("c".to_string(), Some(run.0), Some(1)),
+        ]
+    );
+}
+
+/// Two batches that both created the same users record at once: one inserts, the other
+/// waits for it, finds the rows and upserts them. Both commit.
+#[tokio::test]
+async fn concurrent_batches_creating_the_same_users_both_commit() {
+    const ROWS: usize = 2000;
+    let db = TestDb::new().await;
+    let (tenant, run) = db.seed("http://scim.invalid/v2", "tok", true).await;
+    let ids: Vec<String> = (0..ROWS).map(|i| format!("u{i:05}")).collect();
+    let key = move |seq| BatchKey { tenant, run, seq };
+    let forward: Vec<UserResult> = ids.iter().map(|id| created(id, "w1", true)).collect();
+    let backward: Vec<UserResult> = ids.iter().rev().map(|id| created(id, "w2", true)).collect();
+    let (pool_a, pool_b) = (db.pool.clone(), db.pool.clone());
+    let a = tokio::spawn(async move { record_batch(&pool_a, key(1), &forward).await });
+    let b = tokio::spawn(async move { record_batch(&pool_b, key(2), &backward).await });
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(a.unwrap().counts.synced, ROWS as u64);
+    assert_eq!(b.unwrap().counts.synced, ROWS as u64);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM mirror_users WHERE tenant_id = $1")
+        .bind(tenant.0)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, ROWS as i64);
 }
