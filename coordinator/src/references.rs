@@ -8,10 +8,11 @@
 //! patches `manager.value`, and settles the deferral. A manager still missing
 //! (disabled, out of scope) stays deferred without failing anyone.
 //!
-//! Whether the manager is in Webex is only looked up for deferrals older than the run. A
-//! user the run's walk saw (stamped with the run) had its deferral decided during the walk,
-//! while later batches were still creating users: in an initial cycle that is every waiting
-//! user, and nearly all their managers were created after them. Those are sent without the
+//! Whether the manager is in Webex is only looked up for users the run's walk did not see.
+//! A user the walk saw (stamped with the run) had its deferral decided during the walk,
+//! while later batches were still creating users, or kept from an earlier run when its
+//! entry said nothing of its manager: in an initial cycle that is every waiting user, and
+//! nearly all their managers were created after them. Those are sent without the
 //! look-up (a random key probe per manager, the pass's costliest query: about a seventh of
 //! PostgreSQL's time in a 300,000-user initial cycle); the worker resolves the manager anyway and defers again the few whose
 //! manager is still missing. An older deferral whose manager is still missing is not sent,

@@ -5,7 +5,10 @@
 //! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
 //! mirror deletions, the run stamp of every user seen (with its deferred manager reference,
 //! see [`crate::deferrals`]) and failed objects are each one bulk statement over UNNEST-ed
-//! arrays, sorted by entra id so that concurrent batches lock shared rows in the same order.
+//! arrays, sorted by entra id so that concurrent batches lock shared rows in the same order
+//! within each statement. Across statements two batches can still wait on each other (two
+//! users each in two pages at once); PostgreSQL then aborts one with 40P01, a retryable
+//! error: that batch is redelivered, nothing is lost.
 //!
 //! The rows of users the batch created (no mirror row when planned: most of an initial
 //! cycle) are written by a plain `INSERT`, in a savepoint: `ON CONFLICT` costs PostgreSQL a
