@@ -44,21 +44,6 @@ fn prefix(test: &str) -> String {
     )
 }
 
-/// Removes the app's keys.
-async fn cleanup(budget: &AppBudget) {
-    let mut conn = redis::Client::open(REDIS_URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: i64 = redis::cmd("DEL")
-        .arg(budget.key(APP, "tat"))
-        .arg(budget.key(APP, "paused"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn every_request_takes_a_slot_of_the_app_budget() {
     // One request per 100 s with a burst of 3: the client's three pages go at once and
@@ -85,7 +70,7 @@ async fn every_request_takes_a_slot_of_the_app_budget() {
         wait > Duration::from_secs(50) && wait <= Duration::from_secs(100),
         "the burst is spent: {wait:?}"
     );
-    cleanup(&ours).await;
+    ours.forget(APP).await.unwrap();
 }
 
 #[tokio::test]
@@ -126,7 +111,7 @@ async fn only_a_429_naming_the_application_pauses_the_app_for_every_coordinator(
         } else {
             assert_eq!(wait, Duration::ZERO, "{scope:?}");
         }
-        cleanup(&ours).await;
+        ours.forget(APP).await.unwrap();
     }
 }
 

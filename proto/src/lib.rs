@@ -22,7 +22,7 @@ pub mod topology;
 
 pub use counts::Counts;
 pub use error::ProtoError;
-pub use gcra::{GCRA_PAUSE, GCRA_RESERVE};
+pub use gcra::{GCRA_PAUSE, GCRA_RESERVE, GcraRate};
 pub use group::{GroupCounts, SourceGroup};
 pub use hosts::AllowedHosts;
 pub use ids::{RunId, TenantId};

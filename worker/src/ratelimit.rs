@@ -29,22 +29,6 @@ use redis::aio::ConnectionManager;
 
 use crate::error::WorkerError;
 
-/// A priority request: goes now (or when the pause ends), ahead of the reserved slots, and
-/// takes a slot from the budget all the same. KEYS: tat, paused. ARGV: emission interval (µs).
-const RESERVE_PRIORITY: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local start = now
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > start then start = paused end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < start then tat = start end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return start - now
-";
-
 tokio::task_local! {
     /// Set for the work of a priority-lane delivery (see [`with_priority`]).
     static PRIORITY: bool;
@@ -62,30 +46,13 @@ fn is_priority() -> bool {
 }
 
 /// One org's budget: requests a second, and how many may go at once after a quiet spell.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OrgRate {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-impl OrgRate {
-    /// The time between two requests at the steady rate.
-    fn interval(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second.max(0.001))
-    }
-
-    /// How far ahead of the steady schedule a request may go: `burst - 1` intervals.
-    fn tolerance(&self) -> Duration {
-        self.interval() * self.burst.max(1).saturating_sub(1)
-    }
-}
+pub type OrgRate = dirsync_proto::GcraRate;
 
 /// The shared per-org budget. Cheap to clone; clones share the Redis connection.
 #[derive(Clone)]
 pub struct OrgRateLimiter {
     conn: ConnectionManager,
     reserve: Script,
-    reserve_priority: Script,
     pause: Script,
     prefix: String,
     rate: OrgRate,
@@ -105,7 +72,6 @@ impl OrgRateLimiter {
         OrgRateLimiter {
             conn,
             reserve: Script::new(dirsync_proto::GCRA_RESERVE),
-            reserve_priority: Script::new(RESERVE_PRIORITY),
             pause: Script::new(dirsync_proto::GCRA_PAUSE),
             prefix: topology.prefix().to_string(),
             rate,
@@ -124,16 +90,19 @@ impl OrgRateLimiter {
     /// [`with_priority`], a slot now (or when a pause ends).
     pub async fn reserve(&self, org: &str) -> Result<Duration, WorkerError> {
         let mut conn = self.conn.clone();
-        let script = if is_priority() {
-            &self.reserve_priority
+        // A priority request may go any distance ahead of the schedule: it goes now (or when
+        // a pause ends), and still takes the next slot from the others.
+        let tolerance = if is_priority() {
+            u64::MAX
         } else {
-            &self.reserve
+            self.rate.tolerance_micros()
         };
-        let wait_us: i64 = script
+        let wait_us: i64 = self
+            .reserve
             .key(self.key(org, "tat"))
             .key(self.key(org, "paused"))
-            .arg(micros(self.rate.interval()))
-            .arg(micros(self.rate.tolerance()))
+            .arg(self.rate.interval_micros())
+            .arg(tolerance)
             .invoke_async(&mut conn)
             .await?;
         Ok(Duration::from_micros(wait_us.max(0).unsigned_abs()))
@@ -165,25 +134,4 @@ impl OrgRateLimiter {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interval_and_tolerance() {
-        // (per_second, burst, interval µs, tolerance µs)
-        let cases = [
-            (200.0, 1, 5_000, 0),
-            (200.0, 5, 5_000, 20_000),
-            (50.0, 10, 20_000, 180_000),
-            (0.5, 0, 2_000_000, 0),
-        ];
-        for (per_second, burst, interval, tolerance) in cases {
-            let rate = OrgRate { per_second, burst };
-            assert_eq!(micros(rate.interval()), interval, "{rate:?}");
-            assert_eq!(micros(rate.tolerance()), tolerance, "{rate:?}");
-        }
-    }
 }

@@ -60,36 +60,7 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 pub const REDIS_RETRY: Duration = Duration::from_secs(10);
 
 /// An app's budget: requests a second, and how many may go at once after a quiet spell.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AppRate {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-impl AppRate {
-    /// `per_second` with a burst of one second of it; `None` when the rate is 0 (off) or not
-    /// a positive number.
-    pub fn per_second(per_second: f64) -> Option<Self> {
-        (per_second.is_finite() && per_second > 0.0).then(|| AppRate {
-            per_second,
-            // Saturating float-to-int conversion; at least one request.
-            burst: (per_second.ceil() as u32).max(1),
-        })
-    }
-
-    /// Microseconds between two requests at the steady rate, rounded up (the Lua script
-    /// takes whole microseconds; rounding down would exceed the rate).
-    pub fn interval_micros(&self) -> u64 {
-        // Saturating conversion; at least 1 µs.
-        ((1e6 / self.per_second).ceil() as u64).max(1)
-    }
-
-    /// How far ahead of the steady schedule a request may go: `burst - 1` intervals.
-    pub fn tolerance_micros(&self) -> u64 {
-        self.interval_micros()
-            .saturating_mul(u64::from(self.burst.max(1) - 1))
-    }
-}
+pub type AppRate = dirsync_proto::GcraRate;
 
 /// The app-wide budgets of every app registration this process talks to Graph as. Cheap to
 /// clone; clones share the Redis connection and the failure state.
@@ -156,6 +127,17 @@ impl AppBudget {
     /// The Redis key `what` (`tat`, `paused`) of the app `client_id`.
     pub fn key(&self, client_id: &str, what: &str) -> String {
         format!("{}:{{graph-app:{client_id}}}:{what}", self.inner.prefix)
+    }
+
+    /// Forgets the app's schedule and pause (both keys), as if it had been idle for long.
+    pub async fn forget(&self, client_id: &str) -> Result<(), redis::RedisError> {
+        let mut conn = self.inner.conn.clone();
+        let _: i64 = redis::cmd("DEL")
+            .arg(self.key(client_id, "tat"))
+            .arg(self.key(client_id, "paused"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Reserves the app's next slot and returns how long to wait for it; `None` when Redis
@@ -284,7 +266,16 @@ mod tests {
 
     const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
-    /// A key prefix of its own for one test, and the keys it used removed at the end.
+    /// The waits of `n` reservations in a row.
+    async fn reserve_n(budget: &AppBudget, app: &str, n: usize) -> Vec<Duration> {
+        let mut waits = Vec::new();
+        for _ in 0..n {
+            waits.push(budget.reserve(app).await.expect("redis is up"));
+        }
+        waits
+    }
+
+    /// A key prefix of its own for one test (each test forgets its apps at the end).
     struct Isolated {
         prefix: String,
     }
@@ -294,20 +285,6 @@ mod tests {
             Isolated {
                 prefix: format!("dirsync-test-app-budget-{name}-{}", uuid::Uuid::new_v4()),
             }
-        }
-
-        async fn cleanup(&self, budget: &AppBudget, client_id: &str) {
-            let mut conn = redis::Client::open(REDIS_URL)
-                .unwrap()
-                .get_multiplexed_async_connection()
-                .await
-                .unwrap();
-            let _: i64 = redis::cmd("DEL")
-                .arg(budget.key(client_id, "tat"))
-                .arg(budget.key(client_id, "paused"))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
         }
     }
 
@@ -321,26 +298,6 @@ mod tests {
         assert!(worst_ru <= f64::from(APP_RU_PER_20S), "{worst_ru}");
         // And the global 130,000 requests per 10 s.
         assert!(10.0 * rate.per_second + f64::from(rate.burst) <= 130_000.0);
-    }
-
-    #[test]
-    fn intervals_round_up_and_zero_is_off() {
-        // (per second, interval µs, tolerance µs)
-        let cases = [
-            (1.0, 1_000_000, 0),
-            (3.0, 333_334, 666_668),
-            (3_500.0, 286, 286 * 3_499),
-            (0.01, 100_000_000, 0),
-            (1e9, 1, 999_999_999),
-        ];
-        for (per_second, interval, tolerance) in cases {
-            let rate = AppRate::per_second(per_second).unwrap();
-            assert_eq!(rate.interval_micros(), interval, "{rate:?}");
-            assert_eq!(rate.tolerance_micros(), tolerance, "{rate:?}");
-        }
-        for off in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert_eq!(AppRate::per_second(off), None, "{off}");
-        }
     }
 
     #[test]
@@ -382,22 +339,7 @@ mod tests {
         let interval = Duration::from_micros(rate.interval_micros());
         let a = AppBudget::new(REDIS_URL, &test.prefix, rate).unwrap();
         let b = AppBudget::new(REDIS_URL, &test.prefix, rate).unwrap();
-        let (from_a, from_b) = tokio::join!(
-            async {
-                let mut waits = Vec::new();
-                for _ in 0..5 {
-                    waits.push(a.reserve("app-1").await.expect("redis is up"));
-                }
-                waits
-            },
-            async {
-                let mut waits = Vec::new();
-                for _ in 0..5 {
-                    waits.push(b.reserve("app-1").await.expect("redis is up"));
-                }
-                waits
-            },
-        );
+        let (from_a, from_b) = tokio::join!(reserve_n(&a, "app-1", 5), reserve_n(&b, "app-1", 5));
         let mut waits: Vec<Duration> = from_a.iter().chain(&from_b).copied().collect();
         waits.sort();
         // Slot n starts n intervals after the first reservation; a wait is that less the
@@ -416,8 +358,8 @@ mod tests {
         }
         // Another app registration has a budget of its own.
         assert_eq!(a.reserve("app-2").await, Some(Duration::ZERO));
-        test.cleanup(&a, "app-1").await;
-        test.cleanup(&a, "app-2").await;
+        a.forget("app-1").await.unwrap();
+        a.forget("app-2").await.unwrap();
     }
 
     #[tokio::test]
@@ -429,10 +371,7 @@ mod tests {
         };
         let interval = Duration::from_micros(rate.interval_micros());
         let budget = AppBudget::new(REDIS_URL, &test.prefix, rate).unwrap();
-        let mut waits = Vec::new();
-        for _ in 0..5 {
-            waits.push(budget.reserve("app").await.unwrap());
-        }
+        let waits = reserve_n(&budget, "app", 5).await;
         assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
         // The 4th and 5th take the 1st and 2nd slots after the burst.
         for (wait, slot) in waits[3..].iter().zip([1, 2]) {
@@ -441,7 +380,7 @@ mod tests {
                 "{waits:?}"
             );
         }
-        test.cleanup(&budget, "app").await;
+        budget.forget("app").await.unwrap();
     }
 
     #[tokio::test]
@@ -463,8 +402,8 @@ mod tests {
         assert!(a.reserve("app").await.unwrap() > pause - Duration::from_secs(60));
         // Another app is not paused.
         assert_eq!(a.reserve("other-app").await, Some(Duration::ZERO));
-        test.cleanup(&a, "app").await;
-        test.cleanup(&a, "other-app").await;
+        a.forget("app").await.unwrap();
+        a.forget("other-app").await.unwrap();
     }
 
     #[tokio::test]
