@@ -274,11 +274,18 @@ impl Deactivations {
             max_count: t.try_get::<i32, _>("guard_max_count")?.max(0) as u32,
             max_percent: t.try_get::<i32, _>("guard_max_percent")?.max(0) as u32,
         };
-        let active: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM mirror_users WHERE tenant_id = $1 AND active")
-                .bind(tenant.0)
-                .fetch_one(&mut *tx)
-                .await?;
+        // The tenant's active users, counted only when a decision needs them: the count
+        // reads every row of the tenant (half a second at 300,000 users), which an
+        // incremental run without deactivations would pay for nothing.
+        let count_active = async |tx: &mut sqlx::PgConnection| -> Result<u64, sqlx::Error> {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM mirror_users WHERE tenant_id = $1 AND active",
+            )
+            .bind(tenant.0)
+            .fetch_one(tx)
+            .await?;
+            Ok(active.max(0) as u64)
+        };
         // Where the run's full enumeration began, for a run that has one.
         let mut full_from = None;
         if kind == RunKind::Initial {
@@ -293,7 +300,12 @@ impl Deactivations {
             .bind(total as i32)
             .fetch_one(&mut *tx)
             .await?;
-            if guard::empty_read(seen as u64, active as u64) {
+            // Only a run that saw nobody can be an empty read.
+            let active = match seen {
+                0 => count_active(&mut tx).await?,
+                _ => 0,
+            };
+            if guard::empty_read(seen.max(0) as u64, active) {
                 tx.rollback().await?;
                 let why = format!(
                     "graph returned no users for a tenant with {active} active users; \
@@ -353,7 +365,12 @@ impl Deactivations {
         .bind(tenant.0)
         .fetch_one(&mut *tx)
         .await?;
-        let verdict = guard::judge(thresholds, count as u64, active as u64);
+        let active = if count > 0 {
+            count_active(&mut tx).await?
+        } else {
+            0
+        };
+        let verdict = guard::judge(thresholds, count as u64, active);
         let held = verdict.holds();
         let reason = held.then(|| {
             format!(

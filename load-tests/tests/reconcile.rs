@@ -180,6 +180,52 @@ async fn over_the_threshold(label: &str) -> (Stack, BTreeSet<String>, BTreeSet<S
     (stack, active_before, doomed)
 }
 
+/// The percent rule needs the tenant's active users, which the coordinator counts only for a
+/// run with deactivations: the count must be there when it matters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_the_percent_threshold_is_held_with_the_active_count() {
+    let stack = stack(StackOptions {
+        guard: Some(Thresholds {
+            max_count: 1_000,
+            max_percent: 5,
+        }),
+        ..StackOptions::new("reconcile_percent", 300)
+    })
+    .await;
+    assert!(stack.cycle("initial", None).await.unwrap().converged);
+    let (active_before, _) = stack.webex_users();
+    // An unchanged cycle has no deactivation to judge, and passes.
+    let unchanged = stack.cycle("unchanged", None).await.unwrap();
+    assert_eq!(unchanged.scim_writes, 0);
+    stack
+        .change(&ChangeStep {
+            soft_deletes: 25,
+            ..Default::default()
+        })
+        .unwrap();
+    let run = held_run(stack.cycle("held", None).await);
+    let (count, reason): (Option<i32>, Option<String>) =
+        sqlx::query_as("SELECT deactivations, hold_reason FROM runs WHERE id = $1")
+            .bind(run.0)
+            .fetch_one(&stack.env.pool)
+            .await
+            .unwrap();
+    let count = count.expect("the run's deactivations are decided");
+    assert!(count > 10, "{count} deactivations");
+    let reason = reason.expect("a held run says why");
+    let expected = format!("{count} of {} active users", active_before.len());
+    assert!(
+        reason.contains(&expected),
+        "{reason:?} should name {expected:?}"
+    );
+    assert_eq!(
+        stack.webex_users().0,
+        active_before,
+        "nothing deactivated while held"
+    );
+    stack.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_run_pushes_its_deactivations_once_approved() {
     let (stack, active_before, _) = over_the_threshold("reconcile_approve").await;

@@ -250,7 +250,7 @@ fn planning(c: &mut Criterion) {
 fn bulk_bytes(operations: Vec<BulkOperation>) -> usize {
     BulkRequest::split(operations)
         .iter()
-        .map(|request| serde_json::to_vec(&request.body()).unwrap().len())
+        .map(|request| request.to_bytes().len())
         .sum()
 }
 

@@ -54,7 +54,7 @@ pub async fn push(
             .map(|()| None),
         Action::Delete { webex_id } => client.delete_user(webex_id).await.map(|()| None),
     };
-    settle(client, entra_id, &plan, first).await
+    settle(client, entra_id, plan, first).await
 }
 
 /// The changes of a deactivation: `active` = false.
@@ -71,22 +71,30 @@ pub(crate) fn create_resource(attributes: &ScimAttributes) -> Result<Value, Work
 }
 
 /// The user's result once its plan's first request was answered `first`, making the
-/// follow-up requests that answer calls for (adoption, re-creation).
+/// follow-up requests that answer calls for (adoption, re-creation). The plan is consumed:
+/// its attributes move into the mirror change rather than being copied.
 pub(crate) async fn settle(
     client: &ScimClient,
     entra_id: String,
-    plan: &Plan,
+    plan: Plan,
     first: FirstAttempt,
 ) -> Result<UserResult, WorkerError> {
-    let upsert = |webex_id: String| UserResult {
+    let active = plan.active();
+    let Plan {
+        action,
+        effective,
+        content_hash,
+    } = plan;
+    let created = matches!(action, Action::Create);
+    let upsert = |webex_id: String, attributes: ScimAttributes| UserResult {
         entra_id: entra_id.clone(),
         status: Status::Synced,
         mirror: Some(MirrorChange::Upsert {
             webex_id,
-            content_hash: plan.content_hash,
-            active: plan.active(),
-            attributes: plan.effective.clone(),
-            created: matches!(plan.action, Action::Create),
+            content_hash,
+            active,
+            attributes,
+            created,
         }),
     };
     let removed = |status: Status| UserResult {
@@ -103,29 +111,29 @@ pub(crate) async fn settle(
     };
     let not_found = |e: &WorkerError| e.scim_status() == Some(404);
 
-    match (&plan.action, first) {
+    match (action, first) {
         (Action::Skip(_), _) => Ok(UserResult::skipped(entra_id.clone())),
-        (Action::Fail(reason), _) => Ok(UserResult::failed(entra_id.clone(), reason.clone())),
-        (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id)),
-        (Action::Create, Ok(None)) => match created_id(client, &plan.effective).await {
-            Ok(webex_id) => Ok(upsert(webex_id)),
+        (Action::Fail(reason), _) => Ok(UserResult::failed(entra_id.clone(), reason)),
+        (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id, effective)),
+        (Action::Create, Ok(None)) => match created_id(client, &effective).await {
+            Ok(webex_id) => Ok(upsert(webex_id, effective)),
             Err(e) => failed(e),
         },
-        (Action::Create, Err(e)) => match adopt_on_conflict(client, &plan.effective, e).await {
-            Ok(webex_id) => Ok(upsert(webex_id)),
+        (Action::Create, Err(e)) => match adopt_on_conflict(client, &effective, e).await {
+            Ok(webex_id) => Ok(upsert(webex_id, effective)),
             Err(e) => failed(e),
         },
-        (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id.clone())),
+        (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id, effective)),
         // Deleted in Webex behind our back: an active user is re-created in full.
-        (Action::Patch { .. }, Err(e)) if not_found(&e) && plan.active() => {
-            match create_or_adopt(client, &plan.effective).await {
-                Ok(webex_id) => Ok(upsert(webex_id)),
+        (Action::Patch { .. }, Err(e)) if not_found(&e) && active => {
+            match create_or_adopt(client, &effective).await {
+                Ok(webex_id) => Ok(upsert(webex_id, effective)),
                 Err(e) => failed(e),
             }
         }
         (Action::Patch { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
         (Action::Patch { .. }, Err(e)) => failed(e),
-        (Action::Deactivate { webex_id }, Ok(_)) => Ok(upsert(webex_id.clone())),
+        (Action::Deactivate { webex_id }, Ok(_)) => Ok(upsert(webex_id, effective)),
         // Nothing left to deactivate.
         (Action::Deactivate { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
         (Action::Deactivate { .. }, Err(e)) => failed(e),

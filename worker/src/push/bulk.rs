@@ -90,7 +90,7 @@ pub async fn push_all(
         .map(|step| async move {
             match step {
                 Step::Single(entra_id, plan) => push(client, entra_id, plan).await,
-                Step::Settle(entra_id, plan, first) => settle(client, entra_id, &plan, first).await,
+                Step::Settle(entra_id, plan, first) => settle(client, entra_id, plan, first).await,
             }
         })
         .buffer_unordered(concurrency)

@@ -22,7 +22,7 @@ use tracing::debug;
 use super::body::patch_request;
 use super::bulk::{BulkOutcome, BulkRequest, parse_bulk_response};
 use super::retry::RetryPolicy;
-use super::wire::{ListResponse, UserResource, filter_string};
+use super::wire::{ListResponse, UserResource, filter_string, json_bytes};
 use crate::error::WorkerError;
 use crate::map::ScimAttributes;
 use crate::ratelimit::OrgRateLimiter;
@@ -182,7 +182,7 @@ impl ScimClient {
         if !self.bulk.is_supported() {
             return Ok(None);
         }
-        let body = request.body();
+        let body = request.to_bytes();
         // 501 is a 5xx but no passing state: the endpoint is not there, so no retries.
         let missing = |e: &WorkerError| matches!(e.scim_status(), Some(404 | 405 | 501));
         match self
@@ -216,7 +216,11 @@ impl ScimClient {
     /// `POST /Users`.
     pub async fn create_user(&self, resource: &Value) -> Result<UserResource, WorkerError> {
         let body = self
-            .send(Method::POST, self.url(&["Users"]), Some(resource))
+            .send(
+                Method::POST,
+                self.url(&["Users"]),
+                Some(&json_bytes(resource)),
+            )
             .await?;
         serde_json::from_slice(&body)
             .map_err(|e| WorkerError::ScimResponse(format!("create user: {e}")))
@@ -275,7 +279,7 @@ impl ScimClient {
 
     /// `PATCH /Users/{id}` replacing each changed path.
     pub async fn patch_user(&self, id: &str, changes: &ScimAttributes) -> Result<(), WorkerError> {
-        let body = patch_request(changes);
+        let body = json_bytes(&patch_request(changes));
         self.send(Method::PATCH, self.url(&["Users", id]), Some(&body))
             .await
             .map(drop)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::ScimClient;
-use super::wire::{ListResponse, PATCH_OP_SCHEMA, filter_string};
+use super::wire::{ListResponse, PATCH_OP_SCHEMA, filter_string, json_bytes};
 use crate::error::WorkerError;
 
 pub const CORE_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -87,7 +87,11 @@ impl ScimClient {
     ) -> Result<GroupResource, WorkerError> {
         let body = group_resource(display_name, external_id, members);
         let created = self
-            .send(Method::POST, self.url(&["Groups"]), Some(&body))
+            .send(
+                Method::POST,
+                self.url(&["Groups"]),
+                Some(&json_bytes(&body)),
+            )
             .await?;
         let group: GroupResource = serde_json::from_slice(&created)
             .map_err(|e| WorkerError::ScimResponse(format!("create group: {e}")))?;
@@ -129,8 +133,12 @@ impl ScimClient {
         remove: &[String],
     ) -> Result<(), WorkerError> {
         for body in member_patches(add, remove) {
-            self.send(Method::PATCH, self.url(&["Groups", id]), Some(&body))
-                .await?;
+            self.send(
+                Method::PATCH,
+                self.url(&["Groups", id]),
+                Some(&json_bytes(&body)),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -138,9 +146,13 @@ impl ScimClient {
     /// Renames a group.
     pub async fn rename_group(&self, id: &str, display_name: &str) -> Result<(), WorkerError> {
         let body = rename_patch(display_name);
-        self.send(Method::PATCH, self.url(&["Groups", id]), Some(&body))
-            .await
-            .map(drop)
+        self.send(
+            Method::PATCH,
+            self.url(&["Groups", id]),
+            Some(&json_bytes(&body)),
+        )
+        .await
+        .map(drop)
     }
 
     /// `DELETE /Groups/{id}`.

@@ -1,17 +1,24 @@
-//! SCIM 2.0 wire types the client reads, and the error body parser.
+//! SCIM 2.0 wire types the client reads, the request body encoder, and the error body parser.
 //!
 //! Responses are read leniently: only the fields the worker needs are typed, and an error
 //! body that is not SCIM-shaped still yields a usable reason (a short excerpt of it).
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::WorkerError;
 
 pub const CORE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A request body's bytes, serialized once and sent as is by every attempt.
+pub fn json_bytes(value: &impl Serialize) -> Vec<u8> {
+    // Only JSON values and the client's own wire structs come here: every map key is a
+    // string, so serde_json has nothing to refuse.
+    serde_json::to_vec(value).expect("a json body with string keys always serializes")
+}
 
 /// The part of a SCIM user resource the worker needs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -11,7 +11,6 @@ use backon::Retryable;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::ExposeSecret;
-use serde_json::Value;
 use tracing::{Instrument, debug, field, info_span, warn};
 
 use super::ScimClient;
@@ -27,7 +26,7 @@ impl ScimClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> Result<Vec<u8>, WorkerError> {
         self.send_when(method, url, body, WorkerError::is_retryable)
             .await
@@ -38,7 +37,7 @@ impl ScimClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
         retry_if: impl FnMut(&WorkerError) -> bool,
     ) -> Result<Vec<u8>, WorkerError> {
         let mut slept = Duration::ZERO;
@@ -71,7 +70,7 @@ impl ScimClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
         resend_count: u32,
     ) -> Result<Vec<u8>, WorkerError> {
         // Before the token goes anywhere (never retried: not retryable).
@@ -122,7 +121,7 @@ impl ScimClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> Result<(u16, Vec<u8>), WorkerError> {
         let mut request = self
             .http
@@ -131,7 +130,7 @@ impl ScimClient {
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
-                .body(body.to_string());
+                .body(body.to_vec());
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
