@@ -18,7 +18,6 @@
 
 use dirsync_proto::{Counts, RunId, TenantId};
 use sqlx::PgPool;
-use sqlx::types::Json;
 
 use crate::error::WorkerError;
 use crate::hash::to_db;
@@ -345,9 +344,9 @@ macro_rules! insert_rows {
     () => {
         "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
              last_seen_run, last_seen_seq, deferred_manager) \
-         SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes, now(), $7, \
+         SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes::json, now(), $7, \
              CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END, u.deferred \
-         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::jsonb[], $9::text[]) \
+         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $9::text[]) \
               AS u(entra_id, webex_id, content_hash, active, attributes, deferred)"
     };
 }
@@ -389,7 +388,13 @@ impl MirrorRows<'_> {
         let webex: Vec<&str> = rows.iter().map(|u| u.webex_id).collect();
         let hashes: Vec<i64> = rows.iter().map(|u| to_db(u.content_hash)).collect();
         let active: Vec<bool> = rows.iter().map(|u| u.active).collect();
-        let attrs: Vec<Json<&ScimAttributes>> = rows.iter().map(|u| Json(u.attributes)).collect();
+        // Sent as text for the `json` column: a `jsonb` parameter would be parsed into jsonb
+        // and printed back (migration 22).
+        let attrs = rows
+            .iter()
+            .map(|u| serde_json::to_string(u.attributes))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let deferred: Vec<Option<&str>> = ids
             .iter()
             .map(|id| self.deferrals.column_value(id))
