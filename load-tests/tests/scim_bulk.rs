@@ -80,6 +80,7 @@ fn user(i: usize) -> ScimAttributes {
 fn plan(action: Action, effective: ScimAttributes) -> Plan {
     Plan {
         action,
+        json: serde_json::to_string(&effective).unwrap(),
         effective,
         content_hash: 7,
     }

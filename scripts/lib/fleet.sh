@@ -94,12 +94,14 @@ TENANT=$("$B/dirsync" --json tenant add --custom --authorize-later --name Measur
   --scim-token tok --scim-url "http://127.0.0.1:18082/identity/scim/$ORG/v2" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-# The run id of the tenant's last completed sync (empty before the first), read without
-# python: the cycles poll it several times a second, and a python3 behind a version-manager
-# shim costs tens of milliseconds of CPU a call, CPU taken from the fleet being measured.
+# The run id of the tenant's last completed sync (empty before the first), read from the
+# API with curl: the cycles poll it several times a second, and a `dirsync` or python3
+# process a call (the CLI loads the system's root certificates first) costs tens of
+# milliseconds of CPU, taken from the fleet being measured.
 last_sync_run() {
   local status
-  status=$("$B/dirsync" --json tenant status "$TENANT" | tr -d ' \n') || return 1
+  status=$(curl -sf -H "Authorization: Bearer $DIRSYNC_API_TOKEN" \
+    "$DIRSYNC_API_URL/tenants/$TENANT/status?limit=1" | tr -d ' \n') || return 1
   if [[ $status =~ \"last_sync\":\{\"run_id\":\"([^\"]+)\" ]]; then echo "${BASH_REMATCH[1]}"; fi
 }
 

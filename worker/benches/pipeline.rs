@@ -113,7 +113,7 @@ fn mapping(c: &mut Criterion) {
     let users = users::source_users(N);
     let tenant = expression_mapping();
     for user in &users {
-        let mapped = map_user_with(user, Some(&tenant));
+        let mapped = map_user_with(user, Some(&tenant), false);
         assert_eq!(mapped.error, None);
         assert!(mapped.always.len() >= 10, "{:?}", mapped.always);
     }
@@ -122,14 +122,14 @@ fn mapping(c: &mut Criterion) {
     group.bench_function("default", |b| {
         b.iter(|| {
             for user in black_box(&users) {
-                black_box(map_user_with(user, None));
+                black_box(map_user_with(user, None, false));
             }
         })
     });
     group.bench_function("expressions", |b| {
         b.iter(|| {
             for user in black_box(&users) {
-                black_box(map_user_with(user, Some(&tenant)));
+                black_box(map_user_with(user, Some(&tenant), false));
             }
         })
     });
@@ -140,7 +140,7 @@ fn hashing(c: &mut Criterion) {
     let users = users::source_users(N);
     let mapped: Vec<ScimAttributes> = users
         .iter()
-        .map(|u| map_user_with(u, None).always)
+        .map(|u| map_user_with(u, None, false).always)
         .collect();
     let mut group = c.benchmark_group("content_hash_200_users");
     group.throughput(Throughput::Elements(N as u64));
@@ -166,7 +166,7 @@ fn diffing(c: &mut Criterion) {
         users
             .iter()
             .map(|u| {
-                let mut mapped = map_user_with(u, None).always;
+                let mut mapped = map_user_with(u, None, false).always;
                 if let Some(m) = u.str_attr("manager") {
                     mapped.insert(
                         MANAGER.to_string(),

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::scim::path::parse_path;
 
-use crate::hash::content_hash;
+use crate::hash::hashed_json;
 use crate::map::{ACTIVE, ScimAttributes, WORK_EMAIL, active_of};
 
 /// What the mirror says dirsync last wrote to Webex for one Entra user.
@@ -70,6 +70,8 @@ pub struct Plan {
     /// What the mirror records after success: mirror attributes overlaid with new values.
     pub effective: ScimAttributes,
     pub content_hash: u64,
+    /// `effective` as the canonical JSON `content_hash` hashes: the mirror row's text.
+    pub json: String,
 }
 
 impl Plan {
@@ -78,12 +80,23 @@ impl Plan {
         active_of(&self.effective).unwrap_or(true)
     }
 
+    /// A user the tenant's mapping failed on: nothing is pushed nor recorded.
+    pub fn failed(reason: String, effective: ScimAttributes) -> Self {
+        Plan {
+            action: Action::Fail(reason),
+            effective,
+            content_hash: 0,
+            json: String::new(),
+        }
+    }
+
     fn new(action: Action, effective: ScimAttributes) -> Self {
-        let content_hash = content_hash(&effective);
+        let (content_hash, json) = hashed_json(&effective);
         Plan {
             action,
             effective,
             content_hash,
+            json,
         }
     }
 }
@@ -136,12 +149,13 @@ pub fn diff(
         }
     }
 
-    let hash = content_hash(&effective);
+    let (hash, json) = hashed_json(&effective);
     if hash == mirror.content_hash {
         return Plan {
             action: Action::Skip(SkipReason::Unchanged),
             effective,
             content_hash: hash,
+            json,
         };
     }
     // Changed and added paths, and removed ones as null (a PATCH `remove`).
@@ -171,6 +185,7 @@ pub fn diff(
         action,
         effective,
         content_hash: hash,
+        json,
     }
 }
 
@@ -201,16 +216,20 @@ pub fn entries_to_add(changes: ScimAttributes, mirror: &ScimAttributes) -> ScimA
                 continue;
             }
         };
-        let (Some((key, wanted)), Some(sub)) = (parsed.filter.clone(), parsed.sub.clone()) else {
+        let (Some((key, wanted)), Some(sub)) = (parsed.filter.clone(), parsed.sub) else {
             out.insert(path, value);
             continue;
         };
+        let (key, wanted, sub) = (key.to_string(), wanted.into_owned(), sub.to_string());
         let attr = entry_attr(&parsed);
         let existing = existing.get_or_insert_with(|| {
             mirror
                 .keys()
                 .filter_map(|p| parse_path(p).ok())
-                .filter_map(|p| Some((entry_attr(&p), p.filter?)))
+                .filter_map(|p| {
+                    let (key, value) = p.filter.as_ref()?;
+                    Some((entry_attr(&p), (key.to_string(), value.to_string())))
+                })
                 .collect()
         });
         if existing.contains(&(attr.clone(), (key.clone(), wanted.clone()))) {
@@ -242,16 +261,17 @@ pub fn entries_to_add(changes: ScimAttributes, mirror: &ScimAttributes) -> ScimA
 }
 
 /// An attribute's path without filter or sub-attribute, with its schema URN if any.
-fn entry_attr(p: &crate::scim::path::ScimPath) -> String {
+fn entry_attr(p: &crate::scim::path::ScimPath<'_>) -> String {
     match &p.schema {
         Some(urn) => format!("{urn}:{}", p.attr),
-        None => p.attr.clone(),
+        None => p.attr.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::content_hash;
     use crate::map::map_user;
     use crate::map::test_support::attrs;
     use dirsync_proto::SourceUser;

@@ -88,11 +88,7 @@ fn mapping_failed(batch: &BatchMessage, reason: &str) -> BatchReport {
         .iter()
         .map(|u| crate::pipeline::Planned::Plan {
             entra_id: u.id.clone(),
-            plan: crate::diff::Plan {
-                action: crate::diff::Action::Fail(reason.to_string()),
-                effective: Default::default(),
-                content_hash: 0,
-            },
+            plan: crate::diff::Plan::failed(reason.to_string(), Default::default()),
         })
         .collect();
     report_batch(&batch.users, &planned, &Default::default())

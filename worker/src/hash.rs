@@ -11,11 +11,20 @@ use crate::map::ScimAttributes;
 
 /// The xxh3-64 hash of the canonical JSON of `attributes`.
 pub fn content_hash(attributes: &ScimAttributes) -> u64 {
-    xxh3_64(&canonical_json(attributes))
+    xxh3_64(&canonical_bytes(attributes))
+}
+
+/// The canonical JSON of `attributes` and its hash. The mirror stores that JSON: it is what
+/// `serde_json` would print for the attributes (its maps are sorted), written once for both.
+pub fn hashed_json(attributes: &ScimAttributes) -> (u64, String) {
+    let bytes = canonical_bytes(attributes);
+    let hash = xxh3_64(&bytes);
+    let json = String::from_utf8(bytes).expect("serde_json writes utf-8");
+    (hash, json)
 }
 
 /// The canonical JSON of `attributes`: compact, keys sorted at every depth.
-fn canonical_json(attributes: &ScimAttributes) -> Vec<u8> {
+fn canonical_bytes(attributes: &ScimAttributes) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(1024);
     bytes.push(b'{');
     // A BTreeMap iterates in key order, so the top level is already canonical.
@@ -157,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn canonical_bytes_are_the_sorted_copy_serialized() {
+    fn canonical_json_is_the_sorted_copy_serialized() {
         let cases = [
             json!({}),
             json!({"userName": "zoë@exämple.com", "active": true, "externalId": "e1",
@@ -170,10 +179,22 @@ mod tests {
         ];
         for case in cases {
             let attributes = attrs(case.clone());
+            let sorted = String::from_utf8(sorted_copy_json(&attributes)).unwrap();
             assert_eq!(
-                String::from_utf8(canonical_json(&attributes)).unwrap(),
-                String::from_utf8(sorted_copy_json(&attributes)).unwrap(),
+                String::from_utf8(canonical_bytes(&attributes)).unwrap(),
+                sorted,
                 "{case}"
+            );
+            // What the mirror stores: the same text, read back as the same attributes.
+            let (hash, json) = hashed_json(&attributes);
+            assert_eq!(
+                (hash, &json),
+                (content_hash(&attributes), &sorted),
+                "{case}"
+            );
+            assert_eq!(
+                serde_json::from_str::<ScimAttributes>(&json).unwrap(),
+                attributes
             );
         }
     }

@@ -141,13 +141,24 @@ pub struct UserMapping {
     pub error: Option<String>,
 }
 
-/// Maps one user with the tenant's own mapping, or without one, the default mapping.
-pub fn map_user_with(user: &SourceUser, mapping: Option<&Mapping>) -> UserMapping {
+/// Maps one user with the tenant's own mapping, or without one, the default mapping. The
+/// default mapping lists the paths to clear only with `clear_attributes` (the tenant's
+/// setting): Graph returns unset properties as `null`, so most users have some, and
+/// listing them for nothing was a tenth of mapping a user.
+pub fn map_user_with(
+    user: &SourceUser,
+    mapping: Option<&Mapping>,
+    clear_attributes: bool,
+) -> UserMapping {
     let Some(mapping) = mapping else {
-        let cleared = cleared_paths(user)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let cleared = if clear_attributes {
+            cleared_paths(user)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
         return UserMapping {
             always: map_user(user),
             cleared,

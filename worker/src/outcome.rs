@@ -2,8 +2,6 @@
 
 use dirsync_proto::Counts;
 
-use crate::map::ScimAttributes;
-
 /// How one user of a batch ended: exactly one of synced, skipped, failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -23,7 +21,8 @@ pub enum MirrorChange {
         webex_id: String,
         content_hash: u64,
         active: bool,
-        attributes: ScimAttributes,
+        /// As JSON text: the plan's canonical JSON of them ([`crate::diff::Plan::json`]).
+        attributes_json: String,
         /// The user had no mirror row when it was planned (a create): its row is inserted
         /// rather than upserted (see [`crate::record`]).
         created: bool,

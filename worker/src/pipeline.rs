@@ -100,15 +100,11 @@ pub fn plan_batch_with(
             on_create,
             cleared,
             error,
-        } = map_user_with(&merged, policy.mapping.as_deref());
+        } = map_user_with(&merged, policy.mapping.as_deref(), policy.clear_attributes);
         if let Some(reason) = error {
             out.push(Planned::Plan {
                 entra_id: user.id.clone(),
-                plan: Plan {
-                    action: crate::diff::Action::Fail(reason),
-                    effective: mapped,
-                    content_hash: 0,
-                },
+                plan: Plan::failed(reason, mapped),
             });
             continue;
         }

@@ -21,7 +21,7 @@ use crate::diff::{Action, Plan};
 use crate::error::WorkerError;
 use crate::map::{ACTIVE, ScimAttributes, USER_NAME};
 use crate::outcome::{MirrorChange, Status, UserResult};
-use crate::scim::{ScimClient, user_resource};
+use crate::scim::{ScimClient, UserBody, user_resource};
 
 mod bulk;
 
@@ -63,7 +63,7 @@ pub(crate) fn deactivation() -> ScimAttributes {
 }
 
 /// The `POST /Users` body of a create; an error here is about the user.
-pub(crate) fn create_resource(attributes: &ScimAttributes) -> Result<Value, WorkerError> {
+pub(crate) fn create_resource(attributes: &ScimAttributes) -> Result<UserBody, WorkerError> {
     if !attributes.contains_key(USER_NAME) {
         return Err(WorkerError::MissingUserName);
     }
@@ -72,7 +72,7 @@ pub(crate) fn create_resource(attributes: &ScimAttributes) -> Result<Value, Work
 
 /// The user's result once its plan's first request was answered `first`, making the
 /// follow-up requests that answer calls for (adoption, re-creation). The plan is consumed:
-/// its attributes move into the mirror change rather than being copied.
+/// its attributes' JSON moves into the mirror change rather than being written again.
 pub(crate) async fn settle(
     client: &ScimClient,
     entra_id: String,
@@ -84,16 +84,17 @@ pub(crate) async fn settle(
         action,
         effective,
         content_hash,
+        json,
     } = plan;
     let created = matches!(action, Action::Create);
-    let upsert = |webex_id: String, attributes: ScimAttributes| UserResult {
+    let upsert = |webex_id: String, attributes_json: String| UserResult {
         entra_id: entra_id.clone(),
         status: Status::Synced,
         mirror: Some(MirrorChange::Upsert {
             webex_id,
             content_hash,
             active,
-            attributes,
+            attributes_json,
             created,
         }),
     };
@@ -114,26 +115,26 @@ pub(crate) async fn settle(
     match (action, first) {
         (Action::Skip(_), _) => Ok(UserResult::skipped(entra_id.clone())),
         (Action::Fail(reason), _) => Ok(UserResult::failed(entra_id.clone(), reason)),
-        (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id, effective)),
+        (Action::Create, Ok(Some(webex_id))) => Ok(upsert(webex_id, json)),
         (Action::Create, Ok(None)) => match created_id(client, &effective).await {
-            Ok(webex_id) => Ok(upsert(webex_id, effective)),
+            Ok(webex_id) => Ok(upsert(webex_id, json)),
             Err(e) => failed(e),
         },
         (Action::Create, Err(e)) => match adopt_on_conflict(client, &effective, e).await {
-            Ok(webex_id) => Ok(upsert(webex_id, effective)),
+            Ok(webex_id) => Ok(upsert(webex_id, json)),
             Err(e) => failed(e),
         },
-        (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id, effective)),
+        (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id, json)),
         // Deleted in Webex behind our back: an active user is re-created in full.
         (Action::Patch { .. }, Err(e)) if not_found(&e) && active => {
             match create_or_adopt(client, &effective).await {
-                Ok(webex_id) => Ok(upsert(webex_id, effective)),
+                Ok(webex_id) => Ok(upsert(webex_id, json)),
                 Err(e) => failed(e),
             }
         }
         (Action::Patch { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
         (Action::Patch { .. }, Err(e)) => failed(e),
-        (Action::Deactivate { webex_id }, Ok(_)) => Ok(upsert(webex_id, effective)),
+        (Action::Deactivate { webex_id }, Ok(_)) => Ok(upsert(webex_id, json)),
         // Nothing left to deactivate.
         (Action::Deactivate { .. }, Err(e)) if not_found(&e) => Ok(removed(Status::Skipped)),
         (Action::Deactivate { .. }, Err(e)) => failed(e),

@@ -21,7 +21,6 @@ use sqlx::PgPool;
 
 use crate::error::WorkerError;
 use crate::hash::to_db;
-use crate::map::ScimAttributes;
 use crate::outcome::{MirrorChange, Status, UserResult, count};
 use tracing::debug;
 
@@ -82,7 +81,8 @@ pub struct MirrorUpsert<'a> {
     pub webex_id: &'a str,
     pub content_hash: u64,
     pub active: bool,
-    pub attributes: &'a ScimAttributes,
+    /// The attributes as JSON text.
+    pub attributes: &'a str,
     /// No mirror row when planned: inserted first, upserted only on a conflict.
     pub created: bool,
 }
@@ -110,14 +110,14 @@ impl<'a> MirrorWrites<'a> {
                     webex_id,
                     content_hash,
                     active,
-                    attributes,
+                    attributes_json,
                     created,
                 }) => writes.upserts.push(MirrorUpsert {
                     entra_id: &r.entra_id,
                     webex_id,
                     content_hash: *content_hash,
                     active: *active,
-                    attributes,
+                    attributes: attributes_json,
                     created: *created,
                 }),
                 Some(MirrorChange::Remove) => writes.removed.push(&r.entra_id),
@@ -389,12 +389,8 @@ impl MirrorRows<'_> {
         let hashes: Vec<i64> = rows.iter().map(|u| to_db(u.content_hash)).collect();
         let active: Vec<bool> = rows.iter().map(|u| u.active).collect();
         // Sent as text for the `json` column: a `jsonb` parameter would be parsed into jsonb
-        // and printed back (migration 22).
-        let attrs = rows
-            .iter()
-            .map(|u| serde_json::to_string(u.attributes))
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        // and printed back (migration 22). The text is the plan's, written once.
+        let attrs: Vec<&str> = rows.iter().map(|u| u.attributes).collect();
         let deferred: Vec<Option<&str>> = ids
             .iter()
             .map(|id| self.deferrals.column_value(id))
@@ -427,7 +423,7 @@ mod tests {
                 webex_id: format!("w-{id}"),
                 content_hash: 7,
                 active: true,
-                attributes: ScimAttributes::new(),
+                attributes_json: "{}".into(),
                 created: false,
             }),
         }

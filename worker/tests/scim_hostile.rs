@@ -20,7 +20,7 @@ use dirsync_worker::error::WorkerError;
 use dirsync_worker::outcome::{MirrorChange, Status};
 use dirsync_worker::pipeline::{Planned, plan_batch};
 use dirsync_worker::push::push_all;
-use dirsync_worker::scim::{BulkOperation, BulkRequest, RetryPolicy, ScimClient};
+use dirsync_worker::scim::{BulkOperation, BulkRequest, RetryPolicy, ScimClient, UserBody};
 
 /// One scripted answer: status, content type, body.
 type Answer = (u16, &'static str, Vec<u8>);
@@ -141,7 +141,7 @@ async fn an_unusable_created_user_is_a_response_error() {
         fake.clear();
         fake.script("POST Users", answer);
         let got = client
-            .create_user(&json!({"userName": "a@x.com"}))
+            .create_user(&UserBody::of(&json!({"userName": "a@x.com"})))
             .await
             .map(|u| u.id);
         assert!(
@@ -270,7 +270,7 @@ async fn error_pages_become_short_status_errors() {
 fn bulk_of_three() -> BulkRequest {
     let mut requests = BulkRequest::split(vec![
         BulkOperation::Create {
-            resource: json!({"userName": "a@x.com"}),
+            resource: UserBody::of(&json!({"userName": "a@x.com"})),
         },
         BulkOperation::Patch {
             webex_id: "w2".into(),

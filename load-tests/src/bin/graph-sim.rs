@@ -20,8 +20,7 @@ use dirsync_load_tests::synthetic::{ChangeReport, ChangeStep, GroupChangeStep, G
 /// mimalloc instead of glibc's malloc: the simulator allocates many small JSON values across
 /// threads, where glibc's malloc took half of its CPU (BENCHMARKS.md item 1). It stands in for
 /// a service that runs elsewhere, so its cost on the benchmark machine is overhead to cut. The
-/// fleet's own binaries keep the system allocator: mimalloc saved them little CPU for about
-/// 35 MB more resident memory each.
+/// worker uses it too (see its `main.rs`); the coordinator keeps the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

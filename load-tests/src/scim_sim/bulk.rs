@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::call::{ScimCall, json_response, parse_json};
 use super::counters::RequestKind;
 use super::error::{ScimError, ScimType};
-use super::json::get_ci;
+use super::json::{get_ci, get_mut_ci, remove_ci};
 use super::store::{Org, Store};
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -43,7 +43,7 @@ pub(super) async fn bulk(call: ScimCall, body: Bytes) -> Response {
 fn bulk_blocking(call: &ScimCall, body: &Bytes) -> Response {
     call.handle(RequestKind::Bulk, |store, org| {
         let request = parse_json(body)?;
-        let (fail_on_errors, operations) = parse_request(&request)?;
+        let (fail_on_errors, operations) = parse_request(request)?;
         let base_url = call.base_url();
         let mut answers = Vec::with_capacity(operations.len());
         let mut errors = 0;
@@ -67,27 +67,29 @@ fn syntax(detail: impl Into<String>) -> ScimError {
     ScimError::bad(ScimType::InvalidSyntax, detail)
 }
 
-/// `failOnErrors` (if given) and the operations of a BulkRequest.
-fn parse_request(request: &Value) -> Result<(Option<usize>, &Vec<Value>), ScimError> {
-    let object = request
-        .as_object()
-        .ok_or_else(|| syntax("a BulkRequest must be an object"))?;
-    let declared = get_ci(object, "schemas")
+/// `failOnErrors` (if given) and the operations of a BulkRequest, moved out of it: each
+/// operation's `data` then goes to the store without a copy.
+fn parse_request(request: Value) -> Result<(Option<usize>, Vec<Value>), ScimError> {
+    let Value::Object(mut object) = request else {
+        return Err(syntax("a BulkRequest must be an object"));
+    };
+    let declared = get_ci(&object, "schemas")
         .and_then(Value::as_array)
         .is_some_and(|s| s.iter().any(|s| s.as_str() == Some(BULK_REQUEST)));
     if !declared {
         return Err(syntax(format!("schemas must contain {BULK_REQUEST}")));
     }
-    let fail_on_errors = match get_ci(object, "failOnErrors") {
+    let fail_on_errors = match get_ci(&object, "failOnErrors") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n @ 1..=100) => Some(n as usize),
             _ => return Err(syntax("failOnErrors must be an integer from 1 to 100")),
         },
     };
-    let operations = get_ci(object, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| syntax("Operations must be an array"))?;
+    let Some(Value::Array(operations)) = get_mut_ci(&mut object, "Operations").map(Value::take)
+    else {
+        return Err(syntax("Operations must be an array"));
+    };
     if operations.len() > BULK_OPERATIONS_MAX {
         return Err(ScimError::TooLarge(format!(
             "{} operations exceed the maximum of {BULK_OPERATIONS_MAX}",
@@ -98,10 +100,14 @@ fn parse_request(request: &Value) -> Result<(Option<usize>, &Vec<Value>), ScimEr
 }
 
 /// Carries out one operation and returns its answer.
-fn run(store: &Store, org: &Org, base_url: &str, op: &Value) -> Value {
-    let empty = Map::new();
-    let fields = op.as_object().unwrap_or(&empty);
-    let text = |name| get_ci(fields, name).and_then(Value::as_str);
+fn run(store: &Store, org: &Org, base_url: &str, op: Value) -> Value {
+    let mut fields = match op {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    // Taken out first: the other fields are only read.
+    let data = remove_ci(&mut fields, "data");
+    let text = |name| get_ci(&fields, name).and_then(Value::as_str);
     let method = text("method").unwrap_or_default().to_ascii_uppercase();
     let bulk_id = text("bulkId");
     let mut answer = Map::new();
@@ -109,14 +115,16 @@ fn run(store: &Store, org: &Org, base_url: &str, op: &Value) -> Value {
     if let Some(id) = bulk_id {
         answer.insert("bulkId".into(), json!(id));
     }
-    let outcome = carry_out(store, org, base_url, fields, &method, bulk_id);
+    let outcome = carry_out(store, org, base_url, &fields, data, &method, bulk_id);
     match outcome {
         Ok((status, user)) => {
             answer.insert("status".into(), json!(status.as_u16().to_string()));
-            if let Some(meta) = user.as_ref().and_then(|u| u.get("meta")) {
+            if let Some(Value::Object(mut meta)) =
+                user.and_then(|mut u| u.get_mut("meta").map(Value::take))
+            {
                 for key in ["location", "version"] {
-                    if let Some(v) = meta.get(key) {
-                        answer.insert(key.into(), v.clone());
+                    if let Some(v) = meta.remove(key) {
+                        answer.insert(key.into(), v);
                     }
                 }
             }
@@ -140,12 +148,12 @@ fn carry_out(
     org: &Org,
     base_url: &str,
     fields: &Map<String, Value>,
+    data: Option<Value>,
     method: &str,
     bulk_id: Option<&str>,
 ) -> Result<(StatusCode, Option<Value>), Failure> {
     let fail = |e: ScimError| (None, e);
     let path = get_ci(fields, "path").and_then(Value::as_str).unwrap_or("");
-    let data = get_ci(fields, "data").cloned();
     let user_id = path
         .strip_prefix("/Users/")
         .filter(|id| !id.is_empty() && !id.contains('/'));
@@ -170,7 +178,7 @@ fn carry_out(
             let id = user_id.ok_or_else(|| fail(syntax(format!("bad PATCH path {path:?}"))))?;
             let data = data.ok_or_else(|| fail_at(syntax("data is required for PATCH")))?;
             org.counters.count_bulk_operation(RequestKind::Patch);
-            let user = store.patch(org, id, &data).map_err(fail_at)?;
+            let user = store.patch(org, id, data).map_err(fail_at)?;
             Ok((StatusCode::OK, Some(user)))
         }
         "DELETE" => {

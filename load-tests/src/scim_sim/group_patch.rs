@@ -128,7 +128,7 @@ pub fn apply(
                     } else {
                         let one = PatchOperation {
                             op: op.op,
-                            path: Some(path),
+                            path: Some(std::sync::Arc::new(path)),
                             value: Some(v.clone()),
                         };
                         patch::apply(resource, std::slice::from_ref(&one))?;

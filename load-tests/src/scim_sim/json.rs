@@ -22,19 +22,29 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> 
 }
 
 pub fn get_mut_ci<'a>(map: &'a mut Map<String, Value>, name: &str) -> Option<&'a mut Value> {
+    // The exact key is the common case (stored resources are canonical): no key copy for it.
+    if map.contains_key(name) {
+        return map.get_mut(name);
+    }
     let key = key_ci(map, name)?;
     map.get_mut(&key)
 }
 
 pub fn remove_ci(map: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    if let Some(v) = map.remove(name) {
+        return Some(v);
+    }
     let key = key_ci(map, name)?;
     map.remove(&key)
 }
 
 /// Sets `name`, reusing an existing key that differs only in case.
 pub fn set_ci(map: &mut Map<String, Value>, name: &str, value: Value) {
-    let key = key_ci(map, name).unwrap_or_else(|| name.to_owned());
-    map.insert(key, value);
+    if let Some(v) = get_mut_ci(map, name) {
+        *v = value;
+    } else {
+        map.insert(name.to_owned(), value);
+    }
 }
 
 /// A string attribute of an object, looked up case-insensitively.

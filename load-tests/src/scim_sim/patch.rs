@@ -12,11 +12,15 @@
 //! - A `null` value on `add`/`replace` removes the target.
 //! - Targets `id`, `meta`, `groups` → 400 `mutability`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimType};
 use super::eval::matches;
-use super::filter::{AttrPath, CompareOp, Filter, Literal, parse_path};
+use super::filter::{AttrPath, CompareOp, Filter, Literal, SyntaxError, parse_path};
 use super::json::{get_ci, get_mut_ci, key_ci, remove_ci, set_ci};
 use super::schema::{PATCH_OP, READ_ONLY, is_multi_valued};
 
@@ -30,7 +34,8 @@ pub enum OpKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchOperation {
     pub op: OpKind,
-    pub path: Option<AttrPath>,
+    /// Shared with [`cached_path`]'s cache: a client sends the same few paths in every PATCH.
+    pub path: Option<Arc<AttrPath>>,
     pub value: Option<Value>,
 }
 
@@ -48,6 +53,33 @@ fn bad_path(detail: impl Into<String>) -> ScimError {
 
 /// Parses a PatchOp request body into its operations.
 pub fn parse_request(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
+    operations(body)?
+        .iter()
+        .map(|op| parse_operation(op, |op| get_ci(op, "value").cloned()))
+        .collect()
+}
+
+/// [`parse_request`] on a body the caller gives up: the values move into the operations
+/// instead of being copied (a user PATCH's values can be whole lists).
+pub fn parse_owned(mut body: Value) -> Result<Vec<PatchOperation>, ScimError> {
+    operations(&body)?;
+    let Some(Value::Array(ops)) = body
+        .as_object_mut()
+        .and_then(|b| get_mut_ci(b, "Operations"))
+    else {
+        unreachable!("operations() found the Operations array");
+    };
+    std::mem::take(ops)
+        .into_iter()
+        .map(|mut op| {
+            let value = op.as_object_mut().and_then(|o| remove_ci(o, "value"));
+            parse_operation(&op, |_| value)
+        })
+        .collect()
+}
+
+/// The operations of a PatchOp body, once its `schemas` are checked.
+fn operations(body: &Value) -> Result<&Vec<Value>, ScimError> {
     let Value::Object(body) = body else {
         return Err(syntax("a PatchOp body must be a JSON object"));
     };
@@ -63,10 +95,14 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
     let Some(Value::Array(ops)) = get_ci(body, "Operations") else {
         return Err(syntax("Operations must be an array"));
     };
-    ops.iter().map(parse_operation).collect()
+    Ok(ops)
 }
 
-fn parse_operation(op: &Value) -> Result<PatchOperation, ScimError> {
+/// One operation; `value` gives its `value` once `op` and `path` are known to be good.
+fn parse_operation(
+    op: &Value,
+    value: impl FnOnce(&Map<String, Value>) -> Option<Value>,
+) -> Result<PatchOperation, ScimError> {
     let Value::Object(op) = op else {
         return Err(syntax("each operation must be an object"));
     };
@@ -87,31 +123,72 @@ fn parse_operation(op: &Value) -> Result<PatchOperation, ScimError> {
     let path = match get_ci(op, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) => {
-            Some(parse_path(p).map_err(|e| bad_path(format!("path {p:?}: {e}")))?)
+            Some(cached_path(p).map_err(|e| bad_path(format!("path {p:?}: {e}")))?)
         }
         Some(_) => return Err(bad_path("path must be a string")),
     };
     Ok(PatchOperation {
         op: kind,
         path,
-        value: get_ci(op, "value").cloned(),
+        value: value(op),
     })
+}
+
+/// Most paths [`cached_path`] keeps per thread; past that it starts over, so a client sending
+/// ever new paths costs bounded memory.
+const PATH_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static PATHS: RefCell<HashMap<Box<str>, Arc<AttrPath>>> = RefCell::new(HashMap::new());
+}
+
+/// [`parse_path`], remembered: parsing a path (lexing, filter) cost more than applying it.
+/// Only good paths are kept; a bad one is parsed again, so its error is the same every time.
+pub fn cached_path(input: &str) -> Result<Arc<AttrPath>, SyntaxError> {
+    if let Some(path) = PATHS.with_borrow(|paths| paths.get(input).cloned()) {
+        return Ok(path);
+    }
+    let path = Arc::new(parse_path(input)?);
+    PATHS.with_borrow_mut(|paths| {
+        if paths.len() >= PATH_CACHE_MAX {
+            paths.clear();
+        }
+        paths.insert(input.into(), path.clone());
+    });
+    Ok(path)
 }
 
 /// Applies `ops` in order to `resource`; stops at the first error (the caller discards the copy).
 pub fn apply(resource: &mut Map<String, Value>, ops: &[PatchOperation]) -> Result<(), ScimError> {
     for op in ops {
-        apply_one(resource, op)?;
+        apply_one(resource, op, op.value.clone())?;
     }
     Ok(())
 }
 
-fn apply_one(resource: &mut Map<String, Value>, op: &PatchOperation) -> Result<(), ScimError> {
+/// [`apply`] with operations the caller gives up: their values move into the resource.
+pub fn apply_owned(
+    resource: &mut Map<String, Value>,
+    ops: Vec<PatchOperation>,
+) -> Result<(), ScimError> {
+    for mut op in ops {
+        let value = op.value.take();
+        apply_one(resource, &op, value)?;
+    }
+    Ok(())
+}
+
+/// Applies `op`, whose value is `value` (taken out of it or copied by the caller).
+fn apply_one(
+    resource: &mut Map<String, Value>,
+    op: &PatchOperation,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
     match (&op.path, op.op) {
-        (Some(path), kind) => apply_path(resource, kind, path, op.value.clone()),
+        (Some(path), kind) => apply_path(resource, kind, path, value),
         (None, OpKind::Remove) => Err(no_target("remove needs a path")),
         (None, kind) => {
-            let Some(Value::Object(value)) = &op.value else {
+            let Some(Value::Object(value)) = value else {
                 return Err(ScimError::bad(
                     ScimType::InvalidValue,
                     "an operation without path needs an object value",
@@ -120,8 +197,8 @@ fn apply_one(resource: &mut Map<String, Value>, op: &PatchOperation) -> Result<(
             // Keys are attribute paths: `{"name": {…}}` (RFC) or `{"name.givenName": "…"}` (Entra).
             for (key, v) in value {
                 let path =
-                    parse_path(key).map_err(|e| bad_path(format!("value key {key:?}: {e}")))?;
-                apply_path(resource, kind, &path, Some(v.clone()))?;
+                    cached_path(&key).map_err(|e| bad_path(format!("value key {key:?}: {e}")))?;
+                apply_path(resource, kind, &path, Some(v))?;
             }
             Ok(())
         }

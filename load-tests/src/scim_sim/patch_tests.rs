@@ -23,14 +23,28 @@ fn body(ops: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": ops})
 }
 
-/// Runs a PATCH body against `base()` and returns the result or the error's scimType.
+/// Runs a PATCH body against `base()` and returns the result or the error's scimType. Checks
+/// on the way that the owned path (`parse_owned`, `apply_owned`, used for users) agrees with
+/// the borrowed one (`parse_request`, `apply`, used for groups), error details included.
 fn run(ops: Value) -> Result<Value, ScimType> {
-    let ops =
-        parse_request(&body(ops)).map_err(|e| e.scim_type().unwrap_or(ScimType::InvalidSyntax))?;
+    let borrowed = run_with(&ops, |b, r| apply(r, &parse_request(&b)?));
+    let owned = run_with(&ops, |b, r| apply_owned(r, parse_owned(b)?));
+    let detail = |r: &Result<Value, ScimError>| match r {
+        Ok(v) => Ok(v.clone()),
+        Err(e) => Err((e.scim_type(), e.detail().to_owned())),
+    };
+    assert_eq!(detail(&borrowed), detail(&owned), "{ops}");
+    borrowed.map_err(|e| e.scim_type().unwrap_or(ScimType::InvalidSyntax))
+}
+
+fn run_with(
+    ops: &Value,
+    f: impl FnOnce(Value, &mut Map<String, Value>) -> Result<(), ScimError>,
+) -> Result<Value, ScimError> {
     let Value::Object(mut r) = base() else {
         unreachable!()
     };
-    apply(&mut r, &ops).map_err(|e| e.scim_type().unwrap_or(ScimType::InvalidSyntax))?;
+    f(body(ops.clone()), &mut r)?;
     Ok(Value::Object(r))
 }
 
@@ -318,7 +332,7 @@ fn rejects_malformed_requests() {
         ops,
         vec![PatchOperation {
             op: OpKind::Add,
-            path: Some(AttrPath::simple(&["title"])),
+            path: Some(AttrPath::simple(&["title"]).into()),
             value: Some(json!("t"))
         }]
     );
@@ -340,4 +354,25 @@ fn a_failing_op_leaves_earlier_ops_visible_only_on_the_copy() {
     assert_eq!(err.scim_type(), Some(ScimType::NoTarget));
     assert_eq!(r["title"], json!("T"));
     assert_eq!(r["displayName"], json!("Ada"));
+}
+
+#[test]
+fn paths_come_from_the_cache_unchanged() {
+    for p in [
+        "title",
+        "name.givenName",
+        r#"emails[type eq "work"].value"#,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    ] {
+        let first = cached_path(p).unwrap();
+        assert_eq!(*first, parse_path(p).unwrap(), "{p}");
+        // The second time is the cached path itself.
+        assert!(Arc::ptr_eq(&first, &cached_path(p).unwrap()), "{p}");
+    }
+    for bad in ["", "emails[type eq", "a b"] {
+        let want = parse_path(bad).unwrap_err().to_string();
+        for _ in 0..2 {
+            assert_eq!(cached_path(bad).unwrap_err().to_string(), want, "{bad:?}");
+        }
+    }
 }

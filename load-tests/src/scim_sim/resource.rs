@@ -100,45 +100,92 @@ pub fn after_patch(
     finish(r, stamp)
 }
 
-/// Validates, then sets the server-owned attributes.
+/// Validates, then sets the server-owned attributes. After a PATCH most of them are already
+/// what they must be: those are left in place rather than built again (no new keys or strings).
 fn finish(r: &mut Map<String, Value>, stamp: &Stamp<'_>) -> Result<(), ScimError> {
     validate(r)?;
-    let mut schemas = vec![json!(CORE_USER)];
-    if r.contains_key(ENTERPRISE_USER) {
-        schemas.push(json!(ENTERPRISE_USER));
+    let enterprise = r.contains_key(ENTERPRISE_USER);
+    let schemas_ok = matches!(r.get("schemas"), Some(Value::Array(s)) if {
+        let want: &[&str] = if enterprise {
+            &[CORE_USER, ENTERPRISE_USER, CISCO_USER]
+        } else {
+            &[CORE_USER, CISCO_USER]
+        };
+        s.len() == want.len() && s.iter().zip(want).all(|(a, b)| a.as_str() == Some(*b))
+    });
+    if !schemas_ok {
+        let mut schemas = vec![json!(CORE_USER)];
+        if enterprise {
+            schemas.push(json!(ENTERPRISE_USER));
+        }
+        schemas.push(json!(CISCO_USER));
+        put(r, "schemas", Value::Array(schemas));
     }
-    schemas.push(json!(CISCO_USER));
-    r.insert("schemas".into(), Value::Array(schemas));
-    r.insert("id".into(), json!(stamp.id));
+    if r.get("id").and_then(Value::as_str) != Some(stamp.id) {
+        put(r, "id", json!(stamp.id));
+    }
 
-    let cisco = r.entry(CISCO_USER).or_insert_with(|| json!({}));
-    if !cisco.is_object() {
+    let cisco = match r.get_mut(CISCO_USER) {
+        Some(cisco) => cisco,
+        None => r.entry(CISCO_USER).or_insert_with(|| json!({})),
+    };
+    let Value::Object(cisco) = cisco else {
         return Err(ScimError::bad(
             ScimType::InvalidValue,
             format!("{CISCO_USER} must be an object"),
         ));
+    };
+    // Requests may send a string; responses always carry an array (§5.3).
+    match cisco.get_mut("accountStatus") {
+        Some(status @ Value::String(_)) => *status = Value::Array(vec![status.take()]),
+        Some(Value::Array(a)) if !a.is_empty() => {}
+        Some(status) => *status = json!(["active"]),
+        None => {
+            cisco.insert("accountStatus".into(), json!(["active"]));
+        }
     }
-    if let Value::Object(cisco) = cisco {
-        // Requests may send a string; responses always carry an array (§5.3).
-        let status = match cisco.remove("accountStatus") {
-            Some(Value::String(s)) => json!([s]),
-            Some(Value::Array(a)) if !a.is_empty() => Value::Array(a),
-            _ => json!(["active"]),
-        };
-        cisco.insert("accountStatus".into(), status);
-        cisco.insert("meta".into(), json!({"organizationId": stamp.org_id}));
+    let org_ok = matches!(cisco.get("meta"), Some(Value::Object(m))
+        if m.len() == 1 && m.get("organizationId").and_then(Value::as_str) == Some(stamp.org_id));
+    if !org_ok {
+        put(cisco, "meta", json!({"organizationId": stamp.org_id}));
     }
-    r.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "location": stamp.location,
-            "version": format!("W/\"{}\"", stamp.version),
-            "created": stamp.created,
-            "lastModified": stamp.now,
-        }),
-    );
+    let version = format!("W/\"{}\"", stamp.version);
+    match r.get_mut("meta") {
+        // A rewrite of this user: only the version and the time change.
+        Some(Value::Object(m))
+            if m.len() == 5
+                && m.get("resourceType").and_then(Value::as_str) == Some("User")
+                && m.get("location").and_then(Value::as_str) == Some(stamp.location)
+                && m.get("created").and_then(Value::as_str) == Some(stamp.created)
+                && m.contains_key("version")
+                && m.contains_key("lastModified") =>
+        {
+            put(m, "version", Value::String(version));
+            put(m, "lastModified", json!(stamp.now));
+        }
+        _ => put(
+            r,
+            "meta",
+            json!({
+                "resourceType": "User",
+                "location": stamp.location,
+                "version": version,
+                "created": stamp.created,
+                "lastModified": stamp.now,
+            }),
+        ),
+    }
     Ok(())
+}
+
+/// Sets `key` (exact spelling), keeping the map's own key when there is one.
+fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match map.get_mut(key) {
+        Some(v) => *v = value,
+        None => {
+            map.insert(key.to_owned(), value);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,5 +300,80 @@ mod tests {
         r["emails"][0]["value"] = json!("c@x");
         let err = after_patch(&mut r, "a@x", &stamp()).unwrap_err();
         assert_eq!(err.scim_type(), Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn a_rewrite_sets_every_server_attribute_afresh() {
+        let later = Stamp {
+            version: 8,
+            now: "t2",
+            ..stamp()
+        };
+        let user = || {
+            from_body(
+                json!({"schemas": [CORE_USER], "userName": "a@x", "title": "T"}),
+                &stamp(),
+            )
+            .unwrap()
+        };
+        let want = |r: &mut Map<String, Value>| {
+            r.insert("schemas".into(), json!([CORE_USER, CISCO_USER]));
+            r.insert("id".into(), json!("u-1"));
+            r.insert(
+                CISCO_USER.into(),
+                json!({"accountStatus": ["active"], "meta": {"organizationId": "org-1"}}),
+            );
+            r.insert(
+                "meta".into(),
+                json!({"resourceType": "User", "location": "http://h/u-1", "version": "W/\"8\"",
+                       "created": "t0", "lastModified": "t2"}),
+            );
+        };
+        // What a PATCH may leave behind, each to be put right as a new user would be.
+        type Edit = fn(&mut Map<String, Value>);
+        let edits: [(&str, Edit); 9] = [
+            ("nothing", |_| {}),
+            ("schemas", |r| {
+                r.insert("schemas".into(), json!([CORE_USER]));
+            }),
+            ("id", |r| {
+                r.insert("id".into(), json!("other"));
+            }),
+            ("meta key", |r| {
+                r["meta"]["extra"] = json!(1);
+            }),
+            ("meta created", |r| r["meta"]["created"] = json!("t9")),
+            ("meta location", |r| {
+                r["meta"]["location"] = json!("elsewhere")
+            }),
+            ("status string", |r| {
+                r[CISCO_USER]["accountStatus"] = json!("inactive");
+            }),
+            ("status empty", |r| {
+                r[CISCO_USER]["accountStatus"] = json!([])
+            }),
+            ("cisco meta", |r| {
+                r[CISCO_USER]["meta"]["organizationId"] = json!("org-2");
+            }),
+        ];
+        for (name, edit) in edits {
+            let mut r = user();
+            edit(&mut r);
+            let mut expected = r.clone();
+            want(&mut expected);
+            if name == "status string" {
+                expected[CISCO_USER]["accountStatus"] = json!(["inactive"]);
+            }
+            after_patch(&mut r, "a@x", &later).unwrap();
+            assert_eq!(r, expected, "{name}");
+        }
+        // A rewrite that adds the enterprise extension declares it.
+        let mut r = user();
+        r.insert(ENTERPRISE_USER.into(), json!({"department": "D"}));
+        after_patch(&mut r, "a@x", &later).unwrap();
+        assert_eq!(
+            r["schemas"],
+            json!([CORE_USER, ENTERPRISE_USER, CISCO_USER])
+        );
     }
 }

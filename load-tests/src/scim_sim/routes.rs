@@ -68,7 +68,7 @@ async fn get_user(call: ScimCall) -> Response {
 
 async fn patch_user(call: ScimCall, body: Bytes) -> Response {
     call.handle(RequestKind::Patch, |store, org| {
-        let user = store.patch(org, &call.id, &parse_json(&body)?)?;
+        let user = store.patch(org, &call.id, parse_json(&body)?)?;
         Ok(resource_response(StatusCode::OK, user))
     })
 }

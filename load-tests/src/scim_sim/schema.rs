@@ -280,7 +280,8 @@ pub fn validate(resource: &Map<String, Value>) -> Result<(), ScimError> {
             continue;
         };
         match v {
-            Value::String(s) if s.chars().count() > *max => {
+            // A string of at most `max` bytes has at most `max` characters: no count needed.
+            Value::String(s) if s.len() > *max && s.chars().count() > *max => {
                 return Err(invalid(format!(
                     "{} is longer than {max} characters",
                     path.join(":")
@@ -349,6 +350,7 @@ fn validate_multi(
         }
         for (sub, max) in lengths {
             if let Some(s) = str_ci(item, sub)
+                && s.len() > *max
                 && s.chars().count() > *max
             {
                 return Err(invalid(format!(

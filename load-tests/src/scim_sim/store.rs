@@ -324,8 +324,8 @@ impl Store {
         )
     }
 
-    pub fn patch(&self, org: &Org, id: &str, body: &Value) -> Result<Value, ScimError> {
-        let ops = patch::parse_request(body)?;
+    pub fn patch(&self, org: &Org, id: &str, body: Value) -> Result<Value, ScimError> {
+        let ops = patch::parse_owned(body)?;
         let mut st = lock(&org.state);
         let mut r = st.users.get(id).ok_or_else(|| not_found(id))?.resource();
         let old_name = r
@@ -334,7 +334,7 @@ impl Store {
             .unwrap_or_default()
             .to_owned();
         let (created, location) = kept_meta(&r);
-        patch::apply(&mut r, &ops)?;
+        patch::apply_owned(&mut r, ops)?;
         self.stamped(org, id, &location, Some(&created), |s| {
             resource::after_patch(&mut r, &old_name, s)
         })?;

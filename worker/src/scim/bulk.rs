@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::body::patch_request;
-use super::wire::{error_from_response, json_bytes};
+use super::resource::UserBody;
+use super::wire::error_from_response;
 use crate::error::WorkerError;
 use crate::map::ScimAttributes;
 
@@ -27,7 +28,7 @@ pub const MAX_BULK_OPERATIONS: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub enum BulkOperation {
     /// `POST /Users` of a resource built by [`super::user_resource`].
-    Create { resource: Value },
+    Create { resource: UserBody },
     /// `PATCH /Users/{id}` of the changed paths (`null` = remove), as [`patch_request`].
     Patch {
         webex_id: String,
@@ -55,46 +56,40 @@ impl BulkOperation {
         }
     }
 
-    /// The operation as the request carries it: a create's resource is borrowed, not
-    /// copied (benches/pipeline.rs, `bulk_request_100_operations`).
-    fn wire(&self, bulk_id: String) -> WireOperation<'_> {
-        let (path, data) = match self {
-            BulkOperation::Create { resource } => {
-                ("/Users".to_string(), Some(Cow::Borrowed(resource)))
+    /// Writes the operation as the request carries it. A create's resource is JSON text
+    /// already, written as is: a serde `Serialize` could only copy it into a `Value` first.
+    fn write(&self, bulk_id: &str, out: &mut Vec<u8>) {
+        let path = match self {
+            BulkOperation::Create { .. } => Cow::Borrowed("/Users"),
+            BulkOperation::Patch { webex_id, .. } | BulkOperation::Delete { webex_id } => {
+                Cow::Owned(format!("/Users/{webex_id}"))
             }
-            BulkOperation::Patch { webex_id, changes } => (
-                format!("/Users/{webex_id}"),
-                Some(Cow::Owned(patch_request(changes))),
-            ),
-            BulkOperation::Delete { webex_id } => (format!("/Users/{webex_id}"), None),
         };
-        WireOperation {
-            method: self.method(),
-            path,
-            bulk_id,
-            data,
+        out.extend_from_slice(b"{\"method\":");
+        write_json(out, self.method());
+        out.extend_from_slice(b",\"path\":");
+        write_json(out, &path);
+        out.extend_from_slice(b",\"bulkId\":");
+        write_json(out, bulk_id);
+        match self {
+            BulkOperation::Create { resource } => {
+                out.extend_from_slice(b",\"data\":");
+                out.extend_from_slice(resource.as_bytes());
+            }
+            BulkOperation::Patch { changes, .. } => {
+                out.extend_from_slice(b",\"data\":");
+                write_json(out, &patch_request(changes));
+            }
+            BulkOperation::Delete { .. } => {}
         }
+        out.push(b'}');
     }
 }
 
-/// A Bulk request's body, serialized straight from the operations.
-#[derive(Serialize)]
-struct WireRequest<'a> {
-    schemas: [&'static str; 1],
-    #[serde(rename = "failOnErrors")]
-    fail_on_errors: usize,
-    #[serde(rename = "Operations")]
-    operations: Vec<WireOperation<'a>>,
-}
-
-#[derive(Serialize)]
-struct WireOperation<'a> {
-    method: &'static str,
-    path: String,
-    #[serde(rename = "bulkId")]
-    bulk_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Cow<'a, Value>>,
+/// Appends the JSON of `value`.
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    // Strings and JSON values: every map key is a string, so serde_json refuses nothing.
+    serde_json::to_writer(out, value).expect("a json value with string keys always serializes");
 }
 
 /// One Bulk request: at most [`MAX_BULK_OPERATIONS`] operations, by construction.
@@ -142,25 +137,34 @@ impl BulkRequest {
         format!("op-{}", self.first + i)
     }
 
-    /// The JSON body. `failOnErrors` is the number of operations: the server stops only once
-    /// every operation has failed, i.e. never early.
-    fn wire(&self) -> WireRequest<'_> {
-        WireRequest {
-            schemas: [BULK_REQUEST_SCHEMA],
-            fail_on_errors: self.operations.len().clamp(1, MAX_BULK_OPERATIONS),
-            operations: self
-                .operations
-                .iter()
-                .enumerate()
-                .map(|(i, op)| op.wire(self.bulk_id(i)))
-                .collect(),
-        }
-    }
-
-    /// The JSON body as sent, serialized without an intermediate [`Value`] of the whole
-    /// request (that copy and its drop were a tenth of a worker's CPU in an initial cycle).
+    /// The JSON body as sent. `failOnErrors` is the number of operations: the server stops
+    /// only once every operation has failed, i.e. never early. Written straight from the
+    /// operations, without an intermediate [`Value`] of the whole request (that copy and
+    /// its drop were a tenth of a worker's CPU in an initial cycle).
     pub fn to_bytes(&self) -> Vec<u8> {
-        json_bytes(&self.wire())
+        let resources: usize = self
+            .operations
+            .iter()
+            .map(|op| match op {
+                BulkOperation::Create { resource } => resource.as_bytes().len(),
+                _ => 0,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(resources + 128 * self.operations.len() + 128);
+        out.extend_from_slice(b"{\"schemas\":[");
+        write_json(&mut out, BULK_REQUEST_SCHEMA);
+        out.extend_from_slice(b"],\"failOnErrors\":");
+        let fail_on_errors = self.operations.len().clamp(1, MAX_BULK_OPERATIONS);
+        write_json(&mut out, &fail_on_errors);
+        out.extend_from_slice(b",\"Operations\":[");
+        for (i, op) in self.operations.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            op.write(&self.bulk_id(i), &mut out);
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 }
 
@@ -278,7 +282,7 @@ mod tests {
 
     fn create(n: usize) -> BulkOperation {
         BulkOperation::Create {
-            resource: json!({"userName": format!("u{n}@x.com")}),
+            resource: UserBody::of(&json!({"userName": format!("u{n}@x.com")})),
         }
     }
 

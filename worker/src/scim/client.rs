@@ -16,11 +16,11 @@ use std::time::Duration;
 use dirsync_proto::AllowedHosts;
 use reqwest::{Method, Url};
 use secrecy::SecretString;
-use serde_json::Value;
 use tracing::debug;
 
 use super::body::patch_request;
 use super::bulk::{BulkOutcome, BulkRequest, parse_bulk_response};
+use super::resource::UserBody;
 use super::retry::RetryPolicy;
 use super::wire::{ListResponse, UserResource, filter_string, json_bytes};
 use crate::error::WorkerError;
@@ -214,12 +214,12 @@ impl ScimClient {
     }
 
     /// `POST /Users`.
-    pub async fn create_user(&self, resource: &Value) -> Result<UserResource, WorkerError> {
+    pub async fn create_user(&self, resource: &UserBody) -> Result<UserResource, WorkerError> {
         let body = self
             .send(
                 Method::POST,
                 self.url(&["Users"]),
-                Some(&json_bytes(resource)),
+                Some(resource.as_bytes()),
             )
             .await?;
         serde_json::from_slice(&body)

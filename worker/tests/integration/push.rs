@@ -48,6 +48,7 @@ fn mapped(upn: Option<&str>) -> ScimAttributes {
 fn plan(action: Action, effective: ScimAttributes) -> Plan {
     Plan {
         action,
+        json: serde_json::to_string(&effective).unwrap(),
         effective,
         content_hash: 1,
     }

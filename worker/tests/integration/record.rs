@@ -29,7 +29,7 @@ pub(crate) fn upsert(id: &str, webex: &str, active: bool) -> UserResult {
             webex_id: webex.into(),
             content_hash: content_hash(&attributes),
             active,
-            attributes,
+            attributes_json: serde_json::to_string(&attributes).unwrap(),
             created: false,
         }),
     }
