@@ -70,7 +70,8 @@ pub struct Plan {
     /// What the mirror records after success: mirror attributes overlaid with new values.
     pub effective: ScimAttributes,
     pub content_hash: u64,
-    /// `effective` as the canonical JSON `content_hash` hashes: the mirror row's text.
+    /// `effective` as the canonical JSON `content_hash` hashes: the mirror row's text. Made
+    /// with `effective` by [`diff`]; whoever changes one must remake the other.
     pub json: String,
 }
 

@@ -15,7 +15,7 @@ pub fn content_hash(attributes: &ScimAttributes) -> u64 {
 }
 
 /// The canonical JSON of `attributes` and its hash. The mirror stores that JSON: it is what
-/// `serde_json` would print for the attributes (its maps are sorted), written once for both.
+/// `serde_json` prints for them without `preserve_order` (keys sorted), written once for both.
 pub fn hashed_json(attributes: &ScimAttributes) -> (u64, String) {
     let bytes = canonical_bytes(attributes);
     let hash = xxh3_64(&bytes);

@@ -68,17 +68,61 @@ pub fn user_resource(attributes: &ScimAttributes) -> Result<UserBody, WorkerErro
     Ok(UserBody(json_bytes(&Tree(&root))))
 }
 
-/// A JSON object under construction: few keys, so a list, sorted before it is written
-/// (the order a `serde_json::Map` writes them in).
+/// A JSON object under construction: few keys, so a list, sorted by key before it is written
+/// (as a `serde_json::Map` without `preserve_order` writes them).
 type Object<'a> = Vec<(&'a str, Node<'a>)>;
 
 #[derive(Debug)]
 enum Node<'a> {
+    /// A mapped value, written as it is unless a later path reaches into it (see [`open`]).
     Value(&'a Value),
     Str(Cow<'a, str>),
     Strings(Vec<&'a str>),
     Object(Object<'a>),
-    Array(Vec<Object<'a>>),
+    Array(Vec<Node<'a>>),
+}
+
+/// Makes a mapped object or array value one the builder can add to, borrowing its members:
+/// a path such as `name.familyName` may extend an object mapped whole to `name`.
+fn open(node: &mut Node<'_>) {
+    match node {
+        Node::Value(Value::Object(map)) => {
+            *node = Node::Object(
+                map.iter()
+                    .map(|(k, v)| (k.as_str(), Node::Value(v)))
+                    .collect(),
+            );
+        }
+        Node::Value(Value::Array(items)) => {
+            *node = Node::Array(items.iter().map(Node::Value).collect());
+        }
+        _ => {}
+    }
+}
+
+/// The object `node` is, opened if it is a mapped object value.
+fn as_object<'n, 'a>(node: &'n mut Node<'a>) -> Option<&'n mut Object<'a>> {
+    open(node);
+    match node {
+        Node::Object(object) => Some(object),
+        _ => None,
+    }
+}
+
+/// Whether `node` is an object whose `key` is the string `wanted`.
+fn has_string(node: &Node<'_>, key: &str, wanted: &str) -> bool {
+    let field = match node {
+        Node::Object(object) => position(object, key).map(|i| &object[i].1),
+        Node::Value(Value::Object(map)) => {
+            return map.get(key).and_then(Value::as_str) == Some(wanted);
+        }
+        _ => None,
+    };
+    match field {
+        Some(Node::Str(s)) => s == wanted,
+        Some(Node::Value(v)) => v.as_str() == Some(wanted),
+        _ => false,
+    }
 }
 
 fn conflict(path: &str) -> WorkerError {
@@ -124,10 +168,7 @@ fn object_at<'a, 'o>(
         object.push((key, Node::Object(Vec::new())));
         object.len() - 1
     });
-    match &mut object[i].1 {
-        Node::Object(inner) => Ok(inner),
-        _ => Err(conflict(path)),
-    }
+    as_object(&mut object[i].1).ok_or_else(|| conflict(path))
 }
 
 fn set<'a>(
@@ -149,24 +190,22 @@ fn set<'a>(
                 target.push((parsed.attr, Node::Array(Vec::new())));
                 target.len() - 1
             });
-            let Node::Array(items) = &mut target[i].1 else {
+            let node = &mut target[i].1;
+            open(node);
+            let Node::Array(items) = node else {
                 return Err(conflict(path));
             };
-            let matches = |item: &Object<'_>| {
-                position(item, fattr).is_some_and(|j| match &item[j].1 {
-                    Node::Str(s) => *s == *fvalue,
-                    Node::Value(v) => v.as_str() == Some(fvalue),
-                    _ => false,
-                })
-            };
-            let index = match items.iter().position(matches) {
+            let index = match items
+                .iter()
+                .position(|item| has_string(item, fattr, fvalue))
+            {
                 Some(i) => i,
                 None => {
-                    items.push(vec![(*fattr, Node::Str(fvalue.clone()))]);
+                    items.push(Node::Object(vec![(*fattr, Node::Str(fvalue.clone()))]));
                     items.len() - 1
                 }
             };
-            let entry = &mut items[index];
+            let entry = as_object(&mut items[index]).ok_or_else(|| conflict(path))?;
             match sub {
                 Some(sub) => insert_new(entry, sub, Node::Value(value), path),
                 None => {
@@ -193,15 +232,14 @@ fn mark_primaries(root: &mut Object<'_>) {
         let Some(i) = position(root, attr) else {
             continue;
         };
-        if let Node::Array(items) = &mut root[i].1 {
+        let node = &mut root[i].1;
+        open(node);
+        if let Node::Array(items) = node {
             for item in items.iter_mut() {
-                let primary = position(item, fattr).is_some_and(|j| match &item[j].1 {
-                    Node::Str(s) => s == fvalue,
-                    Node::Value(v) => v.as_str() == Some(*fvalue),
-                    _ => false,
-                });
-                if primary {
-                    insert(item, "primary", Node::Value(&TRUE));
+                if has_string(item, fattr, fvalue)
+                    && let Some(entry) = as_object(item)
+                {
+                    insert(entry, "primary", Node::Value(&TRUE));
                 }
             }
         }
@@ -212,11 +250,15 @@ fn mark_primaries(root: &mut Object<'_>) {
 fn sort(object: &mut Object<'_>) {
     object.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (_, node) in object.iter_mut() {
-        match node {
-            Node::Object(inner) => sort(inner),
-            Node::Array(items) => items.iter_mut().for_each(sort),
-            _ => {}
-        }
+        sort_node(node);
+    }
+}
+
+fn sort_node(node: &mut Node<'_>) {
+    match node {
+        Node::Object(inner) => sort(inner),
+        Node::Array(items) => items.iter_mut().for_each(sort_node),
+        _ => {}
     }
 }
 
@@ -243,7 +285,7 @@ impl Serialize for Node<'_> {
             Node::Array(items) => {
                 let mut seq = serializer.serialize_seq(Some(items.len()))?;
                 for item in items {
-                    seq.serialize_element(&Tree(item))?;
+                    seq.serialize_element(item)?;
                 }
                 seq.end()
             }
@@ -307,6 +349,22 @@ mod tests {
                 json!({"emails[type eq \"wo\\\"rk\"].value": "q@x.com"}),
                 json!({"schemas": [CORE_USER_SCHEMA],
                        "emails": [{"type": "wo\"rk", "value": "q@x.com"}]}),
+            ),
+            (
+                "paths reach into objects and arrays mapped whole",
+                json!({"name": {"givenName": "A"}, "name.familyName": "B",
+                       "emails": [{"type": "home", "value": "h@x.com"}, "odd"],
+                       "emails[type eq \"work\"].value": "w@x.com"}),
+                json!({"schemas": [CORE_USER_SCHEMA],
+                       "name": {"givenName": "A", "familyName": "B"},
+                       "emails": [{"type": "home", "value": "h@x.com"}, "odd",
+                                  {"type": "work", "value": "w@x.com", "primary": true}]}),
+            ),
+            (
+                "a work email mapped whole is marked primary",
+                json!({"emails": [{"type": "work", "value": "a@x.com"}], "emails[type eq \"work\"].display": "A"}),
+                json!({"schemas": [CORE_USER_SCHEMA],
+                       "emails": [{"type": "work", "value": "a@x.com", "display": "A", "primary": true}]}),
             ),
             (
                 "a mapped schemas attribute is replaced by the schemas",
