@@ -160,10 +160,7 @@ pub fn cached_path(input: &str) -> Result<Arc<AttrPath>, SyntaxError> {
 
 /// Applies `ops` in order to `resource`; stops at the first error (the caller discards the copy).
 pub fn apply(resource: &mut Map<String, Value>, ops: &[PatchOperation]) -> Result<(), ScimError> {
-    for op in ops {
-        apply_one(resource, op, op.value.clone())?;
-    }
-    Ok(())
+    apply_owned(resource, ops.to_vec())
 }
 
 /// [`apply`] with operations the caller gives up: their values move into the resource.
@@ -171,21 +168,16 @@ pub fn apply_owned(
     resource: &mut Map<String, Value>,
     ops: Vec<PatchOperation>,
 ) -> Result<(), ScimError> {
-    for mut op in ops {
-        let value = op.value.take();
-        apply_one(resource, &op, value)?;
+    for op in ops {
+        apply_one(resource, op)?;
     }
     Ok(())
 }
 
-/// Applies `op`, whose value is `value` (taken out of it or copied by the caller).
-fn apply_one(
-    resource: &mut Map<String, Value>,
-    op: &PatchOperation,
-    value: Option<Value>,
-) -> Result<(), ScimError> {
-    match (&op.path, op.op) {
-        (Some(path), kind) => apply_path(resource, kind, path, value),
+fn apply_one(resource: &mut Map<String, Value>, op: PatchOperation) -> Result<(), ScimError> {
+    let PatchOperation { op, path, value } = op;
+    match (path, op) {
+        (Some(path), kind) => apply_path(resource, kind, &path, value),
         (None, OpKind::Remove) => Err(no_target("remove needs a path")),
         (None, kind) => {
             let Some(Value::Object(value)) = value else {

@@ -11,12 +11,12 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::patch_request;
 use super::resource::UserBody;
-use super::wire::error_from_response;
+use super::wire::{error_from_response, write_json};
 use crate::error::WorkerError;
 use crate::map::ScimAttributes;
 
@@ -84,12 +84,6 @@ impl BulkOperation {
         }
         out.push(b'}');
     }
-}
-
-/// Appends the JSON of `value`.
-fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
-    // Strings and JSON values: every map key is a string, so serde_json refuses nothing.
-    serde_json::to_writer(out, value).expect("a json value with string keys always serializes");
 }
 
 /// One Bulk request: at most [`MAX_BULK_OPERATIONS`] operations, by construction.

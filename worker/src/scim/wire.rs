@@ -15,9 +15,16 @@ pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp
 
 /// A request body's bytes, serialized once and sent as is by every attempt.
 pub fn json_bytes(value: &impl Serialize) -> Vec<u8> {
-    // Only JSON values and the client's own wire structs come here: every map key is a
-    // string, so serde_json has nothing to refuse.
-    serde_json::to_vec(value).expect("a json body with string keys always serializes")
+    let mut out = Vec::new();
+    write_json(&mut out, value);
+    out
+}
+
+/// Appends the JSON of `value` to a body being written.
+pub fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    // Only JSON values, strings and the client's own wire structs come here: every map key
+    // is a string, so serde_json has nothing to refuse.
+    serde_json::to_writer(out, value).expect("a json body with string keys always serializes");
 }
 
 /// The part of a SCIM user resource the worker needs.
