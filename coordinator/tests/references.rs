@@ -11,29 +11,40 @@ use common::db::TestDb;
 use dirsync_coordinator::references::pending;
 use dirsync_proto::{PARTIAL_ATTRIBUTE, RunId, TenantId};
 
-/// A mirror row: `user`, active or not, waiting for `deferred` (None: no deferral column
-/// value, `""`: settled), last seen by `seen_by`.
+/// A mirror row: `user`, active or not, waiting for `deferred` (None or `""`: for
+/// nobody) since a batch of `deferred_by`.
 async fn mirror_row(
     db: &TestDb,
     tenant: TenantId,
     user: &str,
     active: bool,
     deferred: Option<&str>,
-    seen_by: Option<RunId>,
+    deferred_by: Option<RunId>,
 ) {
     sqlx::query(
         "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, \
-         last_seen_run, last_seen_seq, deferred_manager) \
-         VALUES ($1, $2, 'w-' || $2, 0, $3, '{}', $4, 0, $5)",
+         last_seen_run, last_seen_seq) VALUES ($1, $2, 'w-' || $2, 0, $3, '{}', $4, 0)",
     )
     .bind(tenant.0)
     .bind(user)
     .bind(active)
-    .bind(seen_by.map(|r| r.0))
-    .bind(deferred)
+    .bind(deferred_by.map(|r| r.0))
     .execute(&db.pool)
     .await
     .unwrap();
+    if let Some(manager) = deferred.filter(|m| !m.is_empty()) {
+        sqlx::query(
+            "INSERT INTO deferred_refs (tenant_id, entra_id, manager_id, run_id) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant.0)
+        .bind(user)
+        .bind(manager)
+        .bind(deferred_by.map(|r| r.0))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
 }
 
 /// Every page of `run`'s pass, as user -> manager, and the number of pages read.
@@ -123,7 +134,8 @@ async fn the_pass_sends_this_runs_deferrals_and_older_ones_whose_manager_is_in_w
         None,
     )
     .await;
-    // Not waiting, or not active in Webex: never sent.
+    // Deferred by this run but inactive: sent (the worker keeps it waiting); an older
+    // one would not be.
     mirror_row(
         &db,
         tenant,
@@ -133,6 +145,7 @@ async fn the_pass_sends_this_runs_deferrals_and_older_ones_whose_manager_is_in_w
         Some(run),
     )
     .await;
+    // Not waiting: never sent.
     mirror_row(&db, tenant, "h-settled", true, Some(""), Some(run)).await;
     mirror_row(&db, tenant, "i-no-deferral", true, None, Some(run)).await;
     mirror_row(&db, tenant, "m-present", true, None, Some(earlier)).await;
@@ -153,6 +166,7 @@ async fn the_pass_sends_this_runs_deferrals_and_older_ones_whose_manager_is_in_w
         ("b-fresh-missing", "m-missing"),
         ("c-old-present", "m-present"),
         ("f-never-seen-present", "m-present"),
+        ("g-inactive", "m-present"),
     ]
     .into_iter()
     .map(|(u, m)| (u.to_string(), m.to_string()))
@@ -160,12 +174,12 @@ async fn the_pass_sends_this_runs_deferrals_and_older_ones_whose_manager_is_in_w
     for limit in [1, 2, 3, 100] {
         let (sent, pages) = whole_pass(&db, tenant, run, limit).await;
         assert_eq!(sent, expected, "pages of {limit}");
-        // Seven waiting users (the inactive one included), then one empty page.
+        // Seven waiting users, then one empty page.
         assert_eq!(pages, 7_usize.div_ceil(limit) + 1, "pages of {limit}");
     }
 
-    // For another run, the same deferrals are all older ones: only those whose manager is
-    // in Webex are sent.
+    // For another run, the same deferrals are all older ones: only the active users whose
+    // manager is in Webex are sent.
     let (sent, _) = whole_pass(&db, tenant, RunId::new(), 100).await;
     let older: Vec<&str> = sent.keys().map(String::as_str).collect();
     assert_eq!(

@@ -37,6 +37,7 @@ fn mirror_with_ada() -> HashMap<String, MirrorUser> {
         content_hash: plan.content_hash,
         active: true,
         attributes: plan.effective,
+        deferred_manager: None,
     };
     HashMap::from([("ada".to_string(), mirror)])
 }

@@ -38,9 +38,9 @@ async fn managers_are_referenced_by_webex_id_once_they_are_provisioned() {
     );
     // What is still deferred waits for a manager that is not in Webex (disabled, deleted).
     let waiting: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT d.deferred_manager, EXISTS (SELECT 1 FROM mirror_users m \
-                 WHERE m.tenant_id = d.tenant_id AND m.entra_id = d.deferred_manager) \
-         FROM mirror_users d WHERE d.tenant_id = $1 AND d.deferred_manager <> ''",
+        "SELECT d.manager_id, EXISTS (SELECT 1 FROM mirror_users m \
+                 WHERE m.tenant_id = d.tenant_id AND m.entra_id = d.manager_id) \
+         FROM deferred_refs d WHERE d.tenant_id = $1",
     )
     .bind(stack.tenant_id.0)
     .fetch_all(&stack.env.pool)

@@ -83,6 +83,7 @@ fn plan(action: Action, effective: ScimAttributes) -> Plan {
         json: serde_json::to_string(&effective).unwrap(),
         effective,
         content_hash: 7,
+        recorded: false,
     }
 }
 

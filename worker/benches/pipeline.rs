@@ -84,6 +84,7 @@ fn mirror_after(users: &[SourceUser], policy: &Policy) -> HashMap<String, Mirror
                     content_hash: plan.content_hash,
                     active: plan.active(),
                     attributes: plan.effective,
+                    deferred_manager: None,
                 };
                 Some((entra_id, row))
             }

@@ -244,18 +244,19 @@ impl BatchProcessor {
             return Ok(PushedUsers::unplanned(failed));
         };
 
-        let (planned, deferred, _) = match plan_users(&self.pool, &tenant, &batch.users).await? {
-            Ok(plan) => plan,
-            Err(reason) => {
-                let failed = batch
-                    .users
-                    .iter()
-                    .map(|u| UserResult::failed(u.id.clone(), reason))
-                    .collect();
-                return Ok(PushedUsers::unplanned(failed));
-            }
-        };
-        let refs = RefChanges::of_batch(&batch.users, deferred);
+        let (planned, deferred, mirror) =
+            match plan_users(&self.pool, &tenant, &batch.users).await? {
+                Ok(plan) => plan,
+                Err(reason) => {
+                    let failed = batch
+                        .users
+                        .iter()
+                        .map(|u| UserResult::failed(u.id.clone(), reason))
+                        .collect();
+                    return Ok(PushedUsers::unplanned(failed));
+                }
+            };
+        let refs = RefChanges::of_batch(&batch.users, &mirror, deferred);
 
         let mut results = Vec::new();
         let mut plans = Vec::new();
@@ -352,7 +353,7 @@ pub async fn plan_users<'t>(
         mapping,
         allow_hard_delete: tenant.allow_hard_delete,
         clear_attributes: tenant.clear_attributes,
-        managers: load_webex_ids(pool, tenant.id, &managers_named(users)).await?,
+        managers: load_webex_ids(pool, tenant.id, &managers_named(users, &mirror)).await?,
     };
     let (planned, deferred) = plan_batch_with(users, &mirror, &policy);
     Ok(Ok((planned, deferred, mirror)))

@@ -1,27 +1,32 @@
-//! Manager references a batch defers or settles, and how they land on the mirror rows.
+//! Manager references a batch defers or settles, as rows of `deferred_refs`.
 //!
-//! A deferred reference lives on its user's mirror row (`mirror_users.deferred_manager`),
-//! so the write that records a user also sets or clears its deferral: no extra statement
-//! and no index probe per user of the batch. The column is written with three meanings
-//! ([`Deferrals::column_value`]): `NULL` keeps what the row holds (the entry said nothing
-//! about the manager), `''` clears it, and a manager's Entra id makes the user wait for
-//! that manager. `NULL` and `''` both read as "waits for nobody".
+//! The mirror records a user's manager by Entra id, whether or not Webex has it; a row of
+//! `deferred_refs` says that Webex does not have it yet (the manager was not in Webex when
+//! the user was pushed). The worker reads a user's deferral with its mirror row, so a batch
+//! deletes only deferrals that exist: the users that waited and no longer do (their
+//! reference was sent, or they have no manager now, or left the mirror), each only if it
+//! still waits for the manager the batch read, so that a deferral another batch wrote
+//! meanwhile is kept. A user whose push failed keeps the deferral it had and gets no new
+//! one: the retry decides again.
 //!
-//! Keeping is decided by PostgreSQL (`COALESCE(new, old)`), not from the row the worker
-//! read, so two batches that hold the same user at once cannot undo each other's deferral.
+//! The reference pass (`coordinator::references`) sends the waiting users' references once
+//! their managers are in Webex; applying one deletes its row and leaves the mirror row as
+//! it is (migration 23 says why).
+
+use std::collections::HashMap;
 
 use dirsync_proto::SourceUser;
 
+use crate::diff::MirrorUser;
+use crate::outcome::{MirrorChange, Status, UserResult};
 use crate::pipeline::Deferred;
 
-/// What a batch changes in the users' deferred references: the users whose manager
-/// reference it settled (applied, cleared or now waiting for another manager) and the
-/// references it deferred.
+/// What a batch changes in the users' deferred references.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RefChanges {
-    /// Users whose earlier deferred reference, if any, is settled by this batch.
-    pub settled: Vec<String>,
-    /// (user, manager) references waiting for their manager.
+    /// (user, manager) deferrals the batch's mirror read showed, sorted.
+    pub read: Vec<(String, String)>,
+    /// (user, manager) references waiting for their manager, sorted by user.
     pub deferred: Vec<(String, String)>,
     /// The batch is one of the coordinator's follow-up passes (references, avatars): its
     /// entries are not users synced or skipped again (the run counted them already), only
@@ -30,70 +35,66 @@ pub struct RefChanges {
 }
 
 impl RefChanges {
-    /// The changes of a planned batch: every user whose entry speaks of its manager (or
-    /// is a tombstone) settles its earlier deferral; `deferred` waits again.
-    pub fn of_batch(users: &[SourceUser], deferred: Vec<Deferred>) -> Self {
-        let mut settled: Vec<String> = users
-            .iter()
-            .filter(|u| u.removed.is_some() || u.attributes.contains_key("manager"))
-            .map(|u| u.id.clone())
+    /// The changes of a planned batch: `deferred` wait (again); the deferrals its mirror
+    /// read showed are settled unless they wait again.
+    pub fn of_batch(
+        users: &[SourceUser],
+        mirror: &HashMap<String, MirrorUser>,
+        deferred: Vec<Deferred>,
+    ) -> Self {
+        let mut deferred: Vec<(String, String)> = deferred
+            .into_iter()
+            .map(|d| (d.entra_id, d.manager_id))
             .collect();
-        settled.sort();
-        settled.dedup();
+        deferred.sort();
+        deferred.dedup_by(|a, b| a.0 == b.0);
+        let mut read: Vec<(String, String)> = mirror
+            .iter()
+            .filter_map(|(id, row)| Some((id.clone(), row.deferred_manager.clone()?)))
+            .collect();
+        read.sort();
         RefChanges {
-            settled,
-            deferred: deferred
-                .into_iter()
-                .map(|d| (d.entra_id, d.manager_id))
-                .collect(),
+            read,
+            deferred,
             partial_pass: !users.is_empty() && users.iter().all(SourceUser::is_partial),
         }
     }
 
-    /// The per-user values of `deferred_manager` this batch writes.
-    pub fn deferrals(&self) -> Deferrals<'_> {
-        let mut waiting: Vec<(&str, &str)> = self
+    /// The deferrals to delete and the ones to write once the batch was pushed. A user
+    /// whose push failed keeps what it had; a user the batch removed from the mirror waits
+    /// for nothing. A deferral is deleted only as read (user and manager): one that another
+    /// batch wrote meanwhile stays.
+    #[allow(clippy::type_complexity)]
+    pub fn effective<'a>(
+        &'a self,
+        results: &[UserResult],
+    ) -> (Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>) {
+        let mut failed: Vec<&str> = Vec::new();
+        let mut removed: Vec<&str> = Vec::new();
+        for r in results {
+            if matches!(r.status, Status::Failed(_)) {
+                failed.push(&r.entra_id);
+            } else if matches!(r.mirror, Some(MirrorChange::Remove)) {
+                removed.push(&r.entra_id);
+            }
+        }
+        failed.sort_unstable();
+        removed.sort_unstable();
+        let has = |ids: &[&str], id: &str| ids.binary_search(&id).is_ok();
+        let waiting: Vec<(&str, &str)> = self
             .deferred
             .iter()
-            .map(|(user, manager)| (user.as_str(), manager.as_str()))
+            .filter(|(id, _)| !has(&failed, id) && !has(&removed, id))
+            .map(|(id, manager)| (id.as_str(), manager.as_str()))
             .collect();
-        waiting.sort_unstable();
-        waiting.dedup_by(|a, b| a.0 == b.0);
-        Deferrals {
-            settled: &self.settled,
-            waiting,
-        }
-    }
-}
-
-/// Looks up the `deferred_manager` value of one user of a batch.
-#[derive(Debug)]
-pub struct Deferrals<'a> {
-    /// Sorted.
-    settled: &'a [String],
-    /// (user, manager), sorted by user.
-    waiting: Vec<(&'a str, &'a str)>,
-}
-
-/// The value written for a settled reference that waits for nobody.
-pub const CLEARED: &str = "";
-
-impl<'a> Deferrals<'a> {
-    /// `None`: keep the row's deferral; `Some("")`: clear it; `Some(manager)`: wait for
-    /// that manager.
-    pub fn column_value(&self, user: &str) -> Option<&'a str> {
-        if let Ok(i) = self.waiting.binary_search_by(|w| w.0.cmp(user)) {
-            return Some(self.waiting[i].1);
-        }
-        self.settled
-            .binary_search_by(|s| s.as_str().cmp(user))
-            .is_ok()
-            .then_some(CLEARED)
-    }
-
-    /// Whether any user's deferral changes.
-    pub fn any(&self) -> bool {
-        !self.settled.is_empty() || !self.waiting.is_empty()
+        let settled = self
+            .read
+            .iter()
+            .filter(|(id, _)| !has(&failed, id))
+            .filter(|(id, _)| waiting.binary_search_by(|w| w.0.cmp(id)).is_err())
+            .map(|(id, manager)| (id.as_str(), manager.as_str()))
+            .collect();
+        (settled, waiting)
     }
 }
 
@@ -111,6 +112,16 @@ mod tests {
         }
     }
 
+    fn row(waits_for: Option<&str>) -> MirrorUser {
+        MirrorUser {
+            webex_id: "w".into(),
+            content_hash: 0,
+            active: true,
+            attributes: Default::default(),
+            deferred_manager: waits_for.map(str::to_string),
+        }
+    }
+
     fn deferred(user: &str, manager: &str) -> Deferred {
         Deferred {
             entra_id: user.into(),
@@ -119,39 +130,50 @@ mod tests {
     }
 
     #[test]
-    fn each_user_keeps_clears_or_waits() {
-        let mut gone = user("t", json!({}));
-        gone.removed = Some(dirsync_proto::RemovedReason::Changed);
-        let users = vec![
-            user("w", json!({"manager": "m1"})),
-            user("a", json!({"manager": "m2"})),
-            user("k", json!({"displayName": "only a name"})),
-            user("c", json!({"manager": null})),
+    fn waiting_users_settle_or_wait_again_and_failures_keep_theirs() {
+        let users = vec![user("a", json!({})), user("b", json!({}))];
+        let mirror = HashMap::from([
+            ("w1".to_string(), row(Some("m1"))),
+            ("w2".to_string(), row(Some("m2"))),
+            ("w3".to_string(), row(Some("m3"))),
+            ("w4".to_string(), row(Some("m4"))),
+            ("n".to_string(), row(None)),
+        ]);
+        let changes = RefChanges::of_batch(
+            &users,
+            &mirror,
+            vec![
+                deferred("w2", "m9"),
+                deferred("new", "m4"),
+                deferred("f", "m5"),
+                deferred("w4", "m4"),
+            ],
+        );
+        assert_eq!(changes.read.len(), 4);
+        assert!(!changes.partial_pass);
+        let gone = UserResult {
+            entra_id: "w4".into(),
+            status: Status::Skipped,
+            mirror: Some(MirrorChange::Remove),
+        };
+        let results = vec![
+            UserResult::failed("w3", "x"),
+            UserResult::failed("f", "y"),
+            UserResult::skipped("w1"),
             gone,
         ];
-        let changes = RefChanges::of_batch(&users, vec![deferred("w", "m1")]);
-        let d = changes.deferrals();
-        // (user, value written)
-        let cases = [
-            ("w", Some("m1")),
-            ("a", Some(CLEARED)),
-            ("k", None),
-            ("c", Some(CLEARED)),
-            ("t", Some(CLEARED)),
-            ("not-in-batch", None),
-        ];
-        for (id, want) in cases {
-            assert_eq!(d.column_value(id), want, "user {id}");
-        }
-        assert!(d.any());
-        assert!(!changes.partial_pass);
+        let (settled, waiting) = changes.effective(&results);
+        // w1 settled; w2 waits for another manager (written over); w3 failed (kept);
+        // w4 left the mirror (deleted, not written again).
+        assert_eq!(settled, [("w1", "m1"), ("w4", "m4")]);
+        assert_eq!(waiting, [("new", "m4"), ("w2", "m9")]);
     }
 
     #[test]
-    fn a_batch_without_manager_talk_changes_nothing() {
-        let users = vec![user("k", json!({"displayName": "x"}))];
-        let changes = RefChanges::of_batch(&users, Vec::new());
-        assert!(!changes.deferrals().any());
-        assert_eq!(changes.deferrals().column_value("k"), None);
+    fn a_batch_of_follow_up_entries_is_a_partial_pass() {
+        let users = vec![user("k", json!({"dirsync.partial": true}))];
+        let changes = RefChanges::of_batch(&users, &HashMap::new(), Vec::new());
+        assert!(changes.partial_pass);
+        assert!(changes.read.is_empty() && changes.deferred.is_empty());
     }
 }

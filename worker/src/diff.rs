@@ -24,7 +24,10 @@ pub struct MirrorUser {
     pub webex_id: String,
     pub content_hash: u64,
     pub active: bool,
+    /// The attributes as recorded: the manager (`map::MANAGER`) as the manager's Entra id.
     pub attributes: ScimAttributes,
+    /// The manager (Entra id) the user waits for: Webex does not have it yet.
+    pub deferred_manager: Option<String>,
 }
 
 /// Why a user needs no SCIM write.
@@ -68,11 +71,17 @@ pub enum Action {
 pub struct Plan {
     pub action: Action,
     /// What the mirror records after success: mirror attributes overlaid with new values.
+    /// The manager is the manager's Entra id here until the pipeline resolves it
+    /// (`pipeline::resolve_manager`): from then on these are the attributes Webex gets.
     pub effective: ScimAttributes,
     pub content_hash: u64,
     /// `effective` as the canonical JSON `content_hash` hashes: the mirror row's text. Made
-    /// with `effective` by [`diff`]; whoever changes one must remake the other.
+    /// with `effective` by [`diff`], before the manager is resolved: the mirror records the
+    /// manager by Entra id, so that a user created before its manager is recorded once.
     pub json: String,
+    /// The mirror row already holds `json`: a push of this plan records nothing (the
+    /// manager reference of an unchanged user, sent once its manager is in Webex).
+    pub recorded: bool,
 }
 
 impl Plan {
@@ -88,6 +97,7 @@ impl Plan {
             effective,
             content_hash: 0,
             json: String::new(),
+            recorded: false,
         }
     }
 
@@ -98,6 +108,7 @@ impl Plan {
             effective,
             content_hash,
             json,
+            recorded: false,
         }
     }
 }
@@ -157,6 +168,7 @@ pub fn diff(
             effective,
             content_hash: hash,
             json,
+            recorded: true,
         };
     }
     // Changed and added paths, and removed ones as null (a PATCH `remove`).
@@ -187,6 +199,7 @@ pub fn diff(
         effective,
         content_hash: hash,
         json,
+        recorded: false,
     }
 }
 
@@ -294,6 +307,7 @@ mod tests {
             content_hash: content_hash(&attributes),
             active: active_of(&attributes).unwrap_or(true),
             attributes,
+            deferred_manager: None,
         }
     }
 

@@ -6,18 +6,21 @@
 //! ones count as skipped. That keeps synced + skipped + failed equal to the entries seen.
 //!
 //! The tenant's policy adds what the bare mapping cannot know: the paths to clear ("clear
-//! attributes") and the manager reference, which must be the manager's Webex id; a manager
-//! not in Webex yet is deferred, never a failure.
+//! attributes") and the manager reference. The mirror records the manager by its Entra id;
+//! Webex must get its Webex id, so the reference is resolved after the diff, and a manager
+//! not in Webex yet is deferred (the user waits for it in `deferred_refs`), never a failure.
+//! A user created before its manager is thus recorded right the first time; once the
+//! manager is in Webex the reference alone is sent, and the mirror row is not written again.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use dirsync_proto::SourceUser;
+use dirsync_proto::{RemovedReason, SourceUser};
 
 use serde_json::Value;
 
-use crate::diff::{MirrorUser, Plan, SkipReason, diff};
-use crate::map::{MANAGER, UserMapping, map_user_with};
+use crate::diff::{Action, MirrorUser, Plan, SkipReason, diff};
+use crate::map::{MANAGER, ScimAttributes, UserMapping, map_user_with};
 use dirsync_proto::mapping::Mapping;
 
 /// One entry of the batch with what to do about it.
@@ -113,30 +116,52 @@ pub fn plan_batch_with(
                 mapped.insert(path, Value::Null);
             }
         }
-        if !mirror.contains_key(&user.id) {
+        let row = mirror.get(&user.id);
+        if row.is_none() && merged.is_partial() {
+            // A follow-up entry (a reference, a photo) for a user no longer mirrored:
+            // nothing to create a user from.
+            out.push(Planned::Plan {
+                entra_id: user.id.clone(),
+                plan: diff(Some(RemovedReason::Changed), mapped, None, false),
+            });
+            continue;
+        }
+        if row.is_none() {
             for (path, value) in on_create {
                 mapped.entry(path).or_insert(value);
             }
         }
-        if merged.removed.is_none()
-            && let Some(manager) = merged.str_attr("manager")
-        {
-            match policy.managers.get(manager) {
-                Some(webex_id) => {
-                    mapped.insert(MANAGER.to_string(), Value::String(webex_id.clone()));
+        if merged.removed.is_none() {
+            let waits_for = row.and_then(|m| m.deferred_manager.as_deref());
+            // The manager as the mirror records it, its Entra id: the entry's, or, when
+            // the entry says nothing of it, the one the user still waits for. A follow-up
+            // entry names the manager the user waited for when the pass read it: if the
+            // user waits for another one now, a later batch has decided since.
+            let manager = match merged.str_attr("manager") {
+                Some(manager) if merged.is_partial() && waits_for != Some(manager) => None,
+                Some(manager) => Some(manager),
+                None if !merged.attributes.contains_key("manager") => waits_for,
+                None => {
+                    // Removed in Entra while Webex never got it: the mirror forgets it too
+                    // (a PATCH `remove`), even without "clear attributes", so that mirror
+                    // and Webex agree once the user stops waiting.
+                    if waits_for.is_some() {
+                        mapped.insert(MANAGER.to_string(), Value::Null);
+                    }
+                    None
                 }
-                None => deferred.push(Deferred {
-                    entra_id: user.id.clone(),
-                    manager_id: manager.to_string(),
-                }),
+            };
+            if let Some(manager) = manager {
+                mapped.insert(MANAGER.to_string(), Value::String(manager.to_string()));
             }
         }
-        let plan = diff(
-            merged.removed,
-            mapped,
-            mirror.get(&user.id),
-            policy.allow_hard_delete,
-        );
+        let mut plan = diff(merged.removed, mapped, row, policy.allow_hard_delete);
+        if let Some(manager_id) = resolve_manager(&mut plan, row, &policy.managers) {
+            deferred.push(Deferred {
+                entra_id: user.id.clone(),
+                manager_id,
+            });
+        }
         out.push(Planned::Plan {
             entra_id: user.id.clone(),
             plan,
@@ -145,12 +170,87 @@ pub fn plan_batch_with(
     (out, deferred)
 }
 
-/// The managers (Entra ids) a batch refers to, to look up in the mirror.
-pub fn managers_named(users: &[SourceUser]) -> Vec<String> {
+/// Makes the plan's manager, an Entra id as the mirror records it, the Webex id Webex gets,
+/// and decides whether this push sends it: with a create, with a change of manager, and
+/// whenever the user waits for its manager (`deferred_refs`: Webex does not have it), even
+/// if nothing else changed. A manager not in Webex yet is left out of what is sent (a patch
+/// that had nothing else to send becomes a skip) and returned: the user waits for it.
+/// `plan.json` is untouched: the mirror records the manager the user should have.
+fn resolve_manager(
+    plan: &mut Plan,
+    row: Option<&MirrorUser>,
+    webex_ids: &HashMap<String, String>,
+) -> Option<String> {
+    let waits_for = row.and_then(|m| m.deferred_manager.clone());
+    let Some(Value::String(manager)) = plan.effective.get(MANAGER) else {
+        // No manager now (removed, cleared): nothing to wait for.
+        return None;
+    };
+    let manager = manager.clone();
+    let webex_id = webex_ids.get(&manager).cloned();
+    match &webex_id {
+        Some(id) => plan
+            .effective
+            .insert(MANAGER.to_string(), Value::String(id.clone())),
+        None => plan.effective.remove(MANAGER),
+    };
+    let send = match &plan.action {
+        Action::Create => true,
+        Action::Patch { changes, .. } => waits_for.is_some() || changes.contains_key(MANAGER),
+        Action::Skip(SkipReason::Unchanged) => waits_for.is_some() && plan.active(),
+        _ => false,
+    };
+    if !send {
+        if matches!(plan.action, Action::Delete { .. }) {
+            return None;
+        }
+        // A deactivated user keeps waiting (a restore sends the reference); a user patched
+        // while its manager is not in Webex waits for it too, should the patch find the
+        // user gone and create it again without one.
+        let patched = matches!(plan.action, Action::Patch { .. }) && webex_id.is_none();
+        return waits_for.or_else(|| patched.then_some(manager));
+    }
+    match (webex_id, &mut plan.action) {
+        (Some(id), Action::Patch { changes, .. }) => {
+            changes.insert(MANAGER.to_string(), Value::String(id));
+        }
+        (Some(id), Action::Skip(_)) => {
+            let webex_id = row.map(|m| m.webex_id.clone()).unwrap_or_default();
+            plan.action = Action::Patch {
+                webex_id,
+                changes: ScimAttributes::from([(MANAGER.to_string(), Value::String(id))]),
+            };
+        }
+        (Some(_), _) => {}
+        (None, Action::Patch { changes, .. }) => {
+            changes.remove(MANAGER);
+            if changes.is_empty() {
+                plan.action = Action::Skip(SkipReason::Unchanged);
+            }
+            return Some(manager);
+        }
+        (None, _) => return Some(manager),
+    }
+    None
+}
+
+/// The managers (Entra ids) a batch refers to, to look up in the mirror: those its entries
+/// name, and for a user whose entry names none, the one it waits for or has (a patch of a
+/// user deleted in Webex re-creates it with its manager).
+pub fn managers_named(users: &[SourceUser], mirror: &HashMap<String, MirrorUser>) -> Vec<String> {
     let mut ids: Vec<String> = users
         .iter()
-        .filter_map(|u| u.str_attr("manager"))
-        .map(str::to_string)
+        .filter_map(|u| {
+            u.str_attr("manager").map(str::to_string).or_else(|| {
+                let row = mirror.get(&u.id)?;
+                row.deferred_manager.clone().or_else(|| {
+                    row.attributes
+                        .get(MANAGER)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+            })
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -299,6 +399,7 @@ mod tests {
             content_hash: crate::hash::content_hash(&attributes),
             active: true,
             attributes,
+            deferred_manager: None,
         }
     }
 
@@ -342,18 +443,203 @@ mod tests {
                 manager_id: "absent".into()
             }]
         );
-        assert_eq!(managers_named(&users), ["absent", "boss"]);
+        assert_eq!(managers_named(&users, &HashMap::new()), ["absent", "boss"]);
     }
 
+    /// What the pipeline does with a user's manager, against its mirror row.
+    #[test]
+    fn the_manager_is_recorded_by_entra_id_and_sent_by_webex_id_when_webex_lacks_it() {
+        let base = json!({"userName": "a@x.com", "externalId": "a", "userType": "user",
+                          "emails[type eq \"work\"].value": "a@x.com", "active": true});
+        let with = |manager: &str, active: bool| {
+            let mut v = base.clone();
+            v[MANAGER] = json!(manager);
+            v["active"] = json!(active);
+            v
+        };
+        let row = |attributes: Value, waits_for: Option<&str>| {
+            let mut m = mirrored(attributes);
+            m.active = m.attributes.get("active") == Some(&json!(true));
+            m.deferred_manager = waits_for.map(str::to_string);
+            m
+        };
+        let upn = json!({"userPrincipalName": "a@x.com", "accountEnabled": true});
+        let named = |manager: Value| {
+            let mut v = upn.clone();
+            v["manager"] = manager;
+            v
+        };
+        let patch = |changes: Value| Action::Patch {
+            webex_id: "w-a".into(),
+            changes: crate::map::test_support::attrs(changes),
+        };
+        let skip = Action::Skip(SkipReason::Unchanged);
+        // (case, entry, mirror row, action, recorded, waits for afterwards)
+        type Case = (
+            &'static str,
+            SourceUser,
+            Option<MirrorUser>,
+            Action,
+            bool,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a create whose manager is not in Webex waits for it",
+                user("a", None, named(json!("absent"))),
+                None,
+                Action::Create,
+                false,
+                Some("absent"),
+            ),
+            (
+                "unchanged, waiting, manager now in Webex: the reference alone, no mirror write",
+                user("a", None, named(json!("boss"))),
+                Some(row(with("boss", true), Some("boss"))),
+                patch(json!({MANAGER: "w-boss"})),
+                true,
+                None,
+            ),
+            (
+                "the same from an entry that says nothing of the manager",
+                user("a", None, upn.clone()),
+                Some(row(with("boss", true), Some("boss"))),
+                patch(json!({MANAGER: "w-boss"})),
+                true,
+                None,
+            ),
+            (
+                "unchanged, waiting, manager still missing: waits again",
+                user("a", None, named(json!("absent"))),
+                Some(row(with("absent", true), Some("absent"))),
+                skip.clone(),
+                true,
+                Some("absent"),
+            ),
+            (
+                "an inactive user keeps waiting",
+                user(
+                    "a",
+                    None,
+                    json!({"accountEnabled": false, "manager": "boss"}),
+                ),
+                Some(row(with("boss", false), Some("boss"))),
+                skip.clone(),
+                true,
+                Some("boss"),
+            ),
+            (
+                "waiting for another manager than recorded: patched and recorded",
+                user("a", None, upn.clone()),
+                Some(row(with("old", true), Some("boss"))),
+                patch(json!({MANAGER: "w-boss"})),
+                false,
+                None,
+            ),
+            (
+                "a new manager not in Webex: nothing else to send, it waits",
+                user("a", None, named(json!("absent"))),
+                Some(row(with("boss", true), None)),
+                skip.clone(),
+                false,
+                Some("absent"),
+            ),
+            (
+                "unchanged and not waiting: nothing",
+                user("a", None, named(json!("boss"))),
+                Some(row(with("boss", true), None)),
+                skip.clone(),
+                true,
+                None,
+            ),
+            (
+                "no manager any more while waiting: the mirror forgets it too",
+                user("a", None, named(Value::Null)),
+                Some(row(with("absent", true), Some("absent"))),
+                patch(json!({MANAGER: null})),
+                false,
+                None,
+            ),
+            (
+                "a stale follow-up entry: the manager it waits for now is sent",
+                user(
+                    "a",
+                    None,
+                    json!({"manager": "old", "dirsync.partial": true}),
+                ),
+                Some(row(with("boss", true), Some("boss"))),
+                patch(json!({MANAGER: "w-boss"})),
+                true,
+                None,
+            ),
+            (
+                "a follow-up entry for a user no longer mirrored creates nobody",
+                user(
+                    "a",
+                    None,
+                    json!({"manager": "boss", "dirsync.partial": true}),
+                ),
+                None,
+                Action::Skip(SkipReason::UnknownTombstone),
+                false,
+                None,
+            ),
+            (
+                "patched while its recorded manager is not in Webex: it waits for it",
+                user("a", None, json!({"jobTitle": "Boss"})),
+                Some(row(with("absent", true), None)),
+                patch(json!({"title": "Boss"})),
+                false,
+                Some("absent"),
+            ),
+            (
+                "deleted: nothing to wait for",
+                user("a", Some(RemovedReason::Deleted), json!({})),
+                Some(row(with("absent", true), Some("absent"))),
+                Action::Delete {
+                    webex_id: "w-a".into(),
+                },
+                false,
+                None,
+            ),
+        ];
+        let policy = Policy {
+            managers: HashMap::from([
+                ("boss".to_string(), "w-boss".to_string()),
+                ("old".to_string(), "w-old".to_string()),
+            ]),
+            allow_hard_delete: true,
+            ..Policy::default()
+        };
+        for (case, entry, row, want, recorded, waits) in cases {
+            let mirror: HashMap<String, MirrorUser> =
+                row.into_iter().map(|r| ("a".to_string(), r)).collect();
+            let (planned, deferred) = plan_batch_with(&[entry], &mirror, &policy);
+            let Planned::Plan { plan, .. } = &planned[0] else {
+                panic!("{case}")
+            };
+            assert_eq!(plan.action, want, "{case}");
+            assert_eq!(plan.recorded, recorded, "{case}");
+            let waiting: Vec<&str> = deferred.iter().map(|d| d.manager_id.as_str()).collect();
+            assert_eq!(waiting, waits.into_iter().collect::<Vec<_>>(), "{case}");
+            // Sent by Webex id (or not at all), recorded by Entra id.
+            let sent = plan.effective.get(MANAGER).and_then(Value::as_str);
+            assert!(sent.is_none_or(|m| m.starts_with("w-")), "{case}: {sent:?}");
+            if want == Action::Create {
+                assert!(plan.json.contains("\"absent\""), "{case}: {}", plan.json);
+            }
+        }
+    }
+
+    /// A deferral from before migration 23: the mirror row lacks the manager it waits for.
     #[test]
     fn a_partial_pass_entry_patches_only_the_manager() {
-        let mirror = HashMap::from([(
-            "a".to_string(),
-            mirrored(
-                json!({"userName": "a@x.com", "externalId": "a", "userType": "room",
-                            "active": true}),
-            ),
-        )]);
+        let mut row = mirrored(
+            json!({"userName": "a@x.com", "externalId": "a", "userType": "room",
+                        "active": true}),
+        );
+        row.deferred_manager = Some("boss".into());
+        let mirror = HashMap::from([("a".to_string(), row)]);
         let entry = user(
             "a",
             None,

@@ -85,6 +85,7 @@ pub(crate) async fn settle(
         effective,
         content_hash,
         json,
+        recorded,
     } = plan;
     let created = matches!(action, Action::Create);
     let upsert = |webex_id: String, attributes_json: String| UserResult {
@@ -124,6 +125,11 @@ pub(crate) async fn settle(
             Ok(webex_id) => Ok(upsert(webex_id, json)),
             Err(e) => failed(e),
         },
+        (Action::Patch { .. }, Ok(_)) if recorded => Ok(UserResult {
+            entra_id: entra_id.clone(),
+            status: Status::Synced,
+            mirror: None,
+        }),
         (Action::Patch { webex_id, .. }, Ok(_)) => Ok(upsert(webex_id, json)),
         // Deleted in Webex behind our back: an active user is re-created in full.
         (Action::Patch { .. }, Err(e)) if not_found(&e) && active => {

@@ -3,8 +3,8 @@
 //! The `batch_results` row is inserted first with `ON CONFLICT DO NOTHING`: if it already
 //! exists another delivery of the same batch committed first, and this one rolls back and
 //! reports the stored counts, so redelivery never counts a batch twice. Mirror upserts,
-//! mirror deletions, the run stamp of every user seen (with its deferred manager reference,
-//! see [`crate::deferrals`]) and failed objects are each one bulk statement over UNNEST-ed
+//! mirror deletions, the run stamp of every user seen, the deferred manager references
+//! (see [`crate::deferrals`]) and failed objects are each one bulk statement over UNNEST-ed
 //! arrays, sorted by entra id so that concurrent batches lock shared rows in the same order
 //! within each statement. Across statements two batches can still wait on each other (two
 //! users each in two pages at once); PostgreSQL then aborts one with 40P01, a retryable
@@ -213,7 +213,7 @@ pub async fn record_batch_with(
     }
 
     let writes = MirrorWrites::from_results(results);
-    let deferrals = refs.deferrals();
+    let (settled, waiting) = refs.effective(results);
     let removed = &writes.removed;
     let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
     let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
@@ -227,7 +227,6 @@ pub async fn record_batch_with(
         tenant: key.tenant,
         sighting,
         seq,
-        deferrals: &deferrals,
     };
     let (created, mut existing): (Vec<&MirrorUpsert>, Vec<&MirrorUpsert>) =
         writes.upserts.iter().partition(|u| u.created);
@@ -259,31 +258,25 @@ pub async fn record_batch_with(
         .execute(&mut *tx)
         .await?;
     }
-    // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone,
-    // with their deferral if the batch changed it; a follow-up pass stamps nothing.
-    let unwritten: Vec<(&str, Option<&str>)> = writes
-        .seen_unwritten(results)
-        .into_iter()
-        .map(|id| (id, deferrals.column_value(id)))
-        .filter(|(_, deferral)| sighting.is_some() || deferral.is_some())
-        .collect();
+    // The users seen without a mirror write (unchanged, skipped, failed) are stamped alone;
+    // a follow-up pass stamps nothing.
+    let unwritten = match sighting {
+        Some(_) => writes.seen_unwritten(results),
+        None => Vec::new(),
+    };
     if !unwritten.is_empty() {
-        let ids: Vec<&str> = unwritten.iter().map(|u| u.0).collect();
-        let deferred: Vec<Option<&str>> = unwritten.iter().map(|u| u.1).collect();
         sqlx::query(
             "UPDATE mirror_users m SET \
-                 last_seen_seq = CASE WHEN $2::uuid IS NULL THEN m.last_seen_seq \
-                     WHEN m.last_seen_run = $2 THEN GREATEST(m.last_seen_seq, $3) ELSE $3 END, \
-                 last_seen_run = COALESCE($2, m.last_seen_run), \
-                 deferred_manager = COALESCE(s.deferred, m.deferred_manager) \
-             FROM UNNEST($4::text[], $5::text[]) AS s(entra_id, deferred) \
+                 last_seen_seq = CASE WHEN m.last_seen_run = $2 THEN GREATEST(m.last_seen_seq, $3) \
+                     ELSE $3 END, \
+                 last_seen_run = $2 \
+             FROM UNNEST($4::text[]) AS s(entra_id) \
              WHERE m.tenant_id = $1 AND m.entra_id = s.entra_id",
         )
         .bind(key.tenant.0)
         .bind(sighting)
         .bind(seq)
-        .bind(&ids)
-        .bind(&deferred)
+        .bind(&unwritten)
         .execute(&mut *tx)
         .await?;
     }
@@ -332,6 +325,37 @@ pub async fn record_batch_with(
         .execute(&mut *tx)
         .await?;
     }
+    if !settled.is_empty() || !waiting.is_empty() {
+        probes_only(&mut tx).await?;
+    }
+    if !settled.is_empty() {
+        let (ids, managers): (Vec<&str>, Vec<&str>) = settled.into_iter().unzip();
+        sqlx::query(
+            "DELETE FROM deferred_refs d USING UNNEST($2::text[], $3::text[]) AS k(entra_id, manager_id) \
+             WHERE d.tenant_id = $1 AND d.entra_id = k.entra_id AND d.manager_id = k.manager_id",
+        )
+        .bind(key.tenant.0)
+        .bind(&ids)
+        .bind(&managers)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !waiting.is_empty() {
+        let (ids, managers): (Vec<&str>, Vec<&str>) = waiting.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO deferred_refs (tenant_id, entra_id, manager_id, run_id) \
+             SELECT $1, w.entra_id, w.manager_id, $2 \
+             FROM UNNEST($3::text[], $4::text[]) AS w(entra_id, manager_id) \
+             ON CONFLICT (tenant_id, entra_id) DO UPDATE \
+                 SET manager_id = EXCLUDED.manager_id, run_id = EXCLUDED.run_id",
+        )
+        .bind(key.tenant.0)
+        .bind(key.run.0)
+        .bind(&ids)
+        .bind(&managers)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(Recorded {
         counts,
@@ -339,15 +363,31 @@ pub async fn record_batch_with(
     })
 }
 
+/// Plans the rest of the transaction with index probes only. The deferral statements come
+/// last and are key probes into `deferred_refs`, a narrow table PostgreSQL sees as cheap to
+/// scan, often without statistics (an initial cycle fills it within seconds): it hashed
+/// the tenant's whole range instead, 57 ms to delete 450 keys among 140,000 against 2 ms
+/// probing them (BENCHMARKS.md, item 1).
+async fn probes_only(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(PROBES_ONLY).execute(tx).await?;
+    Ok(())
+}
+
+/// `SET LOCAL` of the planner switches that keep a statement to index scans and nested
+/// loops.
+const PROBES_ONLY: &str = "SELECT set_config('enable_hashjoin', 'off', true), \
+     set_config('enable_mergejoin', 'off', true), set_config('enable_bitmapscan', 'off', true), \
+     set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)";
+
 /// The mirror rows' columns, bound as arrays; `ON CONFLICT` is added for an upsert.
 macro_rules! insert_rows {
     () => {
         "INSERT INTO mirror_users (tenant_id, entra_id, webex_id, content_hash, active, attributes, updated_at, \
-             last_seen_run, last_seen_seq, deferred_manager) \
+             last_seen_run, last_seen_seq) \
          SELECT $1, u.entra_id, u.webex_id, u.content_hash, u.active, u.attributes::json, now(), $7, \
-             CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END, u.deferred \
-         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $9::text[]) \
-              AS u(entra_id, webex_id, content_hash, active, attributes, deferred)"
+             CASE WHEN $7::uuid IS NULL THEN NULL ELSE $8::int4 END \
+         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[]) \
+              AS u(entra_id, webex_id, content_hash, active, attributes)"
     };
 }
 
@@ -361,7 +401,6 @@ const UPSERT_ROWS: &str = concat!(
     " ON CONFLICT (tenant_id, entra_id) DO UPDATE SET \
          webex_id = EXCLUDED.webex_id, content_hash = EXCLUDED.content_hash, \
          active = EXCLUDED.active, attributes = EXCLUDED.attributes, updated_at = now(), \
-         deferred_manager = COALESCE(EXCLUDED.deferred_manager, mirror_users.deferred_manager), \
          last_seen_seq = CASE WHEN $7::uuid IS NULL THEN mirror_users.last_seen_seq \
              WHEN mirror_users.last_seen_run = $7 THEN GREATEST(mirror_users.last_seen_seq, $8) \
              ELSE $8 END, \
@@ -369,14 +408,13 @@ const UPSERT_ROWS: &str = concat!(
 );
 
 /// What every mirror row of a batch is written with besides its own values.
-struct MirrorRows<'a> {
+struct MirrorRows {
     tenant: TenantId,
     sighting: Option<uuid::Uuid>,
     seq: i32,
-    deferrals: &'a crate::deferrals::Deferrals<'a>,
 }
 
-impl MirrorRows<'_> {
+impl MirrorRows {
     /// Writes `rows` (sorted by entra id) with `sql`, [`INSERT_ROWS`] or [`UPSERT_ROWS`].
     async fn write(
         &self,
@@ -391,10 +429,6 @@ impl MirrorRows<'_> {
         // Sent as text for the `json` column: a `jsonb` parameter would be parsed into jsonb
         // and printed back (migration 22). The text is the plan's, written once.
         let attrs: Vec<&str> = rows.iter().map(|u| u.attributes).collect();
-        let deferred: Vec<Option<&str>> = ids
-            .iter()
-            .map(|id| self.deferrals.column_value(id))
-            .collect();
         sqlx::query(sql)
             .bind(self.tenant.0)
             .bind(&ids)
@@ -404,7 +438,6 @@ impl MirrorRows<'_> {
             .bind(&attrs)
             .bind(self.sighting)
             .bind(self.seq)
-            .bind(&deferred)
             .execute(conn)
             .await?;
         Ok(())

@@ -256,6 +256,7 @@ mod tests {
             content_hash: plan.content_hash,
             active: plan.active(),
             attributes: plan.effective.clone(),
+            deferred_manager: None,
         }
     }
 

@@ -1,8 +1,9 @@
-//! Deferred manager references on the mirror rows: the write that records a user sets,
-//! keeps or clears its deferral, whatever else the batch does to the row.
+//! Deferred manager references (`deferred_refs`): the write that records a batch sets,
+//! moves or deletes them, and applying one leaves the user's mirror row alone.
 
 use dirsync_proto::{PARTIAL_ATTRIBUTE, RunId, SourceUser, TenantId};
-use dirsync_worker::outcome::UserResult;
+use dirsync_worker::mirror::load_mirror;
+use dirsync_worker::outcome::{Status, UserResult};
 use dirsync_worker::pipeline::Deferred;
 use dirsync_worker::record::{BatchKey, RefChanges, record_batch_with};
 use serde_json::{Map, Value, json};
@@ -44,15 +45,17 @@ async fn record(
     results: &[UserResult],
 ) {
     let key = BatchKey { tenant, run, seq };
-    let refs = RefChanges::of_batch(entries, deferred);
+    // The deferrals the batch settles are those its mirror read shows.
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+    let mirror = load_mirror(pool, tenant, &ids).await.unwrap();
+    let refs = RefChanges::of_batch(entries, &mirror, deferred);
     record_batch_with(pool, key, results, &refs).await.unwrap();
 }
 
-/// (user, deferred manager) of every row, `''` read as none.
-async fn deferrals(pool: &PgPool, tenant: TenantId) -> Vec<(String, Option<String>)> {
+/// (user, manager it waits for) of every deferral of the tenant.
+async fn deferrals(pool: &PgPool, tenant: TenantId) -> Vec<(String, String)> {
     sqlx::query_as(
-        "SELECT entra_id, NULLIF(deferred_manager, '') FROM mirror_users \
-         WHERE tenant_id = $1 ORDER BY entra_id",
+        "SELECT entra_id, manager_id FROM deferred_refs WHERE tenant_id = $1 ORDER BY entra_id",
     )
     .bind(tenant.0)
     .fetch_all(pool)
@@ -60,15 +63,28 @@ async fn deferrals(pool: &PgPool, tenant: TenantId) -> Vec<(String, Option<Strin
     .unwrap()
 }
 
-fn rows(expected: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+fn rows(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
-        .map(|(id, m)| (id.to_string(), m.map(str::to_string)))
+        .map(|(id, m)| (id.to_string(), m.to_string()))
         .collect()
 }
 
+/// The text of a user's mirror row and when it was last written.
+async fn mirror_row(pool: &PgPool, tenant: TenantId, id: &str) -> (String, String) {
+    sqlx::query_as(
+        "SELECT attributes::text, updated_at::text FROM mirror_users \
+         WHERE tenant_id = $1 AND entra_id = $2",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
-async fn a_deferral_is_set_kept_moved_and_cleared_with_the_row() {
+async fn a_deferral_is_set_kept_moved_and_settled_without_rewriting_the_row() {
     let db = TestDb::new().await;
     let ids = db.seed("http://scim.invalid/v2", "tok", true).await;
 
@@ -90,13 +106,11 @@ async fn a_deferral_is_set_kept_moved_and_cleared_with_the_row() {
         ],
     )
     .await;
-    assert_eq!(
-        deferrals(&db.pool, ids.0).await,
-        rows(&[("a", Some("m1")), ("b", None), ("c", None)])
-    );
+    assert_eq!(deferrals(&db.pool, ids.0).await, rows(&[("a", "m1")]));
 
-    // a changes without a word about its manager: its deferral stays. b is unchanged
-    // (no mirror write) but now waits for m2. c's manager is gone (null): nothing waits.
+    // a changes without a word about its manager: it waits again (the pipeline defers it
+    // once more). b is unchanged (no mirror write) but now waits for m2. c waited for
+    // nothing and still does.
     record(
         &db.pool,
         ids,
@@ -106,7 +120,7 @@ async fn a_deferral_is_set_kept_moved_and_cleared_with_the_row() {
             entry("b", json!({"manager": "m2"})),
             entry("c", json!({"manager": null})),
         ],
-        vec![waits("b", "m2")],
+        vec![waits("a", "m1"), waits("b", "m2")],
         &[
             upsert("a", "w-a", true),
             UserResult::skipped("b"),
@@ -116,23 +130,69 @@ async fn a_deferral_is_set_kept_moved_and_cleared_with_the_row() {
     .await;
     assert_eq!(
         deferrals(&db.pool, ids.0).await,
-        rows(&[("a", Some("m1")), ("b", Some("m2")), ("c", None)])
+        rows(&[("a", "m1"), ("b", "m2")])
     );
 
-    // The reference pass applies a's manager and finds b's still missing; a failed
-    // attempt for b keeps it waiting.
+    // The reference pass sends a's manager (its mirror row already records it: no mirror
+    // write) and finds b's still missing; a failed attempt for b keeps it waiting.
+    let before = mirror_row(&db.pool, ids.0, "a").await;
     let pass = [partial("a", "m1"), partial("b", "m2")];
+    let sent = UserResult {
+        entra_id: "a".into(),
+        status: Status::Synced,
+        mirror: None,
+    };
     record(
         &db.pool,
         ids,
         2,
         &pass,
-        vec![waits("b", "m2")],
-        &[upsert("a", "w-a", true), UserResult::failed("b", "boom")],
+        vec![waits("b", "m9")],
+        &[sent, UserResult::failed("b", "boom")],
     )
     .await;
-    assert_eq!(
-        deferrals(&db.pool, ids.0).await,
-        rows(&[("a", None), ("b", Some("m2")), ("c", None)])
-    );
+    assert_eq!(deferrals(&db.pool, ids.0).await, rows(&[("b", "m2")]));
+    assert_eq!(mirror_row(&db.pool, ids.0, "a").await, before);
+}
+
+#[tokio::test]
+async fn a_deferral_another_batch_wrote_meanwhile_is_kept() {
+    let db = TestDb::new().await;
+    let ids = db.seed("http://scim.invalid/v2", "tok", true).await;
+    let (tenant, run) = ids;
+    record(
+        &db.pool,
+        ids,
+        0,
+        &[entry("b", json!({"manager": "m2"}))],
+        vec![waits("b", "m2")],
+        &[upsert("b", "w-b", true)],
+    )
+    .await;
+
+    // This batch reads b waiting for m2 and sends it; before it records, another batch
+    // makes b wait for m7.
+    let mirror = load_mirror(&db.pool, tenant, &["b".to_string()])
+        .await
+        .unwrap();
+    let entries = [partial("b", "m2")];
+    let refs = RefChanges::of_batch(&entries, &mirror, Vec::new());
+    sqlx::query("UPDATE deferred_refs SET manager_id = 'm7' WHERE entra_id = 'b'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let sent = UserResult {
+        entra_id: "b".into(),
+        status: Status::Synced,
+        mirror: None,
+    };
+    let key = BatchKey {
+        tenant,
+        run,
+        seq: 1,
+    };
+    record_batch_with(&db.pool, key, &[sent], &refs)
+        .await
+        .unwrap();
+    assert_eq!(deferrals(&db.pool, tenant).await, rows(&[("b", "m7")]));
 }

@@ -51,6 +51,7 @@ fn plan(action: Action, effective: ScimAttributes) -> Plan {
         json: serde_json::to_string(&effective).unwrap(),
         effective,
         content_hash: 1,
+        recorded: false,
     }
 }
 
