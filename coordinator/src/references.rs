@@ -62,21 +62,13 @@ pub async fn pending(
     let Some(next) = waiting.last().map(|(id, ..)| id.clone()) else {
         return Ok((Vec::new(), None));
     };
-    let older: Vec<&str> = waiting
+    let (older, mut managers): (Vec<&str>, Vec<&str>) = waiting
         .iter()
         .filter(|(.., this_run)| !*this_run)
-        .map(|(id, ..)| id.as_str())
-        .collect();
-    let mut managers: Vec<&str> = waiting
-        .iter()
-        .filter(|(.., this_run)| !*this_run)
-        .map(|(_, manager, _)| manager.as_str())
-        .collect();
+        .map(|(id, manager, _)| (id.as_str(), manager.as_str()))
+        .unzip();
     managers.sort_unstable();
     managers.dedup();
-    // Joined from the keys rather than `entra_id = ANY($2)`: a custom plan of that can
-    // filter every row of the tenant when the statistics are stale (the worker's `mirror`
-    // module says more).
     let in_webex = mirrored(pool, tenant, &managers, false).await?;
     let active = mirrored(pool, tenant, &older, true).await?;
     let entries = waiting
@@ -98,7 +90,9 @@ pub async fn pending(
     Ok((entries, Some(next)))
 }
 
-/// Which of `ids` have a mirror row (an active one if `active_only`).
+/// Which of `ids` have a mirror row (an active one if `active_only`). Joined from the keys
+/// rather than `entra_id = ANY($2)`: a custom plan of that can filter every row of the
+/// tenant when the statistics are stale (the worker's `mirror` module says more).
 async fn mirrored(
     pool: &PgPool,
     tenant: TenantId,

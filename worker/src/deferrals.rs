@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use dirsync_proto::SourceUser;
 
 use crate::diff::MirrorUser;
-use crate::outcome::{MirrorChange, Status, UserResult};
+
 use crate::pipeline::Deferred;
 
 /// What a batch changes in the users' deferred references.
@@ -60,37 +60,28 @@ impl RefChanges {
         }
     }
 
-    /// The deferrals to delete and the ones to write once the batch was pushed. A user
-    /// whose push failed keeps what it had; a user the batch removed from the mirror waits
-    /// for nothing. A deferral is deleted only as read (user and manager): one that another
-    /// batch wrote meanwhile stays.
+    /// The deferrals to delete and the ones to write once the batch was pushed, given the
+    /// users whose push `failed` and those it `removed` from the mirror (both sorted). A
+    /// user whose push failed keeps what it had; a removed user waits for nothing. A
+    /// deferral is deleted only as read (user and manager): one that another batch wrote
+    /// meanwhile stays.
     #[allow(clippy::type_complexity)]
     pub fn effective<'a>(
         &'a self,
-        results: &[UserResult],
+        failed: &[&str],
+        removed: &[&str],
     ) -> (Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>) {
-        let mut failed: Vec<&str> = Vec::new();
-        let mut removed: Vec<&str> = Vec::new();
-        for r in results {
-            if matches!(r.status, Status::Failed(_)) {
-                failed.push(&r.entra_id);
-            } else if matches!(r.mirror, Some(MirrorChange::Remove)) {
-                removed.push(&r.entra_id);
-            }
-        }
-        failed.sort_unstable();
-        removed.sort_unstable();
         let has = |ids: &[&str], id: &str| ids.binary_search(&id).is_ok();
         let waiting: Vec<(&str, &str)> = self
             .deferred
             .iter()
-            .filter(|(id, _)| !has(&failed, id) && !has(&removed, id))
+            .filter(|(id, _)| !has(failed, id) && !has(removed, id))
             .map(|(id, manager)| (id.as_str(), manager.as_str()))
             .collect();
         let settled = self
             .read
             .iter()
-            .filter(|(id, _)| !has(&failed, id))
+            .filter(|(id, _)| !has(failed, id))
             .filter(|(id, _)| waiting.binary_search_by(|w| w.0.cmp(id)).is_err())
             .map(|(id, manager)| (id.as_str(), manager.as_str()))
             .collect();
@@ -151,18 +142,8 @@ mod tests {
         );
         assert_eq!(changes.read.len(), 4);
         assert!(!changes.partial_pass);
-        let gone = UserResult {
-            entra_id: "w4".into(),
-            status: Status::Skipped,
-            mirror: Some(MirrorChange::Remove),
-        };
-        let results = vec![
-            UserResult::failed("w3", "x"),
-            UserResult::failed("f", "y"),
-            UserResult::skipped("w1"),
-            gone,
-        ];
-        let (settled, waiting) = changes.effective(&results);
+        // w3 and f failed, w4 left the mirror.
+        let (settled, waiting) = changes.effective(&["f", "w3"], &["w4"]);
         // w1 settled; w2 waits for another manager (written over); w3 failed (kept);
         // w4 left the mirror (deleted, not written again).
         assert_eq!(settled, [("w1", "m1"), ("w4", "m4")]);

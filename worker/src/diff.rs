@@ -101,6 +101,11 @@ impl Plan {
         }
     }
 
+    /// Nothing to write for the reason given.
+    pub fn skip(reason: SkipReason, effective: ScimAttributes) -> Self {
+        Plan::new(Action::Skip(reason), effective)
+    }
+
     fn new(action: Action, effective: ScimAttributes) -> Self {
         let (content_hash, json) = hashed_json(&effective);
         Plan {
@@ -123,10 +128,10 @@ pub fn diff(
 ) -> Plan {
     let Some(mirror) = mirror else {
         if removed.is_some() {
-            return Plan::new(Action::Skip(SkipReason::UnknownTombstone), mapped);
+            return Plan::skip(SkipReason::UnknownTombstone, mapped);
         }
         if active_of(&mapped) == Some(false) {
-            return Plan::new(Action::Skip(SkipReason::DisabledNotCreated), mapped);
+            return Plan::skip(SkipReason::DisabledNotCreated, mapped);
         }
         let mut effective = mapped;
         // Nothing to clear in a user that does not exist yet.

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use dirsync_proto::{RemovedReason, SourceUser};
+use dirsync_proto::SourceUser;
 
 use serde_json::Value;
 
@@ -119,10 +119,10 @@ pub fn plan_batch_with(
         let row = mirror.get(&user.id);
         if row.is_none() && merged.is_partial() {
             // A follow-up entry (a reference, a photo) for a user no longer mirrored:
-            // nothing to create a user from.
+            // nothing to create a user from, as for a tombstone of a user Webex lacks.
             out.push(Planned::Plan {
                 entra_id: user.id.clone(),
-                plan: diff(Some(RemovedReason::Changed), mapped, None, false),
+                plan: Plan::skip(SkipReason::UnknownTombstone, mapped),
             });
             continue;
         }

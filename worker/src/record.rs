@@ -213,9 +213,9 @@ pub async fn record_batch_with(
     }
 
     let writes = MirrorWrites::from_results(results);
-    let (settled, waiting) = refs.effective(results);
     let removed = &writes.removed;
     let failed_ids: Vec<&str> = writes.failed.iter().map(|f| f.0).collect();
+    let (settled, waiting) = refs.effective(&failed_ids, removed);
     let failed_reasons: Vec<&str> = writes.failed.iter().map(|f| f.1).collect();
 
     // Every user of the batch was seen by this run, skipped and failed ones too: a full
@@ -326,7 +326,7 @@ pub async fn record_batch_with(
         .await?;
     }
     if !settled.is_empty() || !waiting.is_empty() {
-        probes_only(&mut tx).await?;
+        sqlx::query(PROBES_ONLY).execute(&mut *tx).await?;
     }
     if !settled.is_empty() {
         let (ids, managers): (Vec<&str>, Vec<&str>) = settled.into_iter().unzip();
@@ -363,18 +363,11 @@ pub async fn record_batch_with(
     })
 }
 
-/// Plans the rest of the transaction with index probes only. The deferral statements come
-/// last and are key probes into `deferred_refs`, a narrow table PostgreSQL sees as cheap to
-/// scan, often without statistics (an initial cycle fills it within seconds): it hashed
-/// the tenant's whole range instead, 57 ms to delete 450 keys among 140,000 against 2 ms
-/// probing them (BENCHMARKS.md, item 1).
-async fn probes_only(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(PROBES_ONLY).execute(tx).await?;
-    Ok(())
-}
-
-/// `SET LOCAL` of the planner switches that keep a statement to index scans and nested
-/// loops.
+/// Plans the rest of the transaction with index scans and nested loops only (`SET LOCAL`).
+/// The deferral statements come last and are key probes into `deferred_refs`, a narrow
+/// table PostgreSQL sees as cheap to scan, often without statistics (an initial cycle fills
+/// it within seconds): it hashed the tenant's whole range instead, 57 ms to delete 450 keys
+/// among 140,000 against 2 ms probing them (BENCHMARKS.md, item 1).
 const PROBES_ONLY: &str = "SELECT set_config('enable_hashjoin', 'off', true), \
      set_config('enable_mergejoin', 'off', true), set_config('enable_bitmapscan', 'off', true), \
      set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)";
